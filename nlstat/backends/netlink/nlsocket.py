@@ -1,0 +1,142 @@
+"""A raw netlink socket that sends one request and hands back the kernel's answer as raw chunks.
+
+Decoders walk the chunks themselves (see sockdiag.py) so that a hot dump is walked once; the
+chunks are the kernel's bytes untouched, which is what --save/--load will record and replay.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+import socket
+import struct
+from typing import Iterator, Optional
+
+from nlstat.errors import BackendUnavailable
+from nlstat.kernel.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
+
+# struct nlmsghdr { __u32 nlmsg_len; __u16 nlmsg_type; __u16 nlmsg_flags; __u32 nlmsg_seq;
+#                   __u32 nlmsg_pid; };
+NLMSGHDR = struct.Struct("=IHHII")
+# struct nlmsgerr { int error; struct nlmsghdr msg; ... }
+NLMSGERR = struct.Struct("=i")
+# struct nlattr { __u16 nla_len; __u16 nla_type; }
+NLATTR = struct.Struct("=HH")
+
+# The kernel sizes each dump skb from the largest recvmsg() buffer it has seen, capped at
+# 32 KiB (net/netlink/af_netlink.c, max_recvmsg_len); a bigger buffer gains nothing.
+RECV_SIZE = 32768
+# A bigger socket buffer lets the kernel queue several skbs while we format.
+SO_RCVBUF_SIZE = 1 << 20
+
+
+def align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def nlmsg_error(buf: bytes, offset: int) -> int:
+    """The positive errno carried by an NLMSG_ERROR message at `offset` (0 is an ACK)."""
+    (error,) = NLMSGERR.unpack_from(buf, offset + NLMSGHDR.size)
+    return -error
+
+
+def iter_attrs(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
+    """Yield (type, payload start, payload end) for each netlink attribute in buf[start:end]."""
+    unpack = NLATTR.unpack_from
+    while start + 4 <= end:
+        length, kind = unpack(buf, start)
+        if length < 4:
+            return
+        yield kind & 0x3FFF, start + 4, start + length
+        start += (length + 3) & ~3
+
+
+class NetlinkSocket:
+    """One NETLINK_* socket, opened lazily and closed with the object (or `with`)."""
+
+    def __init__(self, protocol: int) -> None:
+        self.protocol = protocol
+        self.seq = 0
+        try:
+            self.sock = socket.socket(
+                socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, protocol
+            )
+        except OSError as err:
+            raise BackendUnavailable(f"netlink protocol {protocol}: {err.strerror}", err.errno) from err
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SO_RCVBUF_SIZE)
+            self.sock.bind((0, 0))
+        except OSError as err:
+            self.sock.close()
+            raise BackendUnavailable(f"netlink bind: {err.strerror}", err.errno) from err
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> NetlinkSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def send(self, msg_type: int, payload: bytes, flags: int = NLM_F_REQUEST | NLM_F_DUMP) -> int:
+        """Send one request; return its sequence number."""
+        self.seq += 1
+        header = NLMSGHDR.pack(NLMSGHDR.size + len(payload), msg_type, flags, self.seq, 0)
+        try:
+            self.sock.sendto(header + payload, (0, 0))
+        except OSError as err:
+            raise BackendUnavailable(f"netlink send: {err.strerror}", err.errno) from err
+        return self.seq
+
+    def chunks(self) -> Iterator[bytes]:
+        """Everything the kernel sends, one recv() at a time; the decoder decides when to stop."""
+        recv = self.sock.recv
+        while True:
+            try:
+                chunk = recv(RECV_SIZE)
+            except InterruptedError:
+                continue
+            except OSError as err:
+                if err.errno == errno_mod.ENOBUFS:
+                    raise BackendUnavailable("netlink receive overrun", err.errno) from err
+                raise BackendUnavailable(f"netlink receive: {err.strerror}", err.errno) from err
+            if not chunk:
+                return
+            yield chunk
+
+    def dump(self, msg_type: int, payload: bytes) -> Iterator[bytes]:
+        """Send a dump request and return the raw chunks of its answer."""
+        self.send(msg_type, payload)
+        return self.chunks()
+
+
+def messages(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, int, int, int, int]]:
+    """Generic walker for low-volume dumps: yield (buf, offset, length, type, flags) per message.
+
+    Stops at NLMSG_DONE; raises BackendUnavailable on NLMSG_ERROR. Hot paths inline this loop.
+    """
+    unpack = NLMSGHDR.unpack_from
+    for buf in chunks:
+        offset = 0
+        end = len(buf)
+        while offset + 16 <= end:
+            length, msg_type, flags, _seq, _pid = unpack(buf, offset)
+            if length < 16:
+                return
+            if msg_type == NLMSG_DONE:
+                return
+            if msg_type == NLMSG_ERROR:
+                code = nlmsg_error(buf, offset)
+                if code:
+                    raise BackendUnavailable(f"netlink: {os.strerror(code)}", code)
+            else:
+                yield buf, offset, length, msg_type, flags
+            offset += (length + 3) & ~3
+
+
+def read_chunks(path: str, limit: Optional[int] = None) -> Iterator[bytes]:
+    """Chunks from a file of concatenated netlink messages (captured answers, tests, --load)."""
+    with open(path, "rb") as handle:
+        data = handle.read() if limit is None else handle.read(limit)
+    yield data

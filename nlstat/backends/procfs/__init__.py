@@ -1,0 +1,1 @@
+"""procfs backends: /proc text parsed into the same records the netlink backends yield."""

@@ -1,0 +1,134 @@
+"""Chooses, per socket table, where the records come from: sock_diag or /proc (spec: backend rules).
+
+auto:    inet tables from sock_diag (every column netstat prints is there); unix from /proc,
+         because RefCnt (sk_refcnt) exists only in /proc/net/unix. A refused netlink request
+         falls back to /proc, said under -v.
+netlink: every socket comes from sock_diag; unix RefCnt and socket state are joined from /proc.
+proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
+"""
+
+from __future__ import annotations
+
+import errno
+import itertools
+import socket
+from typing import TYPE_CHECKING, Dict, Iterator, Optional, Tuple
+
+from nlstat.backends.procfs.sockets import read_inet, read_unix
+from nlstat.env import Environment
+from nlstat.errors import BackendUnavailable, NlstatError
+from nlstat.kernel.sockdiag import TCP_LISTEN
+from nlstat.model.sockets import TCP, InetSocket, UnixSocket
+from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
+
+if TYPE_CHECKING:
+    from nlstat.backends.netlink.sockdiag import SockDiag
+
+PROC_FILES = {"tcp": "tcp", "udp": "udp", "udplite": "udplite", "raw": "raw"}
+
+
+def proc_file(protocol: str, family: int) -> str:
+    name = PROC_FILES[protocol]
+    return name + "6" if family == socket.AF_INET6 else name
+
+
+def tcp_states(query: Query) -> int:
+    """The kernel-side state mask for tcp: -l asks for LISTEN only, so the kernel never walks
+    the established hash (0.4 ms instead of 0.2 s with 100k connections)."""
+    from nlstat.backends.netlink.sockdiag import STATES_ALL
+
+    listing = query.listing
+    if listing == "servers":
+        return 1 << TCP_LISTEN
+    if listing == "connected":
+        return STATES_ALL & ~(1 << TCP_LISTEN)
+    return STATES_ALL
+
+
+class SocketSource:
+    """Socket records for one query, from the backend each table should use."""
+
+    def __init__(self, query: Query, env: Environment) -> None:
+        self.query = query
+        self.env = env
+        self.backend = env.backend
+        self._diag: Optional[SockDiag] = None
+        self._netlink_refused = self.backend == BACKEND_PROC
+
+    def close(self) -> None:
+        if self._diag is not None:
+            self._diag.close()
+            self._diag = None
+
+    def _sockdiag(self) -> SockDiag:
+        if self._diag is None:
+            from nlstat.backends.netlink.sockdiag import SockDiag
+
+            self._diag = SockDiag()
+        return self._diag
+
+    def _refused(self, what: str, err: BackendUnavailable, path: str) -> None:
+        """A refused request: fall back to /proc (auto), or stop (netlink forced)."""
+        if self.backend == BACKEND_NETLINK:
+            try:
+                with open(path, "rb"):
+                    pass
+            except OSError:
+                raise  # the protocol is missing altogether: netstat's notices apply
+            raise NlstatError(f"sock_diag refused {what} ({err}) and NLSTAT_BACKEND=netlink")
+        if self.query.verbose or self.env.debug:
+            self.env.warn(f"nlstat: sock_diag refused {what} ({err}); reading {path}")
+        if err.errno in (errno.EPROTONOSUPPORT, errno.EPERM, errno.EACCES) or self._diag is None:
+            self._netlink_refused = True
+
+    def inet(self, protocol: str, family: int) -> Iterator[InetSocket]:
+        """Records of one protocol and family; OSError when its /proc file can't be opened."""
+        path = self.env.proc("net", proc_file(protocol, family))
+        if not self._netlink_refused:
+            try:
+                states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
+                records = self._sockdiag().inet(protocol, family, states, self.query.timers)
+                # The kernel's refusal arrives with the first answer: look at it before
+                # committing to this backend, then stream the rest.
+                first = next(records, None)
+                if first is None:
+                    return iter(())
+                return itertools.chain((first,), records)
+            except BackendUnavailable as err:
+                self._refused(f"{proc_file(protocol, family)}", err, path)
+        return read_inet(path, protocol, family, self.env.warn)
+
+    def unix(self) -> Iterator[UnixSocket]:
+        path = self.env.proc("net", "unix")
+        if self.backend != BACKEND_NETLINK:
+            return read_unix(path, self.env.warn)
+        try:
+            records = self._sockdiag().unix()
+            first = next(records, None)
+        except BackendUnavailable as err:
+            self._refused("unix", err, path)
+            return read_unix(path, self.env.warn)
+        if first is None:
+            return iter(())
+        return self._join_unix(itertools.chain((first,), records), path)
+
+    def _join_unix(self, records: Iterator[UnixSocket], path: str) -> Iterator[UnixSocket]:
+        """Fill RefCnt, socket state and flags from /proc/net/unix, matched by inode.
+
+        unix_diag has no sk_refcnt, and a connect()ed datagram socket is TCP_ESTABLISHED in
+        sk_state while its socket-level state, which netstat prints, stays SS_UNCONNECTED.
+        """
+        known: Dict[int, Tuple[Optional[int], int, int, int]] = {}
+        try:
+            for row in read_unix(path, None):
+                known[row.inode] = (row.refcnt, row.socket_state, row.flags, row.protocol)
+        except OSError:
+            pass
+        for record in records:
+            extra = known.get(record.inode)
+            if extra is not None:
+                refcnt, socket_state, flags, protocol = extra
+                record = record._replace(
+                    refcnt=refcnt, socket_state=socket_state, flags=flags, protocol=protocol
+                )
+            yield record

@@ -1,0 +1,249 @@
+"""The socket tables exactly as netstat prints them (netstat.c tcp_do_one .. unix_do_one, spec §3).
+
+Records in, text lines out; nothing here reads /proc or the kernel. Endpoint texts are cached
+per (address, port, table): on a busy host most rows repeat the same hosts and services.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixSocket
+from nlstat.query import Query
+from nlstat.resolve import Names
+
+# Header suffixes by listing (netstat.c: "(servers and established)" / "(only servers)" / ...).
+LISTING_SUFFIX = {
+    "all": "(servers and established)",
+    "servers": "(only servers)",
+    "connected": "(w/o servers)",
+}
+
+# 79 characters, ending in 6 blanks (the padded State title).
+INET_TITLES = "Proto Recv-Q Send-Q Local Address           Foreign Address         State      "
+UNIX_TITLES = "Proto RefCnt Flags       Type       State         I-Node  "
+
+# Without -W an "addr:port" fits 23 columns: the port keeps up to 18 characters and the host
+# is cut to what is left (netstat.c addr_do_one).
+ADDRESS_WIDTH = 22
+PORT_KEEP = 18
+
+TCP_STATE_NAMES = (
+    "",
+    "ESTABLISHED",
+    "SYN_SENT",
+    "SYN_RECV",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "TIME_WAIT",
+    "CLOSE",
+    "CLOSE_WAIT",
+    "LAST_ACK",
+    "LISTEN",
+    "CLOSING",
+)
+
+UNIX_TYPE_NAMES = {1: "STREAM", 2: "DGRAM", 3: "RAW", 4: "RDM", 5: "SEQPACKET"}
+UNIX_STATE_NAMES = {0: "FREE", 2: "CONNECTING", 3: "CONNECTED", 4: "DISCONNECTING"}
+
+# Section label and service table per protocol and family (udplite prints "udpl" and uses udp
+# names; raw "ports" are IP protocol numbers named from /etc/protocols).
+LABELS: Dict[Tuple[str, int], str] = {
+    (TCP, socket.AF_INET): "tcp",
+    (TCP, socket.AF_INET6): "tcp6",
+    (UDP, socket.AF_INET): "udp",
+    (UDP, socket.AF_INET6): "udp6",
+    (UDPLITE, socket.AF_INET): "udpl",
+    (UDPLITE, socket.AF_INET6): "udpl6",
+    (RAW, socket.AF_INET): "raw",
+    (RAW, socket.AF_INET6): "raw6",
+}
+SERVICE_TABLE = {TCP: "tcp", UDP: "udp", UDPLITE: "udp", RAW: "raw"}
+
+
+def inet_header(query: Query) -> str:
+    """The two Internet header lines, with the optional column titles of -e, -p, -o."""
+    line = INET_TITLES
+    if query.extend:
+        line += " User       Inode     "
+    if query.programs:
+        line += " PID/Program name    "
+    if query.timers:
+        line += " Timer"
+    return "Active Internet connections " + LISTING_SUFFIX[query.listing] + "\n" + line + "\n"
+
+
+def unix_header(query: Query) -> str:
+    line = UNIX_TITLES
+    if query.programs:
+        line += " PID/Program name    "
+    return "Active UNIX domain sockets " + LISTING_SUFFIX[query.listing] + "\n" + line + " Path\n"
+
+
+def join_endpoint(host: str, port: str, wide: bool) -> str:
+    """netstat's "host:port" with the 23-column cut: ("localhost", "afs3-fileserver") ->
+    "localho:afs3-fileserver"."""
+    if wide or len(host) + len(port) <= ADDRESS_WIDTH:
+        return host + ":" + port
+    keep = min(len(port), PORT_KEEP)
+    return host[: ADDRESS_WIDTH - keep] + ":" + port[:keep]
+
+
+def timer_text(record: InetSocket) -> str:
+    """The -o column: "keepalive (7179.92/0/0)" etc. (netstat.c tcp_do_one/udp_do_one)."""
+    # /proc counts in USER_HZ ticks; sock_diag in ms. Both become ticks, as netstat divides.
+    seconds = (record.timer_ms // 10) / 100
+    timer = record.timer
+    if record.protocol == TCP:
+        kind = ("off", "on", "keepalive", "timewait", "probe")[timer] if timer <= 4 else (
+            "unkn-%d" % timer
+        )
+        if timer == 0:
+            seconds = 0.0
+        return "%s (%2.2f/%d/%d)" % (kind, seconds, record.retransmits, record.probes)
+    if timer == 0:
+        return "off (0.00/0/%d)" % record.probes
+    if timer in (1, 2):
+        return "on%d (%2.2f/0/%d)" % (timer, seconds, record.probes)
+    return "unkn-%d (%2.2f/0/%d)" % (timer, seconds, record.probes)
+
+
+class InetRows:
+    """Formats InetSocket records as netstat rows, with one renderer per protocol and family."""
+
+    def __init__(
+        self, query: Query, names: Names, programs: Optional[Mapping[int, str]] = None
+    ) -> None:
+        self.query = query
+        self.names = names
+        self.programs = programs
+        self._hosts: Dict[int, Dict[str, str]] = {socket.AF_INET: {}, socket.AF_INET6: {}}
+        self._ports: Dict[str, List[Optional[str]]] = {}
+
+    def host(self, family: int, address: str) -> str:
+        names = self.names
+        text = names.socket_host4(address) if family == socket.AF_INET else names.socket_host6(
+            address
+        )
+        self._hosts[family][address] = text
+        return text
+
+    def port_texts(self, table: str) -> List[Optional[str]]:
+        """A 65536-slot list per service table: indexing beats a dict on the hot path."""
+        texts = self._ports.get(table)
+        if texts is None:
+            texts = self._ports[table] = [None] * 65536
+        return texts
+
+    def port(self, table: str, port: int) -> str:
+        text = self.names.port(port, table)
+        self.port_texts(table)[port] = text
+        return text
+
+    def renderer(self, protocol: str, family: int) -> Callable[[InetSocket], str]:
+        """A closure for one dump (one protocol, one family): the hot loop calls it per row.
+
+        Records are unpacked as tuples (one operation instead of a dozen attribute loads) and
+        the endpoint texts come from per-address and per-port caches.
+        """
+        query = self.query
+        label = LABELS[(protocol, family)]
+        table = SERVICE_TABLE[protocol]
+        hosts = self._hosts[family]
+        hosts_get = hosts.get
+        ports = self.port_texts(table)
+        host_of = self.host
+        port_of = self.port
+        wide = query.wide
+        if protocol == TCP:
+            fixed = "%-4s  " % label + "%6d %6d %-23s %-23s %-11s"
+            states: Sequence[str] = TCP_STATE_NAMES + ("",) * 244
+        elif protocol == RAW:
+            fixed = "%-4s  " % label + "%6d %6d %-23s %-23s %-11d"
+            states = ()
+        else:
+            fixed = "%-5s " % label + "%6d %6d %-23s %-23s %-11s"
+            states = ["UNKNOWN"] * 256
+            states[1] = "ESTABLISHED"
+            states[7] = ""
+        is_raw = protocol == RAW
+        extend = query.extend > 0
+        programs = self.programs
+        timers = query.timers
+        user = self.names.user
+        plain = not (extend or programs is not None or timers)
+        fixed_line = fixed + "\n"
+
+        def render(record: InetSocket) -> str:
+            (_p, _f, state, local_address, local_port, remote_address, remote_port, recv_q,
+             send_q, uid, inode, _t, _ms, _r, _pr, _c, _i) = record
+            host = hosts_get(local_address) or host_of(family, local_address)
+            port = ports[local_port] or port_of(table, local_port)
+            if wide or len(host) + len(port) <= ADDRESS_WIDTH:
+                local = host + ":" + port
+            else:
+                local = join_endpoint(host, port, False)
+            host = hosts_get(remote_address) or host_of(family, remote_address)
+            port = ports[remote_port] or port_of(table, remote_port)
+            if wide or len(host) + len(port) <= ADDRESS_WIDTH:
+                remote = host + ":" + port
+            else:
+                remote = join_endpoint(host, port, False)
+            state_text = state if is_raw else (states[state] if state < 256 else "")
+            if plain:
+                return fixed_line % (recv_q, send_q, local, remote, state_text)
+            line = fixed % (recv_q, send_q, local, remote, state_text)
+            if extend:
+                line += " %-10s %-10d" % (user(uid), inode)
+            if programs is not None:
+                line += " %-20s" % programs.get(inode, "-")
+            if timers:
+                line += " " + timer_text(record)
+            return line + "\n"
+
+        return render
+
+
+def unix_flags_text(flags: int) -> str:
+    text = "[ "
+    if flags & 0x10000:
+        text += "ACC "
+    if flags & 0x20000:
+        text += "W "
+    if flags & 0x40000:
+        text += "N "
+    return text + "]"
+
+
+def unix_state_text(record: UnixSocket) -> str:
+    state = record.socket_state
+    if state == 1:
+        return "LISTENING" if record.flags & 0x10000 else ""
+    return UNIX_STATE_NAMES.get(state, "UNKNOWN")
+
+
+def unix_renderer(
+    query: Query, programs: Optional[Mapping[int, str]] = None
+) -> Callable[[UnixSocket], str]:
+    """Rows of `netstat -x` (netstat.c unix_do_one): "unix  2      [ ACC ]     STREAM ..."."""
+    flag_texts: Dict[int, str] = {}
+
+    def render(record: UnixSocket) -> str:
+        flags = flag_texts.get(record.flags)
+        if flags is None:
+            flags = flag_texts[record.flags] = unix_flags_text(record.flags)
+        refcnt = record.refcnt if record.refcnt is not None else 0
+        line = "%-5s %-6d %-11s %-10s %-13s %-8d" % (
+            "unix" if record.protocol == 0 else "??",
+            refcnt,
+            flags,
+            UNIX_TYPE_NAMES.get(record.type, "UNKNOWN"),
+            unix_state_text(record),
+            record.inode,
+        )
+        if programs is not None:
+            line += " %-20s" % programs.get(record.inode, "-")
+        return line + " " + record.path + "\n"
+
+    return render

@@ -1,0 +1,1 @@
+"""Kernel constants, with kernel spellings, one module per kernel interface."""

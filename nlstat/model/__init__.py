@@ -1,0 +1,10 @@
+"""Immutable records: the contract between backends (which produce them) and formatters.
+
+One module per table; each record keeps the kernel's raw values (numbers, addresses as text,
+kernel state numbers), never formatted columns, and keeps what netlink gives beyond what
+netstat prints (socket cookie, interface) for the JSON, watch and replay features.
+"""
+
+from nlstat.model.sockets import InetSocket, UnixSocket
+
+__all__ = ["InetSocket", "UnixSocket"]

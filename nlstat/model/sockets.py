@@ -1,0 +1,61 @@
+"""Socket records, produced by backends/netlink/sockdiag.py and backends/procfs/sockets.py."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+# Protocol names used in records (and by netstat's section steps, spec §3.1).
+TCP = "tcp"
+UDP = "udp"
+UDPLITE = "udplite"
+RAW = "raw"
+
+
+class InetSocket(NamedTuple):
+    """One tcp/udp/udplite/raw socket over IPv4 or IPv6.
+
+    Addresses are `inet_ntop` text ("127.0.0.1", "::ffff:127.0.0.1"); ports are host-order ints
+    (for raw sockets the "port" is the IP protocol number, as the kernel reports it).
+    `recv_q`/`send_q` are what /proc prints (for a LISTEN socket: accept queue and 0).
+    Timer fields follow /proc/net/tcp: `timer` is the kind (0 off, 1 retransmit, 2 keepalive,
+    3 timewait, 4 zero-window probe), `timer_ms` the time left in milliseconds.
+    """
+
+    protocol: str  # "tcp", "udp", "udplite", "raw"
+    family: int  # socket.AF_INET or socket.AF_INET6
+    state: int  # kernel TCP state number (udp/raw: 1 connected, 7 unconnected)
+    local_address: str
+    local_port: int
+    remote_address: str
+    remote_port: int
+    recv_q: int
+    send_q: int
+    uid: int
+    inode: int
+    timer: int = 0
+    timer_ms: int = 0
+    retransmits: int = 0
+    probes: int = 0
+    cookie: int = 0  # sock_diag socket cookie (0 from procfs)
+    interface: int = 0  # bound interface index (0 from procfs)
+
+
+class UnixSocket(NamedTuple):
+    """One AF_UNIX socket, with the fields of /proc/net/unix.
+
+    `socket_state` is the socket-level SS_* state that /proc prints (1 unconnected, 2 connecting,
+    3 connected, 4 disconnecting); `flags` holds __SO_ACCEPTCON (0x10000) for listeners.
+    `path` is the text /proc prints ("/run/x.sock", "@abstract"), "" when unbound.
+    `refcnt` is only in /proc (unix_diag does not export sk_refcnt): None when unknown.
+    """
+
+    type: int  # SOCK_STREAM 1, SOCK_DGRAM 2, SOCK_SEQPACKET 5
+    socket_state: int
+    flags: int
+    inode: int
+    path: str
+    refcnt: Optional[int] = None
+    protocol: int = 0
+    state: int = 0  # kernel sk_state (TCP_LISTEN 10, TCP_ESTABLISHED 1, TCP_CLOSE 7); 0 if unknown
+    peer_inode: int = 0
+    cookie: int = 0

@@ -1,0 +1,249 @@
+"""The socket listing (netstat's default mode): the steps of netstat.c main() in its order (spec §3.1).
+
+Rows stream: each record is formatted and written as it is decoded, in batches, so memory stays
+flat whatever the socket count. The backend is chosen per table (backends/sockets.py).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from itertools import islice
+from typing import Any, Callable, Iterable, List, Optional
+
+from nlstat.backends.sockets import SocketSource
+from nlstat.env import Environment
+from nlstat.errors import Exit
+from nlstat.format.sockets import InetRows, inet_header, unix_header, unix_renderer
+from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixSocket
+from nlstat.query import Query
+from nlstat.resolve import Names
+
+# Lines per write(): large enough that write() costs nothing, small enough to stream.
+BATCH_LINES = 2048
+
+# Legacy families: netstat's step, its /proc files and the name in its "no support" notice.
+LEGACY_FAMILIES = (
+    ("ipx", ("net/ipx/socket", "net/ipx"), "AF IPX"),
+    ("ax25", ("net/ax25",), "AF AX25"),
+    ("x25", ("net/x25",), "AF X25"),
+    ("netrom", ("net/nr",), "AF NETROM"),
+    ("rose", ("net/rose",), "AF ROSE"),
+)
+
+
+class Output:
+    """Batches text lines into bytes writes on the binary stdout."""
+
+    def __init__(self, env: Environment) -> None:
+        self.write = env.stdout.write
+        self.lines: List[str] = []
+
+    def text(self, text: str) -> None:
+        self.lines.append(text)
+
+    def flush(self) -> None:
+        if self.lines:
+            self.write("".join(self.lines).encode("utf-8", "surrogateescape"))
+            self.lines.clear()
+
+    def rows(self, records: Iterable[Any], render: Callable[[Any], str],
+             keep: Optional[Callable[[Any], bool]] = None) -> None:
+        """Render and write records in batches; map/islice keep the per-row loop in C."""
+        self.flush()
+        if keep is not None:
+            records = filter(keep, records)
+        lines = map(render, records)
+        write = self.write
+        while True:
+            batch = list(islice(lines, BATCH_LINES))
+            if not batch:
+                return
+            write("".join(batch).encode("utf-8", "surrogateescape"))
+
+
+def run(query: Query, env: Environment) -> int:
+    source = SocketSource(query, env)
+    try:
+        while True:
+            status = list_once(query, env, source)
+            if status or not query.continuous:
+                return status
+            env.stdout.flush()
+            env.sleep(1)
+    finally:
+        source.close()
+
+
+def _keep_inet(query: Query) -> Optional[Callable[[InetSocket], bool]]:
+    """netstat's server test per protocol (spec §3.4): tcp by remote port, udp/raw by address."""
+    listing = query.listing
+    if listing == "all":
+        return None
+    servers = listing == "servers"
+
+    def keep(record: InetSocket) -> bool:
+        if record.protocol == TCP:
+            is_server = record.remote_port == 0
+        else:
+            is_server = record.remote_address in ("0.0.0.0", "::")
+        return is_server == servers
+
+    return keep
+
+
+def _keep_unix(query: Query) -> Optional[Callable[[UnixSocket], bool]]:
+    listing = query.listing
+    if listing == "all":
+        return None
+    servers = listing == "servers"
+
+    def keep(record: UnixSocket) -> bool:
+        return (record.socket_state == 1 and bool(record.flags & 0x10000)) == servers
+
+    return keep
+
+
+def _load_programs(query: Query, env: Environment) -> Optional[dict[int, str]]:
+    from nlstat.procmap import build_inode_map
+
+    inode_map = build_inode_map(env.proc_root)
+    notice = inode_map.notice()
+    if notice:
+        env.warn(notice)
+    return inode_map.owners
+
+
+def _notice(env: Environment, what: str) -> None:
+    env.warn(f"netstat: no support for `{what}' on this system.")
+
+
+def list_once(query: Query, env: Environment, source: SocketSource) -> int:
+    out = Output(env)
+    programs: Optional[dict[int, str]] = None
+    programs_loaded = False
+    names = Names(query.numeric_hosts, query.numeric_ports, query.numeric_users)
+    selected = query.selections > 0
+
+    # Step 1: the Internet header (and the -p map, built before it as netstat does).
+    if not selected or query.tcp or query.sctp or query.udp or query.udplite or query.raw:
+        if query.programs:
+            programs = _load_programs(query, env)
+            programs_loaded = True
+        out.text(inet_header(query))
+        rows = InetRows(query, names, programs)
+        keep = _keep_inet(query)
+        for protocol, flag in ((TCP, query.tcp), ("sctp", query.sctp), (UDP, query.udp),
+                               (UDPLITE, query.udplite), (RAW, query.raw)):
+            if selected and not flag:
+                continue
+            if protocol == "sctp":
+                status = _sctp(query, env, out)
+            else:
+                status = _inet_protocol(query, env, source, out, protocol, rows, keep)
+            if status:
+                out.flush()
+                return status
+
+    # Step 7: multicast group memberships.
+    if query.groups:
+        out.flush()
+        from nlstat.modes.groups import write_groups
+
+        status = write_groups(query, env)
+        if status:
+            return status
+
+    # Step 8: UNIX domain sockets.
+    if not selected or query.unix:
+        if query.programs and not programs_loaded:
+            programs = _load_programs(query, env)
+        try:
+            records = source.unix()
+        except OSError:
+            out.flush()
+            if selected or query.verbose:
+                _notice(env, "AF UNIX")
+            return 1 if selected else 0
+        out.text(unix_header(query))
+        out.rows(records, unix_renderer(query, programs), _keep_unix(query))  # type: ignore[arg-type]
+
+    out.flush()
+    # Steps 9-13: families whose /proc files went away with their kernel code.
+    for attribute, files, title in LEGACY_FAMILIES:
+        if selected and not getattr(query, attribute):
+            continue
+        if any(os.path.exists(env.proc(path)) for path in files):
+            env.trace(f"{files[0]} exists but nlstat does not list {title} sockets")
+            continue
+        if selected or query.verbose:
+            _notice(env, title)
+        if selected:
+            return 1
+
+    # Step 14: Bluetooth is not compiled into Debian's netstat either.
+    if selected and (query.l2cap or query.rfcomm):
+        env.warn("netstat: feature `AF BLUETOOTH' not supported.")
+        env.warn("Please recompile `net-tools' with newer kernel source or full configuration.")
+        return 1
+    return 0
+
+
+def _inet_protocol(
+    query: Query,
+    env: Environment,
+    source: SocketSource,
+    out: Output,
+    protocol: str,
+    rows: InetRows,
+    keep: Optional[Callable[[InetSocket], bool]],
+) -> int:
+    for family, wanted in ((socket.AF_INET, query.wants_inet_v4),
+                           (socket.AF_INET6, query.wants_inet_v6)):
+        if not wanted:
+            continue
+        try:
+            records = source.inet(protocol, family)
+        except FileNotFoundError:
+            records = None
+        except PermissionError:
+            records = None
+        except OSError as err:
+            # netstat: perror(path), then return -1 (exit status 255).
+            out.flush()
+            env.warn(f"{err.filename}: {err.strerror}")
+            raise Exit(255) from err
+        if records is None:
+            if family == socket.AF_INET6:
+                continue  # a missing IPv6 file is skipped silently
+            if not query.implicit_protocols and (query.selections or query.verbose):
+                out.flush()
+                _notice(env, f"AF INET ({protocol})")
+            if not query.implicit_protocols and query.selections:
+                return 1
+            continue
+        out.rows(records, rows.renderer(protocol, family), keep)  # type: ignore[arg-type]
+    return 0
+
+
+def _sctp(query: Query, env: Environment, out: Output) -> int:
+    """SCTP has no sock_diag source here; netstat reads /proc/net/sctp/{eps,assocs}.
+
+    The sctp module is absent on the kernels nlstat is tested on; when its files are missing
+    netstat prints its notice (once for associations, twice with -a: endpoints too).
+    """
+    parts = []
+    if query.all or query.listening:
+        parts.append("eps")
+    if query.all or not query.listening:
+        parts.append("assocs")
+    for part in parts:
+        if os.path.exists(env.proc("net", "sctp", part)):
+            env.trace(f"/proc/net/sctp/{part} exists but nlstat does not list SCTP sockets yet")
+            continue
+        if not query.implicit_protocols and (query.selections or query.verbose):
+            out.flush()
+            _notice(env, "AF INET (sctp)")
+        if not query.implicit_protocols and query.selections:
+            return 1
+    return 0

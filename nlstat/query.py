@@ -1,0 +1,109 @@
+"""The one query object: everything the command line asked for, as netstat understood it.
+
+`cli.parse()` builds a `Query`; backends, the `-p` map, name resolution and the formatters receive
+only this. Field names follow netstat's option meanings (net-tools netstat.c `flag_*` variables),
+with the derived flags of netstat's main() (spec §1.4) already applied by the parser.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Tuple
+
+# Modes, in netstat's dispatch order (spec §1.4 step 3): -M, -s, -r, -i, else sockets.
+MODE_SOCKETS = "sockets"
+MODE_MASQUERADE = "masquerade"
+MODE_STATISTICS = "statistics"
+MODE_ROUTE = "route"
+MODE_INTERFACES = "interfaces"
+
+BACKEND_AUTO = "auto"
+BACKEND_NETLINK = "netlink"
+BACKEND_PROC = "proc"
+BACKENDS = (BACKEND_AUTO, BACKEND_NETLINK, BACKEND_PROC)
+
+
+class Query(NamedTuple):
+    """What to show and how. Defaults are a plain `netstat` with no options.
+
+    A NamedTuple rather than a dataclass: `import dataclasses` alone costs 6 ms (it imports
+    inspect), a quarter of the start-up budget of the small modes.
+    """
+
+    mode: str = MODE_SOCKETS
+
+    # Socket selection (spec §3.4): -a beats -l; neither means "connected only".
+    all: bool = False  # -a
+    listening: bool = False  # -l
+
+    # Protocol switches after netstat's derivation rules (spec §1.4 step 2).
+    tcp: bool = False  # -t
+    udp: bool = False  # -u
+    udplite: bool = False  # -U
+    sctp: bool = False  # -S
+    raw: bool = False  # -w
+    groups: bool = False  # -g (multicast memberships, printed inside the socket listing)
+    l2cap: bool = False  # -2
+    rfcomm: bool = False  # -f
+
+    # Address-family counters as netstat keeps them (spec §1.3): how often each was selected.
+    inet: int = 0
+    inet6: int = 0
+    unix: int = 0
+    ipx: int = 0
+    ax25: int = 0
+    x25: int = 0
+    netrom: int = 0
+    rose: int = 0
+    bluetooth: int = 0
+    # `afname`: every accepted -A/--protocol/-4/-6/-x/--<af> item, in order, duplicates kept,
+    # by internal name (inet, inet6, unix, ddp, ec, ...). Used by -r and -s.
+    families: Tuple[str, ...] = ()
+
+    # netstat's `flag_arg` (how many protocol/family selections were made) and "noprot"
+    # (protocols were switched on implicitly; only silences missing-file notices).
+    selections: int = 0
+    implicit_protocols: bool = False
+
+    # Names (spec §2.1). -n sets the three numeric_* flags.
+    numeric_hosts: bool = False
+    numeric_ports: bool = False
+    numeric_users: bool = False
+    symbolic: bool = False  # -N: makes route tables numeric
+
+    # Columns and presentation.
+    extend: int = 0  # number of -e given; netstat's E is extend + 1
+    programs: bool = False  # -p
+    timers: bool = False  # -o
+    wide: bool = False  # -W
+    verbose: bool = False  # -v
+    continuous: bool = False  # -c
+    fib: bool = False  # -F
+    cache: bool = False  # -C
+
+    # nlstat's own options (exact spelling only, see docs/compat.md).
+    backend: Optional[str] = None  # --backend=auto|netlink|proc; None: NLSTAT_BACKEND decides
+    extras: Tuple[Tuple[str, str], ...] = ()  # reserved for new options
+
+    @property
+    def listing(self) -> str:
+        """netstat's header suffix selector: 'all', 'servers' or 'connected'."""
+        if self.all:
+            return "all"
+        if self.listening:
+            return "servers"
+        return "connected"
+
+    @property
+    def wants_inet_v4(self) -> bool:
+        """Read the IPv4 tables (spec §3.1: `flag_arg == 0` or the inet family is on)."""
+        return self.selections == 0 or self.inet > 0
+
+    @property
+    def wants_inet_v6(self) -> bool:
+        return self.selections == 0 or self.inet6 > 0
+
+    def wants(self, protocol: str) -> bool:
+        """Is a socket step of spec §3.1 requested? (`flag_arg == 0` or that switch on)."""
+        if self.selections == 0:
+            return True
+        return bool(getattr(self, protocol))
