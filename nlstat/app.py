@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import signal
 import sys
 from typing import Sequence
 
@@ -26,19 +27,31 @@ def main(argv: Sequence[str], env: Environment) -> int:
         env.warn(f"nlstat: {err}")
         return err.status
     except KeyboardInterrupt:
-        # Ctrl-C ends -c quietly, as it ends netstat (which dies of SIGINT: 130 in a shell).
-        _flush(env)
-        return 130
+        # Ctrl-C ends -c quietly; netstat dies of SIGINT, and so do we, for the same status.
+        return _die_of(signal.SIGINT)
     except BrokenPipeError:
-        return _broken_pipe()
+        # `nlstat -ant | head -1`: the reader left. netstat dies of SIGPIPE without a word.
+        return _die_of(signal.SIGPIPE)
     except OSError as err:
         if err.errno == errno.EPIPE:
-            return _broken_pipe()
+            return _die_of(signal.SIGPIPE)
         env.warn(f"nlstat: {err}")
         return 1
+    except Exception as err:  # noqa: BLE001 - the promise is: never a traceback
+        if env.debug:
+            import traceback
+
+            traceback.print_exc(file=env.stderr)
+        env.warn(f"nlstat: internal error: {type(err).__name__}: {err}")
+        return 70
 
 
 def _main(argv: Sequence[str], env: Environment) -> int:
+    if argv and argv[0] == "--compare":
+        from nlstat import compare
+
+        return compare.run(list(argv[1:]), env)
+
     from nlstat import cli
     from nlstat.modes import MODULES
 
@@ -62,12 +75,13 @@ def _flush(env: Environment) -> None:
         pass
 
 
-def _broken_pipe() -> int:
-    # `nlstat -ant | head -1`: the reader left. End quietly, as netstat does (SIGPIPE), without
-    # letting the interpreter complain again when it flushes stdout at exit.
+def _die_of(signum: int) -> int:
+    """End the way netstat ends on this signal: killed by it, nothing printed."""
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-    return 141
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum

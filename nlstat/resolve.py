@@ -215,7 +215,7 @@ class Names:
                 try:
                     name = pwd.getpwuid(uid).pw_name
                 except (KeyError, OverflowError):
-                    pass
+                    name = str(uid)  # no passwd entry: netstat prints the number
             self._users[uid] = name
         return name
 

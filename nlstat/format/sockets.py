@@ -96,8 +96,10 @@ def timer_text(record: InetSocket) -> str:
     seconds = (record.timer_ms // 10) / 100
     timer = record.timer
     if record.protocol == TCP:
-        kind = ("off", "on", "keepalive", "timewait", "probe")[timer] if timer <= 4 else (
-            "unkn-%d" % timer
+        kind = (
+            ("off", "on", "keepalive", "timewait", "probe")[timer]
+            if timer <= 4
+            else ("unkn-%d" % timer)
         )
         if timer == 0:
             seconds = 0.0
@@ -123,8 +125,8 @@ class InetRows:
 
     def host(self, family: int, address: str) -> str:
         names = self.names
-        text = names.socket_host4(address) if family == socket.AF_INET else names.socket_host6(
-            address
+        text = (
+            names.socket_host4(address) if family == socket.AF_INET else names.socket_host6(address)
         )
         self._hosts[family][address] = text
         return text
@@ -176,8 +178,25 @@ class InetRows:
         fixed_line = fixed + "\n"
 
         def render(record: InetSocket) -> str:
-            (_p, _f, state, local_address, local_port, remote_address, remote_port, recv_q,
-             send_q, uid, inode, _t, _ms, _r, _pr, _c, _i) = record
+            (
+                _p,
+                _f,
+                state,
+                local_address,
+                local_port,
+                remote_address,
+                remote_port,
+                recv_q,
+                send_q,
+                uid,
+                inode,
+                _t,
+                _ms,
+                _r,
+                _pr,
+                _c,
+                _i,
+            ) = record
             host = hosts_get(local_address) or host_of(family, local_address)
             port = ports[local_port] or port_of(table, local_port)
             if wide or len(host) + len(port) <= ADDRESS_WIDTH:

@@ -1,4 +1,4 @@
-"""The socket listing (netstat's default mode): the steps of netstat.c main() in its order (spec §3.1).
+"""The socket listing (netstat's default mode): netstat.c main()'s steps in order (spec §3.1).
 
 Rows stream: each record is formatted and written as it is decoded, in batches, so memory stays
 flat whatever the socket count. The backend is chosen per table (backends/sockets.py).
@@ -47,8 +47,12 @@ class Output:
             self.write("".join(self.lines).encode("utf-8", "surrogateescape"))
             self.lines.clear()
 
-    def rows(self, records: Iterable[Any], render: Callable[[Any], str],
-             keep: Optional[Callable[[Any], bool]] = None) -> None:
+    def rows(
+        self,
+        records: Iterable[Any],
+        render: Callable[[Any], str],
+        keep: Optional[Callable[[Any], bool]] = None,
+    ) -> None:
         """Render and write records in batches; map/islice keep the per-row loop in C."""
         self.flush()
         if keep is not None:
@@ -133,8 +137,13 @@ def list_once(query: Query, env: Environment, source: SocketSource) -> int:
         out.text(inet_header(query))
         rows = InetRows(query, names, programs)
         keep = _keep_inet(query)
-        for protocol, flag in ((TCP, query.tcp), ("sctp", query.sctp), (UDP, query.udp),
-                               (UDPLITE, query.udplite), (RAW, query.raw)):
+        for protocol, flag in (
+            (TCP, query.tcp),
+            ("sctp", query.sctp),
+            (UDP, query.udp),
+            (UDPLITE, query.udplite),
+            (RAW, query.raw),
+        ):
             if selected and not flag:
                 continue
             if protocol == "sctp":
@@ -166,7 +175,7 @@ def list_once(query: Query, env: Environment, source: SocketSource) -> int:
                 _notice(env, "AF UNIX")
             return 1 if selected else 0
         out.text(unix_header(query))
-        out.rows(records, unix_renderer(query, programs), _keep_unix(query))  # type: ignore[arg-type]
+        out.rows(records, unix_renderer(query, programs), _keep_unix(query))
 
     out.flush()
     # Steps 9-13: families whose /proc files went away with their kernel code.
@@ -198,8 +207,10 @@ def _inet_protocol(
     rows: InetRows,
     keep: Optional[Callable[[InetSocket], bool]],
 ) -> int:
-    for family, wanted in ((socket.AF_INET, query.wants_inet_v4),
-                           (socket.AF_INET6, query.wants_inet_v6)):
+    for family, wanted in (
+        (socket.AF_INET, query.wants_inet_v4),
+        (socket.AF_INET6, query.wants_inet_v6),
+    ):
         if not wanted:
             continue
         try:
@@ -222,7 +233,7 @@ def _inet_protocol(
             if not query.implicit_protocols and query.selections:
                 return 1
             continue
-        out.rows(records, rows.renderer(protocol, family), keep)  # type: ignore[arg-type]
+        out.rows(records, rows.renderer(protocol, family), keep)
     return 0
 
 

@@ -36,7 +36,7 @@ def align4(n: int) -> int:
 
 def nlmsg_error(buf: bytes, offset: int) -> int:
     """The positive errno carried by an NLMSG_ERROR message at `offset` (0 is an ACK)."""
-    (error,) = NLMSGERR.unpack_from(buf, offset + NLMSGHDR.size)
+    error: int = NLMSGERR.unpack_from(buf, offset + NLMSGHDR.size)[0]
     return -error
 
 
@@ -62,13 +62,15 @@ class NetlinkSocket:
                 socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, protocol
             )
         except OSError as err:
-            raise BackendUnavailable(f"netlink protocol {protocol}: {err.strerror}", err.errno) from err
+            raise BackendUnavailable(
+                f"netlink protocol {protocol}: {err.strerror}", err.errno or 0
+            ) from err
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SO_RCVBUF_SIZE)
             self.sock.bind((0, 0))
         except OSError as err:
             self.sock.close()
-            raise BackendUnavailable(f"netlink bind: {err.strerror}", err.errno) from err
+            raise BackendUnavailable(f"netlink bind: {err.strerror}", err.errno or 0) from err
 
     def close(self) -> None:
         self.sock.close()
@@ -86,7 +88,7 @@ class NetlinkSocket:
         try:
             self.sock.sendto(header + payload, (0, 0))
         except OSError as err:
-            raise BackendUnavailable(f"netlink send: {err.strerror}", err.errno) from err
+            raise BackendUnavailable(f"netlink send: {err.strerror}", err.errno or 0) from err
         return self.seq
 
     def chunks(self) -> Iterator[bytes]:
@@ -99,8 +101,10 @@ class NetlinkSocket:
                 continue
             except OSError as err:
                 if err.errno == errno_mod.ENOBUFS:
-                    raise BackendUnavailable("netlink receive overrun", err.errno) from err
-                raise BackendUnavailable(f"netlink receive: {err.strerror}", err.errno) from err
+                    raise BackendUnavailable("netlink receive overrun", err.errno or 0) from err
+                raise BackendUnavailable(
+                    f"netlink receive: {err.strerror}", err.errno or 0
+                ) from err
             if not chunk:
                 return
             yield chunk

@@ -129,8 +129,28 @@ def decode_inet(
                 offset += (length + 3) & ~3
                 continue
             if buf[offset + 16] == 2:  # AF_INET
-                (length, _t, _f, _s, _p, family, state, timer, retrans, sport, dport, src, dst,
-                 ifindex, cookie, expires, rqueue, wqueue, uid, inode) = unpack4(buf, offset)
+                (
+                    length,
+                    _t,
+                    _f,
+                    _s,
+                    _p,
+                    family,
+                    state,
+                    timer,
+                    retrans,
+                    sport,
+                    dport,
+                    src,
+                    dst,
+                    ifindex,
+                    cookie,
+                    expires,
+                    rqueue,
+                    wqueue,
+                    uid,
+                    inode,
+                ) = unpack4(buf, offset)
                 local = texts_get(src)
                 if local is None:
                     local = texts[src] = ntoa(src)
@@ -138,8 +158,28 @@ def decode_inet(
                 if remote is None:
                     remote = texts[dst] = ntoa(dst)
             else:
-                (length, _t, _f, _s, _p, family, state, timer, retrans, sport, dport, src, dst,
-                 ifindex, cookie, expires, rqueue, wqueue, uid, inode) = unpack6(buf, offset)
+                (
+                    length,
+                    _t,
+                    _f,
+                    _s,
+                    _p,
+                    family,
+                    state,
+                    timer,
+                    retrans,
+                    sport,
+                    dport,
+                    src,
+                    dst,
+                    ifindex,
+                    cookie,
+                    expires,
+                    rqueue,
+                    wqueue,
+                    uid,
+                    inode,
+                ) = unpack6(buf, offset)
                 local = texts_get(src)
                 if local is None:
                     local = texts[src] = ntop(af6, src)
@@ -160,10 +200,28 @@ def decode_inet(
                     probes = retrans
             elif is_raw:
                 dport = 0
-            yield new(record_type, (
-                protocol, family, state, local, swap[sport], remote, swap[dport], rqueue,
-                wqueue, uid, inode, timer, expires, retransmits, probes, cookie, ifindex,
-            ))
+            yield new(
+                record_type,
+                (
+                    protocol,
+                    family,
+                    state,
+                    local,
+                    swap[sport],
+                    remote,
+                    swap[dport],
+                    rqueue,
+                    wqueue,
+                    uid,
+                    inode,
+                    timer,
+                    expires,
+                    retransmits,
+                    probes,
+                    cookie,
+                    ifindex,
+                ),
+            )
             offset += (length + 3) & ~3
 
 
@@ -242,7 +300,9 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
                 socket_state, flags = SS_CONNECTING, 0
             else:
                 socket_state, flags = SS_UNCONNECTED, 0
-            yield UnixSocket(sock_type, socket_state, flags, inode, path, None, 0, state, peer, cookie)
+            yield UnixSocket(
+                sock_type, socket_state, flags, inode, path, None, 0, state, peer, cookie
+            )
             offset += (length + 3) & ~3
 
 

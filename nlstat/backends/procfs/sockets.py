@@ -22,13 +22,13 @@ _FOUR_WORDS_BE = struct.Struct(">4I")
 
 
 def ipv6_hex_to_text(hexaddr: str) -> str:
-    """"0000000000000000FFFF00000100007F" -> "::ffff:127.0.0.1"."""
+    """ "0000000000000000FFFF00000100007F" -> "::ffff:127.0.0.1"."""
     raw = _FOUR_WORDS_BE.pack(*_FOUR_WORDS_LE.unpack(bytes.fromhex(hexaddr)))
     return socket.inet_ntop(socket.AF_INET6, raw)
 
 
 def ipv4_hex_to_text(hexaddr: str) -> str:
-    """"0100007F" -> "127.0.0.1" (a little-endian dump of the network-order address)."""
+    """ "0100007F" -> "127.0.0.1" (a little-endian dump of the network-order address)."""
     return socket.inet_ntoa(bytes.fromhex(hexaddr)[::-1])
 
 
@@ -97,7 +97,9 @@ def parse_inet(
         yield record
 
 
-def parse_unix(lines: List[str], path: str = "", warn: Optional[Warn] = None) -> Iterator[UnixSocket]:
+def parse_unix(
+    lines: List[str], path: str = "", warn: Optional[Warn] = None
+) -> Iterator[UnixSocket]:
     """Rows of /proc/net/unix -> UnixSocket, in file order.
 
     "0000000000000000: 00000002 00000000 00010000 0001 01 870859 /tmp/srv.sock": RefCount,
@@ -125,7 +127,9 @@ def parse_unix(lines: List[str], path: str = "", warn: Optional[Warn] = None) ->
         yield record
 
 
-def read_inet(path: str, protocol: str, family: int, warn: Optional[Warn] = None) -> Iterator[InetSocket]:
+def read_inet(
+    path: str, protocol: str, family: int, warn: Optional[Warn] = None
+) -> Iterator[InetSocket]:
     """Open and parse one inet file; OSError from open() propagates (netstat's notices)."""
     return parse_inet(read_lines(path), protocol, family, path, warn)
 

@@ -1,0 +1,317 @@
+"""netstat's interface list over rtnetlink: RTM_GETLINK (with IFLA_STATS64) and RTM_GETADDR.
+
+One RTM_GETLINK dump gives every device with its flags, type, hardware address, MTU, queue
+length, map and 64-bit counters; one AF_INET RTM_GETADDR dump gives the IPv4 labels and
+addresses that netstat gets from SIOCGIFCONF and SIOCGIFADDR. Decoders take raw chunks, so
+they run the same on a live socket and on captured bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from collections.abc import Iterable, Iterator
+from typing import NamedTuple
+
+from nlstat.backends.netlink.nlsocket import NetlinkSocket, iter_attrs, messages
+from nlstat.backends.procfs.links import InterfaceFetchError, netstat_order
+from nlstat.kernel.link import (
+    IFA_ADDRESS,
+    IFA_BROADCAST,
+    IFA_LABEL,
+    IFA_LOCAL,
+    IFLA_ADDRESS,
+    IFLA_IFNAME,
+    IFLA_MAP,
+    IFLA_MTU,
+    IFLA_STATS,
+    IFLA_STATS64,
+    IFLA_TXQLEN,
+    IPV6_ADDR_LINKLOCAL,
+    IPV6_ADDR_LOOPBACK,
+    IPV6_ADDR_SITELOCAL,
+    RT_SCOPE_HOST,
+    RT_SCOPE_LINK,
+    RT_SCOPE_SITE,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    IPV6_ADDR_COMPATv4,
+)
+from nlstat.kernel.netlink import NETLINK_ROUTE
+from nlstat.model.links import DeviceMap, Inet6Address, InetAddress, Interface, LinkStats
+
+# struct ifinfomsg { unsigned char ifi_family, __ifi_pad; unsigned short ifi_type;
+#                    int ifi_index; unsigned ifi_flags, ifi_change; }
+IFINFOMSG = struct.Struct("=BxHiII")
+# struct ifaddrmsg { __u8 ifa_family, ifa_prefixlen, ifa_flags, ifa_scope; __u32 ifa_index; }
+IFADDRMSG = struct.Struct("=BBBBI")
+# struct rtnl_link_ifmap { __u64 mem_start, mem_end, base_addr; __u16 irq; __u8 dma, port; }
+RTNL_LINK_IFMAP = struct.Struct("=QQQHBB")
+U32 = struct.Struct("=I")
+NLMSG_HDRLEN = 16
+U64_MASK = 0xFFFFFFFFFFFFFFFF
+
+# struct rtnl_link_stats64 field positions (include/uapi/linux/if_link.h); older kernels
+# send fewer trailing fields, newer ones more, so only these leading 23 are relied on.
+(RX_PACKETS, TX_PACKETS, RX_BYTES, TX_BYTES, RX_ERRORS, TX_ERRORS, RX_DROPPED, TX_DROPPED,
+ MULTICAST, COLLISIONS, RX_LENGTH_ERRORS, RX_OVER_ERRORS, RX_CRC_ERRORS, RX_FRAME_ERRORS,
+ RX_FIFO_ERRORS, RX_MISSED_ERRORS, TX_ABORTED_ERRORS, TX_CARRIER_ERRORS, TX_FIFO_ERRORS,
+ TX_HEARTBEAT_ERRORS, TX_WINDOW_ERRORS, RX_COMPRESSED, TX_COMPRESSED) = range(23)
+STATS_FIELDS = 23
+
+
+class Device(NamedTuple):
+    """One RTM_NEWLINK message, decoded: a network device with its /proc/net/dev counters."""
+
+    ifindex: int
+    name: str
+    flags: int
+    type: int
+    address: bytes
+    mtu: int
+    tx_queue_len: int | None
+    device_map: DeviceMap
+    stats: LinkStats | None
+
+
+class Ipv4Entry(NamedTuple):
+    """One AF_INET RTM_NEWADDR message: what SIOCGIFCONF and SIOCGIFADDR report for its label."""
+
+    ifindex: int
+    label: str
+    local: str
+    address: str
+    prefix_length: int
+    broadcast: str
+
+
+def link_request() -> bytes:
+    return IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+
+
+def address_request(family: int) -> bytes:
+    return IFADDRMSG.pack(family, 0, 0, 0, 0)
+
+
+def _name(buf: bytes, start: int, end: int) -> str:
+    return buf[start:end].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def stats_from_counters(values: tuple[int, ...]) -> LinkStats:
+    """rtnl_link_stats64 (or the 32-bit rtnl_link_stats) -> the /proc/net/dev columns.
+
+    The kernel's sums (net/core/net-procfs.c dev_seq_printf_stats) are made in u64.
+    """
+    v = values
+    return LinkStats(
+        v[RX_BYTES],
+        v[RX_PACKETS],
+        v[RX_ERRORS],
+        (v[RX_DROPPED] + v[RX_MISSED_ERRORS]) & U64_MASK,
+        v[RX_FIFO_ERRORS],
+        (v[RX_LENGTH_ERRORS] + v[RX_OVER_ERRORS] + v[RX_CRC_ERRORS] + v[RX_FRAME_ERRORS])
+        & U64_MASK,
+        v[RX_COMPRESSED],
+        v[MULTICAST],
+        v[TX_BYTES],
+        v[TX_PACKETS],
+        v[TX_ERRORS],
+        v[TX_DROPPED],
+        v[TX_FIFO_ERRORS],
+        v[COLLISIONS],
+        (v[TX_CARRIER_ERRORS] + v[TX_ABORTED_ERRORS] + v[TX_WINDOW_ERRORS]
+         + v[TX_HEARTBEAT_ERRORS]) & U64_MASK,
+        v[TX_COMPRESSED],
+    )
+
+
+def _counters(buf: bytes, start: int, end: int, width: int) -> LinkStats | None:
+    count = (end - start) // width
+    if count < STATS_FIELDS:
+        return None
+    values = struct.unpack_from(f"={STATS_FIELDS}{'Q' if width == 8 else 'I'}", buf, start)
+    return stats_from_counters(values)
+
+
+def decode_links(chunks: Iterable[bytes]) -> list[Device]:
+    """RTM_NEWLINK messages -> Device records, in dump order."""
+    devices: list[Device] = []
+    for buf, offset, length, msg_type, _flags in messages(iter(chunks)):
+        if msg_type != RTM_NEWLINK:
+            continue
+        _family, kind, index, flags, _change = IFINFOMSG.unpack_from(buf, offset + NLMSG_HDRLEN)
+        name = ""
+        address = b""
+        mtu = 0
+        tx_queue_len: int | None = None
+        device_map = DeviceMap()
+        stats64: LinkStats | None = None
+        stats32: LinkStats | None = None
+        start = offset + NLMSG_HDRLEN + IFINFOMSG.size
+        for attr, begin, finish in iter_attrs(buf, start, offset + length):
+            if attr == IFLA_IFNAME:
+                name = _name(buf, begin, finish)
+            elif attr == IFLA_ADDRESS:
+                address = buf[begin:finish]
+            elif attr == IFLA_MTU:
+                mtu = U32.unpack_from(buf, begin)[0]
+            elif attr == IFLA_TXQLEN:
+                tx_queue_len = U32.unpack_from(buf, begin)[0]
+            elif attr == IFLA_MAP and finish - begin >= RTNL_LINK_IFMAP.size:
+                device_map = DeviceMap(*RTNL_LINK_IFMAP.unpack_from(buf, begin))
+            elif attr == IFLA_STATS64:
+                stats64 = _counters(buf, begin, finish, 8)
+            elif attr == IFLA_STATS:
+                stats32 = _counters(buf, begin, finish, 4)
+        # SIOCGIFHWADDR hands over at most the first 8 bytes netstat keeps, zero-padded.
+        address = address[:8].ljust(8, b"\0")
+        devices.append(Device(index, name, flags, kind, address, mtu, tx_queue_len, device_map,
+                              stats64 if stats64 is not None else stats32))
+    return devices
+
+
+def _ipv4(buf: bytes, start: int) -> str:
+    return socket.inet_ntoa(buf[start : start + 4])
+
+
+def decode_ipv4_addresses(chunks: Iterable[bytes]) -> list[Ipv4Entry]:
+    """AF_INET RTM_NEWADDR messages -> Ipv4Entry, in dump order (each device's ifa_list order)."""
+    entries: list[Ipv4Entry] = []
+    for buf, offset, length, msg_type, _flags in messages(iter(chunks)):
+        if msg_type != RTM_NEWADDR:
+            continue
+        family, prefix, _flags8, _scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSG_HDRLEN)
+        if family != socket.AF_INET:
+            continue
+        label = ""
+        local = address = broadcast = "0.0.0.0"
+        start = offset + NLMSG_HDRLEN + IFADDRMSG.size
+        for attr, begin, finish in iter_attrs(buf, start, offset + length):
+            if attr == IFA_LOCAL and finish - begin >= 4:
+                local = _ipv4(buf, begin)
+            elif attr == IFA_ADDRESS and finish - begin >= 4:
+                address = _ipv4(buf, begin)
+            elif attr == IFA_BROADCAST and finish - begin >= 4:
+                broadcast = _ipv4(buf, begin)
+            elif attr == IFA_LABEL:
+                label = _name(buf, begin, finish)
+        entries.append(Ipv4Entry(index, label, local, address, prefix, broadcast))
+    return entries
+
+
+def proc_scope(rt_scope: int, raw: bytes) -> int:
+    """ifa_scope (an rtm_scope) -> the address-type scope bits /proc/net/if_inet6 prints.
+
+    The kernel keeps ipv6_addr_scope() of the address and reports rt_scope() of it over netlink,
+    which drops the v4-compatible bit (0x80) of addresses like ::198.18.0.1; put it back.
+    """
+    if rt_scope == RT_SCOPE_HOST:
+        scope = IPV6_ADDR_LOOPBACK
+    elif rt_scope == RT_SCOPE_LINK:
+        scope = IPV6_ADDR_LINKLOCAL
+    elif rt_scope == RT_SCOPE_SITE:
+        scope = IPV6_ADDR_SITELOCAL
+    else:
+        scope = 0
+    if raw[:12] == bytes(12) and raw[12:] not in (bytes(4), b"\0\0\0\1") and scope in (0, 0x10):
+        scope |= IPV6_ADDR_COMPATv4
+    return scope
+
+
+def decode_ipv6_addresses(chunks: Iterable[bytes], names: dict[int, str]) -> list[Inet6Address]:
+    """AF_INET6 RTM_NEWADDR messages -> Inet6Address (device names from `names`), dump order."""
+    result: list[Inet6Address] = []
+    for buf, offset, length, msg_type, _flags in messages(iter(chunks)):
+        if msg_type != RTM_NEWADDR:
+            continue
+        family, prefix, flags, scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSG_HDRLEN)
+        if family != socket.AF_INET6:
+            continue
+        raw: bytes | None = None
+        local: bytes | None = None
+        start = offset + NLMSG_HDRLEN + IFADDRMSG.size
+        for attr, begin, finish in iter_attrs(buf, start, offset + length):
+            if attr == IFA_ADDRESS and finish - begin >= 16:
+                raw = buf[begin : begin + 16]
+            elif attr == IFA_LOCAL and finish - begin >= 16:
+                local = buf[begin : begin + 16]
+        # With a peer, IFA_ADDRESS is the peer and IFA_LOCAL the address itself.
+        if local is not None:
+            raw = local
+        if raw is None:
+            continue
+        address = socket.inet_ntop(socket.AF_INET6, raw)
+        result.append(Inet6Address(names.get(index, ""), index, address, prefix,
+                                   proc_scope(scope, raw), flags))
+    return result
+
+
+def dump(sock: NetlinkSocket, msg_type: int, payload: bytes) -> list[bytes]:
+    """The whole answer to one dump request, as raw chunks (low volume: a few per host)."""
+    return list(_until_done(sock.dump(msg_type, payload)))
+
+
+def _until_done(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    # Stop receiving after the chunk holding NLMSG_DONE or an error, else recv() would block.
+    for chunk in chunks:
+        yield chunk
+        offset = 0
+        while offset + NLMSG_HDRLEN <= len(chunk):
+            length, msg_type = struct.unpack_from("=IH", chunk, offset)
+            if msg_type in (2, 3) or length < NLMSG_HDRLEN:  # NLMSG_ERROR, NLMSG_DONE
+                return
+            offset += (length + 3) & ~3
+
+
+def interfaces_from(devices: list[Device], entries: list[Ipv4Entry]) -> Iterator[Interface]:
+    """netstat's list from decoded dumps: devices, then IPv4 labels, in nstrcmp order.
+
+    Like the ioctls, a name is looked up by the part before its first ':' (an alias label
+    "eth0:1" gets eth0's flags, hardware and MTU), and its IPv4 address is the first one of that
+    device whose label equals the whole name. Only /proc/net/dev names (devices) have counters.
+    """
+    by_name = {device.name: device for device in devices}
+    order = netstat_order([device.name for device in devices] + [e.label for e in entries])
+    for name in order:
+        device = by_name.get(name.split(":", 1)[0])
+        if device is None:
+            raise InterfaceFetchError(name, errno.ENODEV)  # what SIOCGIFFLAGS answers
+        inet: InetAddress | None = None
+        for entry in entries:
+            if entry.ifindex == device.ifindex and entry.label == name:
+                netmask = (0xFFFFFFFF << (32 - entry.prefix_length)) & 0xFFFFFFFF
+                inet = InetAddress(entry.local, socket.inet_ntoa(netmask.to_bytes(4, "big")),
+                                   entry.broadcast, entry.address)
+                break
+        stats = device.stats if name == device.name else None
+        if name == device.name and stats is None:
+            stats = LinkStats()
+        yield Interface(name, device.ifindex, device.flags, device.type, device.address,
+                        device.mtu, device.tx_queue_len, device.device_map, inet, stats)
+
+
+class NetlinkInterfaces:
+    """The interface list from one RTM_GETLINK and one AF_INET RTM_GETADDR dump."""
+
+    def __init__(self) -> None:
+        with NetlinkSocket(NETLINK_ROUTE) as sock:
+            self.link_chunks = dump(sock, RTM_GETLINK, link_request())
+            self.address_chunks = dump(sock, RTM_GETADDR, address_request(socket.AF_INET))
+        self.devices = decode_links(self.link_chunks)
+        self.entries = decode_ipv4_addresses(self.address_chunks)
+
+    def __iter__(self) -> Iterator[Interface]:
+        return interfaces_from(self.devices, self.entries)
+
+    def names(self) -> dict[int, str]:
+        return {device.ifindex: device.name for device in self.devices}
+
+
+def ipv6_addresses(names: dict[int, str]) -> list[Inet6Address]:
+    """Every IPv6 address from an AF_INET6 RTM_GETADDR dump, in dump order."""
+    with NetlinkSocket(NETLINK_ROUTE) as sock:
+        chunks = dump(sock, RTM_GETADDR, address_request(socket.AF_INET6))
+    return decode_ipv6_addresses(chunks, names)

@@ -1,0 +1,477 @@
+"""/proc/net/route, /proc/net/ipv6_route and /proc/net/rt_cache -> route records, read as netstat
+reads them (net-tools lib/inet_gr.c rprint_fib/rprint_cache, lib/inet6_gr.c rprint_fib6).
+
+netstat parses these files with sscanf() and never checks for garbage, so a malformed line does
+not stop it: a short IPv4 line is skipped, but a bad IPv6 line is printed with whatever the
+previous line left in the variables, and an unparsable address keeps the previous address.
+`scan()` reproduces sscanf() closely enough that such files give netstat's rows, not a
+traceback. Lines as the kernel writes them take a fast path that reuses the data of an earlier
+line with the same text after the destination (see model/routes.py).
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from nlstat.kernel.rtnetlink import RTF_UP
+from nlstat.model.routes import CachedRoute, Route, Route6, Route6Data, RouteCache, RouteData
+
+# The title lines the kernel writes (net/ipv4/fib_trie.c, net/ipv4/route.c), tabs included.
+ROUTE_TITLES = (
+    "Iface", "Destination", "Gateway", "Flags", "RefCnt", "Use", "Metric", "Mask", "MTU",
+    "Window", "IRTT",
+)
+CACHE_TITLES_V1 = (
+    "Iface", "Destination", "Gateway", "Flags", "RefCnt", "Use", "Metric", "Source", "MTU",
+    "Window", "IRTT", "HH", "ARP",
+)
+CACHE_TITLES_V2 = (
+    "Iface", "Destination", "Gateway", "Flags", "RefCnt", "Use", "Metric", "Source", "MTU",
+    "Window", "IRTT", "TOS", "HHRef", "HHUptod", "SpecDst",
+)
+# proc_guess_fmt() bits for the rt_cache title (lib/proc.c): a title *contains* the name.
+CACHE_GUESS = (("IRTT", 1), ("TOS", 2), ("HHRef", 4), ("HHUptod", 8), ("SpecDst", 16),
+               ("HH", 32), ("ARP", 64))
+CACHE_LAYOUT_V2 = 63
+CACHE_LAYOUT_V1 = 97
+
+# netstat reads with fgets(buff, 1023, fp): longer lines arrive in pieces.
+LINE_MAX = 1022
+
+ScanValue = Union[str, int]
+Spec = Tuple[str, int]  # (conversion, width): "s", "x", "d", "*" (skip a string), " " (blanks)
+
+
+class ProcTable(NamedTuple):
+    """What netstat got from one file: its rows, or why it gave up after the title.
+
+    `error` is None when the file was read; "" when it was empty (netstat returns 1 silently);
+    otherwise the warning netstat writes to stderr before returning 1.
+    """
+
+    routes: list  # type: ignore[type-arg]  # List[Route] or List[Route6]
+    error: Optional[str] = None
+
+
+# -- a small sscanf ---------------------------------------------------------------------------
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+_DEC = frozenset("0123456789")
+_BLANKS = " \t\n\r\v\f"
+
+
+def scan(text: str, specs: Sequence[Spec]) -> List[ScanValue]:
+    """The values glibc's sscanf() stores for `specs`, up to the first failing conversion.
+
+    "d" stores (int) strtol(), "x" (unsigned int) strtoul(base 16), "s" a string of at most
+    `width` non-blanks (0: no limit), "*" skips such a string, " " skips blanks. A number may
+    stop inside a token; the next conversion starts where it stopped, as in C.
+    """
+    values: List[ScanValue] = []
+    pos = 0
+    end = len(text)
+    for kind, width in specs:
+        while pos < end and text[pos] in _BLANKS:
+            pos += 1
+        if kind == " ":
+            continue
+        if pos >= end:
+            break
+        limit = end if not width else min(end, pos + width)
+        if kind == "s" or kind == "*":
+            start = pos
+            while pos < limit and text[pos] not in _BLANKS:
+                pos += 1
+            if kind == "s":
+                values.append(text[start:pos])
+            continue
+        start = pos
+        if pos < limit and text[pos] in "+-":
+            pos += 1
+        if kind == "x" and pos + 1 < limit and text[pos] == "0" and text[pos + 1] in "xX":
+            if pos + 2 < limit and text[pos + 2] in _HEX:
+                pos += 2
+        digits = _HEX if kind == "x" else _DEC
+        digits_start = pos
+        while pos < limit and text[pos] in digits:
+            pos += 1
+        if pos == digits_start:
+            break
+        number = int(text[start:pos], 16 if kind == "x" else 10)
+        if kind == "x":
+            number = (min(number, (1 << 64) - 1) if number >= 0 else (number % (1 << 64))) & 0xFFFFFFFF
+        else:
+            number = max(min(number, (1 << 63) - 1), -(1 << 63)) & 0xFFFFFFFF
+            if number & 0x80000000:
+                number -= 1 << 32
+        values.append(number)
+    return values
+
+
+def _count(specs: Sequence[Spec]) -> int:
+    return sum(1 for kind, _ in specs if kind in "sxd")
+
+
+def header_specs(
+    title_line: str, fields: Sequence[Tuple[str, Spec]]
+) -> Tuple[Optional[List[Spec]], Optional[str]]:
+    """proc_gen_fmt() (lib/proc.c): the scanf layout for a title line, or the missing title.
+
+    The wanted titles must appear in the given order; other columns are skipped.
+    """
+    specs: List[Spec] = []
+    wanted = 0
+    for token in title_line.replace("|", " ").split():
+        if wanted < len(fields) and token == fields[wanted][0]:
+            specs.append(fields[wanted][1])
+            wanted += 1
+            if wanted == len(fields):
+                break
+        else:
+            specs.append(("*", 0))
+    if wanted < len(fields):
+        return None, fields[wanted][0]
+    return specs, None
+
+
+def hex_ipv4(text: str) -> Optional[str]:
+    """INET_getsock(): the first 8 hex digits of a little-endian dump -> dotted quad, or None.
+
+    "010200C0" -> "192.0.2.1"; fewer than 8 hex digits -> None (netstat keeps the old address).
+    """
+    if len(text) < 8:
+        return None
+    head = text[:8]
+    try:
+        return socket.inet_ntoa(bytes.fromhex(head)[::-1])
+    except ValueError:
+        return None
+
+
+def _lines(handle: Iterable[str]) -> Iterable[str]:
+    for line in handle:
+        while len(line) > LINE_MAX:
+            yield line[:LINE_MAX]
+            line = line[LINE_MAX:]
+        yield line
+
+
+def _read_text(path: str) -> List[str]:
+    """The file's lines; OSError when it can't be opened (the caller prints netstat's message)."""
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="\n") as handle:
+        return list(_lines(handle))
+
+
+# -- IPv4 FIB ---------------------------------------------------------------------------------
+
+_ROUTE_FIELDS: Tuple[Tuple[str, Spec], ...] = (
+    ("Iface", ("s", 15)),
+    ("Destination", ("s", 127)),
+    ("Gateway", ("s", 127)),
+    ("Flags", ("x", 0)),
+    ("RefCnt", ("d", 0)),
+    ("Use", ("d", 0)),
+    ("Metric", ("d", 0)),
+    ("Mask", ("s", 127)),
+    ("MTU", ("d", 0)),
+    ("Window", ("d", 0)),
+    ("IRTT", ("d", 0)),
+)
+_KERNEL_ROUTE_TITLE = "\t".join(
+    ("Iface", "Destination", "Gateway ", "Flags", "RefCnt", "Use", "Metric", "Mask\t", "MTU",
+     "Window", "IRTT")
+)
+
+
+def read_ipv4(path: str) -> ProcTable:
+    """/proc/net/route -> the rows netstat prints (rows without RTF_UP or with fewer than 10
+    fields are skipped, as netstat does). OSError when the file can't be opened."""
+    lines = _read_text(path)
+    if not lines:
+        return ProcTable([], "")
+    specs, missing = header_specs(lines[0] + " ", _ROUTE_FIELDS)
+    if specs is None:
+        return ProcTable([], f"warning: {path} does not contain required field {missing}")
+    kernel_layout = lines[0].rstrip(" \n") == _KERNEL_ROUTE_TITLE
+    return ProcTable(_parse_ipv4(lines[1:], specs, kernel_layout))
+
+
+def _parse_ipv4(lines: Sequence[str], specs: List[Spec], kernel_layout: bool) -> List[Route]:
+    known: Dict[Tuple[str, str], RouteData] = {}
+    get = known.get
+    ntoa = socket.inet_ntoa
+    fromhex = bytes.fromhex
+    new = tuple.__new__
+    routes: List[Route] = []
+    append = routes.append
+    state = _Ipv4State()
+    replay: Optional[str] = None  # the last line taken by the fast path
+    for line in lines:
+        if kernel_layout:
+            # A kernel line: "eth0\t0002A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0   ...".
+            parts = line.split("\t", 2)
+            if len(parts) == 3 and len(parts[1]) == 8:
+                key = (parts[0], parts[2])
+                data = get(key)
+                if data is not None:
+                    try:
+                        append(new(Route, (ntoa(fromhex(parts[1])[::-1]), data)))
+                        replay = line
+                        continue
+                    except ValueError:
+                        pass
+                if replay is not None:
+                    state.parse(replay, specs)
+                    replay = None
+                route, clean = state.parse(line, specs)
+                if route is not None:
+                    if clean:
+                        known[key] = route.data
+                    append(route)
+                continue
+        if replay is not None:
+            # netstat's variables hold what the previous line left: bring ours up to date.
+            state.parse(replay, specs)
+            replay = None
+        route, _ = state.parse(line, specs)
+        if route is not None:
+            append(route)
+    return routes
+
+
+class _Ipv4State:
+    """The variables rprint_fib() keeps between lines: irtt, and the last parsed addresses."""
+
+    def __init__(self) -> None:
+        self.irtt = 0
+        self.destination = "0.0.0.0"
+        self.gateway = "0.0.0.0"
+        self.genmask = "0.0.0.0"
+
+    def parse(self, line: str, specs: List[Spec]) -> Tuple[Optional[Route], bool]:
+        """One line -> (row or None, whether the line was complete and clean)."""
+        values = scan(line, specs)
+        if len(values) == 11:
+            self.irtt = int(values[10])
+        if len(values) < 10:
+            return None, False
+        iface, destination, gateway, flags, refcnt, use, metric, mask, mtu, window = values[:10]
+        clean = len(values) == 11
+        if not int(flags) & RTF_UP:
+            return None, clean
+        text = hex_ipv4(str(destination))
+        if text is None:
+            clean = False
+        else:
+            self.destination = text
+        text = hex_ipv4(str(gateway))
+        if text is None:
+            clean = False
+        else:
+            self.gateway = text
+        text = hex_ipv4(str(mask))
+        if text is None:
+            clean = False
+        else:
+            self.genmask = text
+        data = RouteData(
+            genmask=self.genmask,
+            gateway=self.gateway,
+            flags=int(flags),
+            metric=int(metric),
+            refcnt=int(refcnt),
+            use=int(use),
+            mtu=int(mtu),
+            window=int(window),
+            irtt=self.irtt,
+            iface=str(iface),
+            prefix_len=_prefix_len(self.genmask),
+        )
+        return Route(self.destination, data), clean
+
+
+def _prefix_len(mask: str) -> int:
+    value = int.from_bytes(socket.inet_aton(mask), "big")
+    return bin(value).count("1")
+
+
+# -- IPv4 cache -------------------------------------------------------------------------------
+
+
+def read_ipv4_cache(path: str) -> RouteCache:
+    """/proc/net/rt_cache -> netstat's layout guess and rows (none on kernels since 3.6).
+
+    Raises OSError when the file can't be opened; an empty file is layout -1, which netstat
+    treats as an I/O error.
+    """
+    lines = _read_text(path)
+    if not lines:
+        return RouteCache(-1, [])
+    guess = 0
+    for title, bit in CACHE_GUESS:
+        if title in lines[0]:
+            guess |= bit
+    if guess == CACHE_LAYOUT_V2:
+        layout, titles = 2, CACHE_TITLES_V2
+    elif guess == CACHE_LAYOUT_V1:
+        layout, titles = 1, CACHE_TITLES_V1
+    else:
+        return RouteCache(guess, [])
+    fields = [(title, _cache_spec(title)) for title in titles]
+    specs, missing = header_specs(lines[0] + " ", fields)
+    if specs is None:
+        # netstat would sscanf() with a NULL format and crash; print no rows instead.
+        return RouteCache(layout, [])
+    entries: List[CachedRoute] = []
+    values_kept: List[ScanValue] = [""] * len(titles)
+    address = "0.0.0.0"
+    for line in lines[1:]:
+        values = scan(line, specs)
+        if len(values) < 12:
+            continue
+        values_kept[: len(values)] = values
+        row = dict(zip(titles, values_kept))
+        texts = []
+        for title in ("Destination", "Gateway", "Source", "SpecDst"):
+            # rprint_cache() parses every address into one sockaddr: a bad one repeats the last.
+            text = hex_ipv4(str(row.get(title, "")))
+            if text is not None:
+                address = text
+            texts.append(address)
+        entries.append(
+            CachedRoute(
+                source=texts[2],
+                destination=texts[0],
+                gateway=texts[1],
+                flags=int(row["Flags"]),
+                metric=int(row["Metric"]),
+                refcnt=int(row["RefCnt"]),
+                use=int(row["Use"]),
+                iface=str(row["Iface"]),
+                mss=int(row["MTU"]),
+                window=int(row["Window"]),
+                irtt=int(row["IRTT"]),
+                tos=int(row.get("TOS", 0) or 0),
+                hhref=int(row.get("HHRef", 0) or 0),
+                hhuptod=int(row.get("HHUptod", 0) or 0),
+                specdst=texts[3],
+                hh=int(row.get("HH", 0) or 0),
+                arp=int(row.get("ARP", 0) or 0),
+            )
+        )
+    return RouteCache(layout, entries)
+
+
+def _cache_spec(title: str) -> Spec:
+    if title == "Iface":
+        return ("s", 15)
+    if title in ("Destination", "Gateway", "Source", "SpecDst"):
+        return ("s", 127)
+    if title == "Flags":
+        return ("x", 0)
+    return ("d", 0)
+
+
+# -- IPv6 -------------------------------------------------------------------------------------
+
+# rprint_fib6()'s format: "%4s" x8 " %02x " "%4s" x8 " %02x " "%4s" x8 " %08x %08x %08x %08x %15s".
+_GROUPS: List[Spec] = [("s", 4)] * 8
+IPV6_SPECS: List[Spec] = (
+    _GROUPS + [("x", 2)] + _GROUPS + [("x", 2)] + _GROUPS
+    + [("x", 8), ("x", 8), ("x", 8), ("x", 8), ("s", 15)]
+)
+
+
+def read_ipv6(path: str) -> List[Route6]:
+    """/proc/net/ipv6_route -> every line as netstat prints it (RTF_CACHE lines included: the
+    formatter picks FIB or cache lines). OSError when the file can't be opened."""
+    lines = _read_text(path)
+    known: Dict[str, Route6Data] = {}
+    get = known.get
+    ntop = socket.inet_ntop
+    fromhex = bytes.fromhex
+    af_inet6 = socket.AF_INET6
+    new = tuple.__new__
+    rows: List[Route6] = []
+    append = rows.append
+    state = _Ipv6State()
+    replay: Optional[str] = None  # the last line taken by the fast path
+    for line in lines:
+        # A kernel line: 32 hex digits, a blank, then fixed widths up to the device name; the
+        # rows of a table through one device differ mostly in the destination.
+        if len(line) > 141 and line[32] == " ":
+            data = get(line[32:])
+            if data is not None:
+                try:
+                    append(new(Route6, (ntop(af_inet6, fromhex(line[:32])), data)))
+                    replay = line
+                    continue
+                except ValueError:
+                    pass
+        if replay is not None:
+            # netstat's variables hold what the previous line left: bring ours up to date.
+            state.parse(replay)
+            replay = None
+        row, clean = state.parse(line)
+        if clean and len(line) > 141 and line[32] == " ":
+            known[line[32:]] = row.data
+        append(row)
+    return rows
+
+
+class _Ipv6State:
+    """rprint_fib6()'s variables, which keep their values when a line does not fill them."""
+
+    def __init__(self) -> None:
+        self.values: List[ScanValue] = ["0000"] * 8 + [0] + ["0000"] * 8 + [0] + ["0000"] * 8 + [
+            0, 0, 0, 0, ""
+        ]
+        self.destination = "::"
+        self.next_hop = "::"
+
+    def parse(self, line: str) -> Tuple[Route6, bool]:
+        values = scan(line, IPV6_SPECS)
+        clean = len(values) == len(IPV6_SPECS)
+        self.values[: len(values)] = values
+        v = self.values
+        destination = _ipv6_text(v[0:8])
+        if destination is not None:
+            self.destination = destination
+        else:
+            clean = False
+        next_hop = _ipv6_text(v[18:26])
+        if next_hop is not None:
+            self.next_hop = next_hop
+        else:
+            clean = False
+        source = _ipv6_text(v[9:17]) or "::"
+        metric, refcnt, use, flags = (int(x) for x in v[26:30])
+        data = Route6Data(
+            prefix_len=int(v[8]),
+            next_hop=self.next_hop,
+            metric=_s32(metric),
+            refcnt=_s32(refcnt),
+            use=_s32(use),
+            flags=flags,
+            iface=str(v[30]),
+            source=source,
+            source_len=int(v[17]),
+        )
+        return Route6(self.destination, data), clean
+
+
+def _s32(value: int) -> int:
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _ipv6_text(groups: Sequence[ScanValue]) -> Optional[str]:
+    """netstat joins the eight 4-character groups with ":" and inet_pton()s the result."""
+    try:
+        return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, ":".join(
+            str(g) for g in groups)))
+    except (OSError, ValueError):
+        return None
+
+
+__all__ = ["ProcTable", "read_ipv4", "read_ipv4_cache", "read_ipv6", "scan", "header_specs"]

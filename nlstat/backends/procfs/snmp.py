@@ -1,0 +1,255 @@
+"""/proc/net/{snmp,netstat,snmp6,sctp/snmp} -> StatsFile records, parsed exactly as netstat -s does.
+
+There is no netlink source for these counters: the kernel exports its global SNMP MIBs only as
+these text files (RTM_GETSTATS carries per-interface counters, not the IP/TCP/UDP totals), so
+`-s` always reads /proc, whatever NLSTAT_BACKEND says.
+
+netstat's parsers (net-tools statistics.c process_fd, process6_fd, process_fd2) are C string
+code with quirks that show on odd input; each is reproduced here and commented where it bites.
+The files are handled as bytes and names decoded as latin-1, so odd bytes come out unchanged.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Iterator, List, Optional, Tuple
+
+from nlstat.model.stats import (
+    COUNTER_MAX,
+    NAME_VALUE,
+    NAME_VALUE6,
+    PAIRS,
+    StatsFile,
+    StatsSection,
+)
+
+# netstat reads snmp6 and sctp/snmp with fgets() into 1024-byte buffers: a longer line is read
+# as several lines of at most 1023 bytes.
+FGETS_SIZE = 1024
+
+_ASCII_SPACE = b" \t\n\r\x0b\x0c"  # C isspace() in the C locale (strtoull skips these)
+_DIGITS = b"0123456789"
+
+
+def _read(path: str) -> Tuple[bytes, int, int]:
+    """(content, open errno, read errno) for one file, as fopen() + reading would see it."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(), 0, 0
+    except IsADirectoryError:
+        # fopen() of a directory succeeds; it is the first read that fails (EISDIR).
+        return b"", 0, errno.EISDIR
+    except OSError as err:
+        return b"", err.errno or errno.EIO, 0
+
+
+def _c_string(line: bytes) -> bytes:
+    """What C string functions see of a line: everything before the first NUL byte."""
+    nul = line.find(b"\0")
+    return line if nul < 0 else line[:nul]
+
+
+def _c_words(text: bytes) -> List[bytes]:
+    """Words as netstat's strspn/strcspn(" \\t\\n") loop cuts them (\\r, \\v, \\f stay in words)."""
+    return [word for word in text.replace(b"\t", b" ").replace(b"\n", b" ").split(b" ") if word]
+
+
+def strtoull(text: bytes, pos: int) -> Tuple[int, int]:
+    """C strtoull(text + pos, &end, 10) -> (value, end).
+
+    Skips C whitespace, takes an optional sign and the digits; no digits -> (0, pos), the end
+    pointer not moving. Overflow gives COUNTER_MAX; a negative number wraps modulo 2**64.
+    Example: strtoull(b" -1 7", 0) -> (18446744073709551615, 3).
+    """
+    end = len(text)
+    i = pos
+    while i < end and text[i] in _ASCII_SPACE:
+        i += 1
+    negative = False
+    if i < end and text[i] in b"+-":
+        negative = text[i] == 0x2D
+        i += 1
+    first = i
+    while i < end and text[i] in _DIGITS:
+        i += 1
+    if i == first:
+        return 0, pos
+    value = int(text[first:i])
+    if value > COUNTER_MAX:
+        return COUNTER_MAX, i
+    if negative:
+        value = -value & COUNTER_MAX
+    return value, i
+
+
+def _values(text: bytes, count: int) -> List[int]:
+    """The `count` values netstat's loop reads from a value line (text after its ":").
+
+    netstat calls strtoull() once per name, starting where the previous call stopped. A token
+    that is not a number stops the pointer there for good, so every later value reads as 0;
+    missing values read as 0 too.
+    """
+    tokens = text.split()
+    # Fast path, the kernel's case: plain decimal tokens, each strtoull() call takes one.
+    if all(token.isdigit() for token in tokens):
+        values = [int(token) for token in tokens[:count]]
+        if any(value > COUNTER_MAX for value in values):
+            values = [min(value, COUNTER_MAX) for value in values]
+        values.extend([0] * (count - len(values)))
+        return values
+    result: List[int] = []
+    pos = 0
+    for _ in range(count):
+        while pos < len(text) and text[pos] in b" \t\n":
+            pos += 1
+        value, pos = strtoull(text, pos)
+        result.append(value)
+    return result
+
+
+def parse_pairs(data: bytes) -> Tuple[List[StatsSection], bool]:
+    """The "Section: names" / "Section: values" line pairs of /proc/net/snmp and /proc/net/netstat.
+
+    Returns the sections and whether a line without ":" stopped the parse (netstat's formaterr).
+    Example: b"Ip: Forwarding DefaultTTL\\nIp: 2 64\\n" -> ([StatsSection("Ip", (("Forwarding",
+    2), ("DefaultTTL", 64)))], False).
+    """
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()  # the text after the last newline is not a line
+    sections: List[StatsSection] = []
+    count = len(lines)
+    i = 0
+    while i < count:
+        title = lines[i]
+        i += 1
+        if title == b"":
+            continue  # netstat skips an empty first line of a pair (2.6 kernels printed one)
+        if i >= count:
+            break  # a title line without its value line ends the file quietly
+        values = _c_string(lines[i])
+        i += 1
+        title = _c_string(title)
+        colon = title.find(b":")
+        value_colon = values.find(b":")
+        if colon < 0 or value_colon < 0:
+            return sections, True
+        names = _c_words(title[colon + 1 :])
+        numbers = _values(values[value_colon + 1 :], len(names))
+        sections.append(
+            StatsSection(
+                title[:colon].decode("latin-1"),
+                tuple(zip((name.decode("latin-1") for name in names), numbers)),
+            )
+        )
+    return sections, False
+
+
+def _fgets_lines(data: bytes) -> Iterator[bytes]:
+    """The successive fgets(buf, 1024) results over data, each with its newline if it had one."""
+    limit = FGETS_SIZE - 1
+    start = 0
+    end = len(data)
+    while start < end:
+        newline = data.find(b"\n", start)
+        stop = end if newline < 0 else newline + 1
+        while stop - start > limit:
+            yield data[start : start + limit]
+            start += limit
+        yield data[start:stop]
+        start = stop
+
+
+def _scan_unsigned(token: bytes) -> Optional[int]:
+    """sscanf's %llu on a token (no leading blanks): the value, or None on a matching failure."""
+    value, end = strtoull(token, 0)
+    return value if end else None
+
+
+def _section_title(name: str) -> str:
+    """netstat's cpytitle(): the name up to and including its first "6" ("Icmp6InMsgs": "Icmp6")."""
+    six = name.find("6")
+    return name if six < 0 else name[: six + 1]
+
+
+def parse_snmp6(data: bytes) -> List[StatsSection]:
+    """/proc/net/snmp6 "Name value" lines -> sections, found the way netstat finds them.
+
+    A section is named after the first counter's name up to its first "6"; a new one starts
+    whenever that title is not a substring of the counter name. netstat reads each line with
+    sscanf("%s %llu") into variables that keep their old contents when a line does not match,
+    so a blank line repeats the previous counter, and a missing value repeats the previous value.
+    """
+    sections: List[StatsSection] = []
+    counters: List[Tuple[str, int]] = []
+    title: Optional[str] = None
+    name: Optional[str] = None
+    value = 0
+    for line in _fgets_lines(data):
+        tokens = _c_string(line).split(None, 2)
+        if tokens:
+            name = tokens[0].decode("latin-1")
+            if len(tokens) > 1:
+                scanned = _scan_unsigned(tokens[1])
+                if scanned is not None:
+                    value = scanned
+        if name is None:
+            continue  # netstat would print its uninitialised buffer here
+        if title is None or title not in name:
+            if title is not None:
+                sections.append(StatsSection(title, tuple(counters)))
+            title = _section_title(name)
+            counters = []
+        counters.append((name, value))
+    if title is not None:
+        sections.append(StatsSection(title, tuple(counters)))
+    return sections
+
+
+def parse_sctp(data: bytes) -> StatsSection:
+    """/proc/net/sctp/snmp "Name value" lines -> the one "Sctp" section (netstat process_fd2).
+
+    The name ends at the first blank, tab or newline; a line with nothing after it is skipped.
+    """
+    counters: List[Tuple[str, int]] = []
+    for raw_line in _fgets_lines(data):
+        line = _c_string(raw_line)
+        cut = len(line)
+        for separator in b" \t\n":
+            found = line.find(bytes((separator,)), 0, cut)
+            if found >= 0:
+                cut = found
+        if cut == len(line):
+            # No separator: the last line lacks its newline. netstat then reads past the end of
+            # the string into stale buffer bytes; we skip the line (spec FIX-OK territory).
+            continue
+        rest = line[cut + 1 :].lstrip(b" \t\n")
+        if rest:
+            counters.append((line[:cut].decode("latin-1"), strtoull(rest, 0)[0]))
+    return StatsSection("Sctp", tuple(counters))
+
+
+def read_pairs_file(path: str, name: str) -> StatsFile:
+    """/proc/net/snmp or /proc/net/netstat; `name` is netstat's path for messages."""
+    data, open_errno, read_errno = _read(path)
+    if open_errno or read_errno:
+        return StatsFile(name, PAIRS, (), open_errno, read_errno)
+    sections, malformed = parse_pairs(data)
+    return StatsFile(name, PAIRS, tuple(sections), malformed=malformed)
+
+
+def read_snmp6_file(path: str, name: str) -> StatsFile:
+    """/proc/net/snmp6."""
+    data, open_errno, read_errno = _read(path)
+    if open_errno or read_errno:
+        return StatsFile(name, NAME_VALUE6, (), open_errno, read_errno)
+    return StatsFile(name, NAME_VALUE6, tuple(parse_snmp6(data)))
+
+
+def read_sctp_file(path: str, name: str) -> StatsFile:
+    """/proc/net/sctp/snmp. Its "Sctp" section exists even when reading fails or finds nothing,
+    because netstat opens the section before it reads the first line."""
+    data, open_errno, read_errno = _read(path)
+    if open_errno:
+        return StatsFile(name, NAME_VALUE, (), open_errno)
+    return StatsFile(name, NAME_VALUE, (parse_sctp(data),), read_errno=read_errno)

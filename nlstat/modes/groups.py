@@ -1,0 +1,90 @@
+"""`netstat -g`: the multicast group table, step 7 of the socket listing (spec §3.1, §6).
+
+`write_groups` writes the header and the rows, IPv4 (/proc/net/igmp) before IPv6
+(/proc/net/igmp6), and returns netstat's status for the step. The user counts netstat prints
+exist only in /proc, so auto reads /proc; a forced netlink backend takes the memberships from
+RTM_GETMULTICAST and joins the counts (and /proc's device order) in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+
+from nlstat.backends.procfs.groups import GroupReader, read_lines
+from nlstat.env import Environment
+from nlstat.errors import BackendUnavailable
+from nlstat.format.groups import HEADER, group_row
+from nlstat.model.groups import GroupMembership
+from nlstat.query import BACKEND_NETLINK, Query
+from nlstat.resolve import Names
+
+
+def _proc_rows(reader: GroupReader, path: str) -> list[GroupMembership]:
+    return list(reader.read(read_lines(path)))
+
+
+def _netlink_rows(
+    env: Environment, family: int, proc_rows: list[GroupMembership] | None
+) -> list[GroupMembership] | None:
+    """Memberships from RTM_GETMULTICAST joined with /proc, or None when the kernel refuses."""
+    from nlstat.backends.netlink.groups import decode_memberships, dump_memberships, join_with_proc
+
+    try:
+        memberships = decode_memberships(dump_memberships(family))
+    except BackendUnavailable as err:
+        env.trace(f"RTM_GETMULTICAST refused for family {family} ({err}); reading /proc")
+        return None
+    return join_with_proc(memberships, proc_rows)
+
+
+def write_groups(query: Query, env: Environment) -> int:
+    """Write the group table; return 0, 1 (igmp missing and asked for) or 255 (unreadable)."""
+    names = Names(query.numeric_hosts, query.numeric_ports, query.numeric_users)
+    out = env.stdout
+    out.write(HEADER.encode())
+    reader = GroupReader(env.warn)
+    netlink = env.backend == BACKEND_NETLINK
+    status = 0
+
+    if query.wants_inet_v4:
+        path = env.proc("net", "igmp")
+        rows: list[GroupMembership] | None = None
+        missing = False
+        try:
+            rows = _proc_rows(reader, path)
+        except (FileNotFoundError, PermissionError):
+            missing = True
+        except OSError as err:
+            # netstat: perror(path) and return -1 before the IPv6 part.
+            out.flush()
+            env.warn(f"{path}: {err.strerror}")
+            return 255
+        if netlink:
+            joined = _netlink_rows(env, socket.AF_INET, rows)
+            if joined is not None:
+                rows, missing = joined, False
+        if missing:
+            if not query.implicit_protocols and (query.selections or query.verbose):
+                out.flush()
+                env.warn("netstat: no support for `AF INET (igmp)' on this system.")
+            if not query.implicit_protocols and query.selections:
+                status = 1
+        if rows:
+            out.write("".join(group_row(row, names) for row in rows).encode(
+                "utf-8", "surrogateescape"))
+
+    if query.wants_inet_v6:
+        path = env.proc("net", "igmp6")
+        rows = None
+        # netstat skips a missing or unreadable IPv6 file silently.
+        with contextlib.suppress(OSError):
+            rows = _proc_rows(reader, path)
+        if netlink:
+            joined = _netlink_rows(env, socket.AF_INET6, rows)
+            if joined is not None:
+                rows = joined
+        if rows:
+            out.write("".join(group_row(row, names) for row in rows).encode(
+                "utf-8", "surrogateescape"))
+    return status

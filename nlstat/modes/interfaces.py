@@ -1,0 +1,124 @@
+"""`netstat -i`: the interface table, short (`-i`) or long (`-ie`), once or under `-c` (spec §5).
+
+auto and netlink take the list and counters from one RTM_GETLINK and one RTM_GETADDR dump;
+proc reads /proc/net/dev and asks each name with ioctls, as netstat does. The IPv6 lines of the
+long format come in /proc/net/if_inet6 order, which only that file has (it is the kernel's
+address hash order): auto reads it, a forced netlink backend sorts its dump by it.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterable
+
+from nlstat.backends.procfs.links import InterfaceFetchError, read_if_inet6
+from nlstat.env import Environment
+from nlstat.errors import BackendUnavailable
+from nlstat.format.interfaces import SHORT_HEADER, TITLE, render
+from nlstat.model.links import Inet6Address, Interface
+from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
+
+IFF_UP = 0x1
+
+
+class _Source:
+    """Where one listing's interfaces come from; closed after the listing."""
+
+    def __init__(self, interfaces: Iterable[Interface], close: object | None = None,
+                 names: dict[int, str] | None = None) -> None:
+        self.interfaces = interfaces
+        self.closer = close
+        self.names = names or {}
+
+    def close(self) -> None:
+        closer = getattr(self.closer, "close", None)
+        if closer is not None:
+            closer()
+
+
+def _open_source(env: Environment, use_netlink: bool) -> _Source:
+    if use_netlink:
+        from nlstat.backends.netlink.links import NetlinkInterfaces
+
+        try:
+            netlink = NetlinkInterfaces()
+            return _Source(netlink, names=netlink.names())
+        except BackendUnavailable as err:
+            if env.backend == BACKEND_NETLINK:
+                raise
+            env.trace(f"RTM_GETLINK refused ({err}); reading /proc/net/dev")
+    from nlstat.backends.procfs.links import ProcInterfaces
+
+    proc = ProcInterfaces(env.proc("net", "dev"), env.warn)
+    return _Source(proc, close=proc)
+
+
+def _inet6_addresses(env: Environment, source: _Source) -> list[Inet6Address]:
+    """The IPv6 lines' source, in /proc/net/if_inet6 order."""
+    path = env.proc("net", "if_inet6")
+    try:
+        from_file: list[Inet6Address] | None = read_if_inet6(path)
+    except OSError:
+        from_file = None
+    if env.backend != BACKEND_NETLINK:
+        return from_file or []
+    from nlstat.backends.netlink.links import ipv6_addresses
+
+    addresses = ipv6_addresses(source.names)
+    if from_file is None:
+        return addresses
+    rank = {(entry.ifindex, entry.address): position for position, entry in enumerate(from_file)}
+    last = len(rank)
+    return sorted(addresses, key=lambda entry: rank.get((entry.ifindex, entry.address), last))
+
+
+def list_once(query: Query, env: Environment, first: bool) -> int:
+    """One listing; the title only on the first (netstat keeps its socket open under -c)."""
+    use_netlink = env.backend != BACKEND_PROC and env.proc_root == "/proc"
+    if env.backend == BACKEND_NETLINK:
+        use_netlink = True
+    long_format = query.extend >= 1
+    parts: list[str] = []
+    if first:
+        parts.append(TITLE)
+    if not long_format:
+        parts.append(SHORT_HEADER)
+    try:
+        source = _open_source(env, use_netlink)
+    except OSError as err:
+        _write(env, parts)
+        env.warn(f"missing interface information: {os.strerror(err.errno or 0)}")
+        return 1
+    try:
+        inet6 = _inet6_addresses(env, source) if long_format else []
+        try:
+            for interface in source.interfaces:
+                if interface.flags & IFF_UP or query.all:
+                    parts.append(render(interface, long_format, inet6))
+        except InterfaceFetchError as err:
+            _write(env, parts)
+            reason = "Device not found" if err.errno == errno.ENODEV else os.strerror(err.errno)
+            env.warn(f"{err.name}: error fetching interface information: {reason}")
+            env.warn(f"missing interface information: {os.strerror(err.errno)}")
+            return 1
+    finally:
+        source.close()
+    _write(env, parts)
+    return 0
+
+
+def _write(env: Environment, parts: list[str]) -> None:
+    if parts:
+        env.stdout.write("".join(parts).encode("utf-8", "surrogateescape"))
+
+
+def run(query: Query, env: Environment) -> int:
+    first = True
+    while True:
+        status = list_once(query, env, first)
+        if status or not query.continuous:
+            return status
+        first = False
+        env.stdout.flush()
+        env.sleep(1)

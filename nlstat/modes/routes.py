@@ -1,0 +1,261 @@
+"""`netstat -r`: the family list walked as net-tools lib/getroute.c route_info() walks it
+(spec §4), each family's tables from netlink or /proc, then formatted and written.
+
+Backends per table: the IPv4 FIB comes from rtnetlink (every column /proc/net/route prints is
+in the dump) unless netlink is refused or NLSTAT_BACKEND=proc; IPv6 comes from
+/proc/net/ipv6_route unless NLSTAT_BACKEND=netlink, because the dump has no fib6_ref (the Ref
+column) and no null entries. The IPv4 cache is read from /proc/net/rt_cache (under netlink: its
+modern, always empty, layout).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from typing import List, Optional
+
+from nlstat.env import Environment
+from nlstat.errors import BackendUnavailable, NlstatError
+from nlstat.format.routes import (
+    Ipv4Rows,
+    Ipv6Rows,
+    ipv4_cache_lines,
+    ipv4_header,
+    ipv6_header,
+    route_layout,
+)
+from nlstat.model.routes import Route, Route6, RouteCache
+from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
+from nlstat.resolve import Names
+
+# Families netstat knows but has no route printer for (the aftype name is printed).
+NO_ROUTING = ("unix", "ec", "ash")
+# Families whose printers read files that modern kernels do not have (spec §4.1 table):
+# (stdout lines, stderr lines) netstat writes when the files are missing; status 1.
+LEGACY_FILES = {
+    "ipx": ("net/ipx/route", "net/ipx_route"),
+    "ax25": ("net/ax25_route",),
+    "netrom": ("net/nr_nodes", "net/nr_neigh"),
+    "x25": ("net/x25/route", "net/x25_routes"),
+    "rose": ("net/rose_nodes",),
+    "ddp": ("net/atalk_route",),
+}
+# Lines per write(): large enough that write() costs nothing, small enough to stream.
+BATCH_LINES = 4096
+
+
+class RouteRun:
+    """One `netstat -r` run: settings fixed by the query, name caches kept across -c passes
+    (netstat's INET_nn cache lives as long as the process)."""
+
+    def __init__(self, query: Query, env: Environment) -> None:
+        self.query = query
+        self.env = env
+        self.ext = route_layout(query.extend)
+        self.fib = query.fib or not query.cache
+        self.cache = query.cache
+        numeric = query.numeric_hosts or query.symbolic
+        self.names: Optional[Names] = None if numeric else Names()
+        self.netlink_refused = env.backend == BACKEND_PROC
+
+    # -- output ---------------------------------------------------------------------------
+
+    def write(self, lines: List[str]) -> None:
+        write = self.env.stdout.write
+        for start in range(0, len(lines), BATCH_LINES):
+            write("".join(lines[start : start + BATCH_LINES]).encode("utf-8", "surrogateescape"))
+
+    def perror(self, path: str, err: OSError) -> None:
+        self.env.warn(f"{path}: {err.strerror or os.strerror(err.errno or 0)}")
+
+    # -- the walk -------------------------------------------------------------------------
+
+    def once(self) -> int:
+        """route_info(): each family in order; the first failing family ends the walk."""
+        for family in self.query.families or ("inet",):
+            if family == "inet":
+                status = self.ipv4()
+            elif family == "inet6":
+                status = self.ipv6()
+            elif family in NO_ROUTING:
+                self.env.warn(f"No routing for address family `{family}'.")
+                return 3
+            elif family in LEGACY_FILES:
+                status = self.legacy(family)
+            else:
+                self.env.warn(f"Address family `{family}' not supported.")
+                return 3
+            if status:
+                return status
+        return 0
+
+    # -- IPv4 -----------------------------------------------------------------------------
+
+    def ipv4(self) -> int:
+        """INET_rprint(): the FIB, then (-C) the cache; a failing FIB skips the cache."""
+        if self.fib:
+            status = self.ipv4_fib()
+            if status:
+                return status
+        if self.cache:
+            return self.ipv4_cache()
+        return 0
+
+    def ipv4_fib(self) -> int:
+        routes: Optional[List[Route]] = None
+        if not self.netlink_refused:
+            routes = self._netlink_ipv4()
+        if routes is None:
+            return self._proc_ipv4()
+        self.write([ipv4_header(self.ext)] + Ipv4Rows(self.ext, self.names).render_all(routes))
+        return 0
+
+    def _netlink_ipv4(self) -> Optional[List[Route]]:
+        from nlstat.backends.netlink.routes import read_ipv4
+
+        try:
+            return read_ipv4()
+        except BackendUnavailable as err:
+            self.refused("IPv4 routes", err)
+            return None
+
+    def refused(self, what: str, err: BackendUnavailable) -> None:
+        """netlink said no: stop if it was forced, else fall back to /proc and say so."""
+        if self.env.backend == BACKEND_NETLINK:
+            raise NlstatError(f"rtnetlink refused the {what} dump ({err}) and NLSTAT_BACKEND=netlink")
+        if self.query.verbose or self.env.debug:
+            self.env.warn(f"nlstat: rtnetlink refused the {what} dump ({err}); reading /proc")
+        if err.errno in (errno.EPROTONOSUPPORT, errno.EPERM, errno.EACCES, errno.EAFNOSUPPORT):
+            self.netlink_refused = True
+
+    def _proc_ipv4(self) -> int:
+        from nlstat.backends.procfs.routes import read_ipv4
+
+        path = self.env.proc("net", "route")
+        try:
+            table = read_ipv4(path)
+        except OSError as err:
+            self.perror(path, err)
+            self.write(["INET (IPv4) not configured in this system.\n"])
+            return 1
+        # netstat prints the title and header before it looks at the file's title line.
+        lines = [ipv4_header(self.ext)]
+        if table.error is not None:
+            self.write(lines)
+            if table.error:
+                self.env.warn(table.error)
+            return 1
+        lines.extend(Ipv4Rows(self.ext, self.names).render_all(table.routes))
+        self.write(lines)
+        return 0
+
+    def ipv4_cache(self) -> int:
+        if self.env.backend == BACKEND_NETLINK:
+            # The cache left in Linux 3.6; the file has kept only its 2.2-layout title line.
+            cache = RouteCache(2, [])
+        else:
+            from nlstat.backends.procfs.routes import read_ipv4_cache
+
+            path = self.env.proc("net", "rt_cache")
+            try:
+                cache = read_ipv4_cache(path)
+            except OSError as err:
+                self.perror(path, err)
+                self.write(["INET (IPv4) not configured in this system.\n"])
+                return 1
+            if cache.layout == -1:
+                # proc_guess_fmt() could not read the title: netstat prints its title, then
+                # perror() and exit(-1).
+                self.write(["Kernel IP routing cache\n"])
+                self.env.warn(f"{path}: {os.strerror(errno.ENOENT)}")
+                return 255
+        self.write(ipv4_cache_lines(cache, self.ext, self.names))
+        return 0
+
+    # -- IPv6 -----------------------------------------------------------------------------
+
+    def ipv6(self) -> int:
+        """INET6_rprint(): the FIB, then (-C) the RTF_CACHE lines (/proc/net/ndisc is gone)."""
+        if self.fib:
+            status = self.ipv6_table(cache=False)
+            if status:
+                return status
+        if self.cache:
+            return self.ipv6_table(cache=True)
+        return 0
+
+    def ipv6_table(self, cache: bool) -> int:
+        routes: Optional[List[Route6]] = None
+        if self.env.backend == BACKEND_NETLINK:
+            routes = self._netlink_ipv6()
+        if routes is None:
+            from nlstat.backends.procfs.routes import read_ipv6
+
+            path = self.env.proc("net", "ipv6_route")
+            try:
+                routes = read_ipv6(path)
+            except OSError as err:
+                self.perror(path, err)
+                self.write(["INET6 (IPv6) not configured in this system.\n"])
+                return 1
+        self.write([ipv6_header(cache)] + Ipv6Rows(self.names).render_all(routes, cache))
+        return 0
+
+    def _netlink_ipv6(self) -> Optional[List[Route6]]:
+        from nlstat.backends.netlink.routes import read_ipv6
+
+        try:
+            return read_ipv6()
+        except BackendUnavailable as err:
+            self.refused("IPv6 routes", err)
+            return None
+
+    # -- families whose /proc files are gone ----------------------------------------------
+
+    def legacy(self, family: str) -> int:
+        """The missing-file messages of IPX/AX25/NETROM/X25/ROSE/DDP_rprint (lib/*_gr.c)."""
+        paths = [self.env.proc(*name.split("/")) for name in LEGACY_FILES[family]]
+        present = [os.path.exists(path) for path in paths]
+        if family == "ipx" and not any(present):
+            self.env.warn(os.strerror(errno.ENOENT))
+            self.write([
+                "IPX routing not in file /proc/net/ipx/route or /proc/net/ipx_route found.\n"
+            ])
+            return 1
+        if family == "ax25" and not present[0]:
+            self.env.warn(f"{paths[0]}: {os.strerror(errno.ENOENT)}")
+            self.write(["AX.25 not configured in this system.\n"])
+            return 1
+        if family == "netrom" and not all(present):
+            if not present[0]:
+                self.env.warn(f"{paths[0]}: {os.strerror(errno.ENOENT)}")
+            if not present[1]:
+                # perror() for nr_nodes leaves errno at EINVAL when both are missing.
+                code = errno.EINVAL if not present[0] else errno.ENOENT
+                self.env.warn(f"{paths[1]}: {os.strerror(code)}")
+            self.write(["NET/ROM not configured in this system.\n"])
+            return 1
+        if family == "x25" and not any(present):
+            self.write(["X.25 not configured in this system.\n"])
+            return 1
+        if family == "rose" and not present[0]:
+            self.env.warn(f"{paths[0]}: {os.strerror(errno.ENOENT)}")
+            self.env.warn("ROSE not configured in this system.")
+            return 1
+        if family == "ddp" and not present[0]:
+            self.env.warn(f"Error opening {paths[0]}: {os.strerror(errno.ENOENT)}")
+            self.env.warn("DDP (AppleTalk) not configured on this system.")
+            return 1
+        # The protocol's module is loaded: its table is not implemented (docs/compat.md).
+        raise NlstatError(f"routing tables of address family `{family}' are not supported")
+
+
+def run(query: Query, env: Environment) -> int:
+    """netstat -r [-c]: every pass prints every family's titles, headers and rows."""
+    route_run = RouteRun(query, env)
+    while True:
+        status = route_run.once()
+        if status or not query.continuous:
+            return status
+        env.stdout.flush()
+        env.sleep(1)
