@@ -12,17 +12,27 @@ from __future__ import annotations
 import errno
 import itertools
 import socket
-from typing import TYPE_CHECKING, Dict, Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 from nlstat.backends.procfs.sockets import read_inet, read_unix
 from nlstat.env import Environment
-from nlstat.errors import BackendUnavailable, NlstatError
+from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
 from nlstat.model.sockets import TCP, InetSocket, UnixSocket
 from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
 
 if TYPE_CHECKING:
-    from nlstat.backends.netlink.sockdiag import SockDiag
+    from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
+
+class InetTable(NamedTuple):
+    """One inet table as it arrives: from sock_diag (the first chunk's records, the decoder and
+    the raw chunks still to come, which may be decoded in another process) or from /proc."""
+
+    first: List[InetSocket]
+    decoder: Optional[InetDecoder]
+    chunks: Optional[Iterator[bytes]]
+    records: Optional[Iterator[InetSocket]]
+
 
 PROC_FILES = {"tcp": "tcp", "udp": "udp", "udplite": "udplite", "raw": "raw"}
 
@@ -68,35 +78,30 @@ class SocketSource:
         return self._diag
 
     def _refused(self, what: str, err: BackendUnavailable, path: str) -> None:
-        """A refused request: fall back to /proc (auto), or stop (netlink forced)."""
-        if self.backend == BACKEND_NETLINK:
-            try:
-                with open(path, "rb"):
-                    pass
-            except OSError:
-                raise  # the protocol is missing altogether: netstat's notices apply
-            raise NlstatError(f"sock_diag refused {what} ({err}) and NLSTAT_BACKEND=netlink")
-        if self.query.verbose or self.env.debug:
+        """A refused request: read /proc instead, and say so.
+
+        Even with NLSTAT_BACKEND=netlink the table is read from /proc then, with a note on
+        stderr: a kernel built without a diag module (CONFIG_INET_RAW_DIAG=n is common) cannot
+        list those sockets over netlink at all, and an empty table would be a lie.
+        """
+        if self.backend == BACKEND_NETLINK or self.query.verbose or self.env.debug:
             self.env.warn(f"nlstat: sock_diag refused {what} ({err}); reading {path}")
         if err.errno in (errno.EPROTONOSUPPORT, errno.EPERM, errno.EACCES) or self._diag is None:
             self._netlink_refused = True
 
-    def inet(self, protocol: str, family: int) -> Iterator[InetSocket]:
-        """Records of one protocol and family; OSError when its /proc file can't be opened."""
+    def inet(self, protocol: str, family: int) -> InetTable:
+        """One protocol and family; OSError when its /proc file can't be opened."""
         path = self.env.proc("net", proc_file(protocol, family))
         if not self._netlink_refused:
             try:
                 states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
-                records = self._sockdiag().inet(protocol, family, states, self.query.timers)
-                # The kernel's refusal arrives with the first answer: look at it before
-                # committing to this backend, then stream the rest.
-                first = next(records, None)
-                if first is None:
-                    return iter(())
-                return itertools.chain((first,), records)
+                first, decoder, rest = self._sockdiag().inet_stream(
+                    protocol, family, states, self.query.timers
+                )
+                return InetTable(first, decoder, rest, None)
             except BackendUnavailable as err:
-                self._refused(f"{proc_file(protocol, family)}", err, path)
-        return read_inet(path, protocol, family, self.env.warn)
+                self._refused(proc_file(protocol, family), err, path)
+        return InetTable([], None, None, read_inet(path, protocol, family, self.env.warn))
 
     def unix(self) -> Iterator[UnixSocket]:
         path = self.env.proc("net", "unix")

@@ -119,7 +119,8 @@ class InetRows:
     ) -> None:
         self.query = query
         self.names = names
-        self.programs = programs
+        # -p with no map (nothing could be read) still prints the column, all "-".
+        self.programs = programs if programs is not None or not query.programs else {}
         self._hosts: Dict[int, Dict[str, str]] = {socket.AF_INET: {}, socket.AF_INET6: {}}
         self._ports: Dict[str, List[Optional[str]]] = {}
 
@@ -143,33 +144,36 @@ class InetRows:
         self.port_texts(table)[port] = text
         return text
 
-    def renderer(self, protocol: str, family: int) -> Callable[[InetSocket], str]:
-        """A closure for one dump (one protocol, one family): the hot loop calls it per row.
-
-        Records are unpacked as tuples (one operation instead of a dozen attribute loads) and
-        the endpoint texts come from per-address and per-port caches.
+    def renderer(self, protocol: str, family: int) -> Callable[[List[InetSocket]], str]:
+        """A closure for one dump (one protocol, one family) turning a batch of records into
+        their rows. The loop is the hot path of `nlstat -ant`: records are unpacked as tuples
+        (one operation instead of a dozen attribute loads), endpoint texts come from
+        per-address and per-port caches, and rows without optional columns take one format.
         """
+        # fmt: off
         query = self.query
         label = LABELS[(protocol, family)]
         table = SERVICE_TABLE[protocol]
-        hosts = self._hosts[family]
-        hosts_get = hosts.get
+        hosts_get = self._hosts[family].get
         ports = self.port_texts(table)
         host_of = self.host
         port_of = self.port
         wide = query.wide
+        cut = join_endpoint
+        width = ADDRESS_WIDTH
+        is_raw = protocol == RAW
         if protocol == TCP:
             fixed = "%-4s  " % label + "%6d %6d %-23s %-23s %-11s"
             states: Sequence[str] = TCP_STATE_NAMES + ("",) * 244
-        elif protocol == RAW:
+        elif is_raw:
             fixed = "%-4s  " % label + "%6d %6d %-23s %-23s %-11d"
             states = ()
         else:
             fixed = "%-5s " % label + "%6d %6d %-23s %-23s %-11s"
-            states = ["UNKNOWN"] * 256
-            states[1] = "ESTABLISHED"
-            states[7] = ""
-        is_raw = protocol == RAW
+            udp_states = ["UNKNOWN"] * 256
+            udp_states[1] = "ESTABLISHED"
+            udp_states[7] = ""
+            states = udp_states
         extend = query.extend > 0
         programs = self.programs
         timers = query.timers
@@ -177,51 +181,40 @@ class InetRows:
         plain = not (extend or programs is not None or timers)
         fixed_line = fixed + "\n"
 
-        def render(record: InetSocket) -> str:
-            (
-                _p,
-                _f,
-                state,
-                local_address,
-                local_port,
-                remote_address,
-                remote_port,
-                recv_q,
-                send_q,
-                uid,
-                inode,
-                _t,
-                _ms,
-                _r,
-                _pr,
-                _c,
-                _i,
-            ) = record
-            host = hosts_get(local_address) or host_of(family, local_address)
-            port = ports[local_port] or port_of(table, local_port)
-            if wide or len(host) + len(port) <= ADDRESS_WIDTH:
-                local = host + ":" + port
-            else:
-                local = join_endpoint(host, port, False)
-            host = hosts_get(remote_address) or host_of(family, remote_address)
-            port = ports[remote_port] or port_of(table, remote_port)
-            if wide or len(host) + len(port) <= ADDRESS_WIDTH:
-                remote = host + ":" + port
-            else:
-                remote = join_endpoint(host, port, False)
-            state_text = state if is_raw else (states[state] if state < 256 else "")
-            if plain:
-                return fixed_line % (recv_q, send_q, local, remote, state_text)
-            line = fixed % (recv_q, send_q, local, remote, state_text)
-            if extend:
-                line += " %-10s %-10d" % (user(uid), inode)
-            if programs is not None:
-                line += " %-20s" % programs.get(inode, "-")
-            if timers:
-                line += " " + timer_text(record)
-            return line + "\n"
+        def render(batch: List[InetSocket]) -> str:
+            lines: List[str] = []
+            append = lines.append
+            for record in batch:
+                (_p, _f, state, local_address, local_port, remote_address, remote_port,
+                 recv_q, send_q, uid, inode, _t, _ms, _r, _pr, _c, _i) = record
+                host = hosts_get(local_address) or host_of(family, local_address)
+                port = ports[local_port] or port_of(table, local_port)
+                if wide or len(host) + len(port) <= width:
+                    local = host + ":" + port
+                else:
+                    local = cut(host, port, False)
+                host = hosts_get(remote_address) or host_of(family, remote_address)
+                port = ports[remote_port] or port_of(table, remote_port)
+                if wide or len(host) + len(port) <= width:
+                    remote = host + ":" + port
+                else:
+                    remote = cut(host, port, False)
+                state_text = state if is_raw else (states[state] if state < 256 else "")
+                if plain:
+                    append(fixed_line % (recv_q, send_q, local, remote, state_text))
+                    continue
+                line = fixed % (recv_q, send_q, local, remote, state_text)
+                if extend:
+                    line += " %-10s %-10d" % (user(uid), inode)
+                if programs is not None:
+                    line += " %-20s" % programs.get(inode, "-")
+                if timers:
+                    line += " " + timer_text(record)
+                append(line + "\n")
+            return "".join(lines)
 
         return render
+        # fmt: on
 
 
 def unix_flags_text(flags: int) -> str:
@@ -247,6 +240,8 @@ def unix_renderer(
 ) -> Callable[[UnixSocket], str]:
     """Rows of `netstat -x` (netstat.c unix_do_one): "unix  2      [ ACC ]     STREAM ..."."""
     flag_texts: Dict[int, str] = {}
+    if programs is None and query.programs:
+        programs = {}
 
     def render(record: UnixSocket) -> str:
         flags = flag_texts.get(record.flags)

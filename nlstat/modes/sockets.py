@@ -11,9 +11,11 @@ import socket
 from itertools import islice
 from typing import Any, Callable, Iterable, List, Optional
 
-from nlstat.backends.sockets import SocketSource
+from nlstat.backends.netlink.sockdiag import ends_dump
+from nlstat.backends.sockets import InetTable, SocketSource
 from nlstat.env import Environment
 from nlstat.errors import Exit
+from nlstat.pipeline import ordered_map
 from nlstat.format.sockets import InetRows, inet_header, unix_header, unix_renderer
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixSocket
 from nlstat.query import Query
@@ -53,7 +55,7 @@ class Output:
         render: Callable[[Any], str],
         keep: Optional[Callable[[Any], bool]] = None,
     ) -> None:
-        """Render and write records in batches; map/islice keep the per-row loop in C."""
+        """Render and write records one by one, in batches; map/islice keep the loop in C."""
         self.flush()
         if keep is not None:
             records = filter(keep, records)
@@ -64,6 +66,17 @@ class Output:
             if not batch:
                 return
             write("".join(batch).encode("utf-8", "surrogateescape"))
+
+    def batches(self, records: Iterable[Any], render: Callable[[List[Any]], str]) -> None:
+        """Render and write records with a batch renderer, BATCH_LINES records at a time."""
+        self.flush()
+        iterator = iter(records)
+        write = self.write
+        while True:
+            batch = list(islice(iterator, BATCH_LINES))
+            if not batch:
+                return
+            write(render(batch).encode("utf-8", "surrogateescape"))
 
 
 def run(query: Query, env: Environment) -> int:
@@ -214,17 +227,15 @@ def _inet_protocol(
         if not wanted:
             continue
         try:
-            records = source.inet(protocol, family)
-        except FileNotFoundError:
-            records = None
-        except PermissionError:
-            records = None
+            table: Optional[InetTable] = source.inet(protocol, family)
+        except (FileNotFoundError, PermissionError):
+            table = None
         except OSError as err:
             # netstat: perror(path), then return -1 (exit status 255).
             out.flush()
             env.warn(f"{err.filename}: {err.strerror}")
             raise Exit(255) from err
-        if records is None:
+        if table is None:
             if family == socket.AF_INET6:
                 continue  # a missing IPv6 file is skipped silently
             if not query.implicit_protocols and (query.selections or query.verbose):
@@ -233,8 +244,36 @@ def _inet_protocol(
             if not query.implicit_protocols and query.selections:
                 return 1
             continue
-        out.rows(records, rows.renderer(protocol, family), keep)
+        render = rows.renderer(protocol, family)
+        if keep is not None:
+            render = _filtered(render, keep)
+        if table.decoder is None:
+            assert table.records is not None
+            out.batches(table.records, render)
+            continue
+        out.text(render(table.first))
+        out.flush()
+        if table.decoder.done or table.chunks is None:
+            continue
+        decoder = table.decoder
+        encode = str.encode
+
+        def work(chunk: bytes) -> bytes:
+            return encode(render(decoder.chunk(chunk)), "utf-8", "surrogateescape")
+
+        write = out.write
+        for data in ordered_map(table.chunks, work, ends_dump):
+            write(data)
     return 0
+
+
+def _filtered(
+    render: Callable[[List[InetSocket]], str], keep: Callable[[InetSocket], bool]
+) -> Callable[[List[InetSocket]], str]:
+    def render_kept(batch: List[InetSocket]) -> str:
+        return render([record for record in batch if keep(record)])
+
+    return render_kept
 
 
 def _sctp(query: Query, env: Environment, out: Output) -> int:

@@ -40,7 +40,7 @@ from nlstat.kernel.link import (
     RTM_NEWLINK,
     IPV6_ADDR_COMPATv4,
 )
-from nlstat.kernel.netlink import NETLINK_ROUTE
+from nlstat.kernel.netlink import NETLINK_ROUTE, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSG_ERROR
 from nlstat.model.links import DeviceMap, Inet6Address, InetAddress, Interface, LinkStats
 
 # struct ifinfomsg { unsigned char ifi_family, __ifi_pad; unsigned short ifi_type;
@@ -51,6 +51,8 @@ IFADDRMSG = struct.Struct("=BBBBI")
 # struct rtnl_link_ifmap { __u64 mem_start, mem_end, base_addr; __u16 irq; __u8 dma, port; }
 RTNL_LINK_IFMAP = struct.Struct("=QQQHBB")
 U32 = struct.Struct("=I")
+# The first fields of struct nlmsghdr: length, type, flags.
+NLMSG_START = struct.Struct("=IHH")
 NLMSG_HDRLEN = 16
 U64_MASK = 0xFFFFFFFFFFFFFFFF
 
@@ -249,21 +251,35 @@ def decode_ipv6_addresses(chunks: Iterable[bytes], names: dict[int, str]) -> lis
     return result
 
 
+# A dump that ran while devices or addresses changed is flagged NLM_F_DUMP_INTR; ask again.
+DUMP_ATTEMPTS = 3
+
+
 def dump(sock: NetlinkSocket, msg_type: int, payload: bytes) -> list[bytes]:
     """The whole answer to one dump request, as raw chunks (low volume: a few per host)."""
-    return list(_until_done(sock.dump(msg_type, payload)))
+    chunks: list[bytes] = []
+    for _attempt in range(DUMP_ATTEMPTS):
+        chunks = []
+        interrupted = _until_done(sock.dump(msg_type, payload), chunks)
+        if not interrupted:
+            break
+    return chunks
 
 
-def _until_done(chunks: Iterator[bytes]) -> Iterator[bytes]:
-    # Stop receiving after the chunk holding NLMSG_DONE or an error, else recv() would block.
-    for chunk in chunks:
-        yield chunk
+def _until_done(source: Iterator[bytes], chunks: list[bytes]) -> bool:
+    """Collect chunks up to the one holding NLMSG_DONE or an error (recv() would block after
+    it); return whether any message carried NLM_F_DUMP_INTR."""
+    interrupted = False
+    for chunk in source:
+        chunks.append(chunk)
         offset = 0
         while offset + NLMSG_HDRLEN <= len(chunk):
-            length, msg_type = struct.unpack_from("=IH", chunk, offset)
-            if msg_type in (2, 3) or length < NLMSG_HDRLEN:  # NLMSG_ERROR, NLMSG_DONE
-                return
+            length, msg_type, flags = NLMSG_START.unpack_from(chunk, offset)
+            interrupted = interrupted or bool(flags & NLM_F_DUMP_INTR)
+            if msg_type in (NLMSG_ERROR, NLMSG_DONE) or length < NLMSG_HDRLEN:
+                return interrupted
             offset += (length + 3) & ~3
+    return interrupted
 
 
 def interfaces_from(devices: list[Device], entries: list[Ipv4Entry]) -> Iterator[Interface]:
@@ -274,7 +290,8 @@ def interfaces_from(devices: list[Device], entries: list[Ipv4Entry]) -> Iterator
     device whose label equals the whole name. Only /proc/net/dev names (devices) have counters.
     """
     by_name = {device.name: device for device in devices}
-    order = netstat_order([device.name for device in devices] + [e.label for e in entries])
+    order = netstat_order([device.name for device in devices]
+                          + [entry.label for entry in entries if entry.label])
     for name in order:
         device = by_name.get(name.split(":", 1)[0])
         if device is None:
@@ -308,6 +325,9 @@ class NetlinkInterfaces:
 
     def names(self) -> dict[int, str]:
         return {device.ifindex: device.name for device in self.devices}
+
+    def close(self) -> None:
+        """Nothing stays open: the socket is closed once both dumps are read."""
 
 
 def ipv6_addresses(names: dict[int, str]) -> list[Inet6Address]:

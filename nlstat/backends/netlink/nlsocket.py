@@ -28,6 +28,9 @@ NLATTR = struct.Struct("=HH")
 RECV_SIZE = 32768
 # A bigger socket buffer lets the kernel queue several skbs while we format.
 SO_RCVBUF_SIZE = 1 << 20
+# Each recv() makes the kernel fill the next skb at once, so a silent socket means something
+# is wrong: never hang a scripted snapshot on it.
+RECV_TIMEOUT = struct.pack("=qq", 30, 0)
 
 
 def align4(n: int) -> int:
@@ -67,6 +70,7 @@ class NetlinkSocket:
             ) from err
         try:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SO_RCVBUF_SIZE)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, RECV_TIMEOUT)
             self.sock.bind((0, 0))
         except OSError as err:
             self.sock.close()
@@ -100,6 +104,8 @@ class NetlinkSocket:
             except InterruptedError:
                 continue
             except OSError as err:
+                if err.errno in (errno_mod.EAGAIN, errno_mod.EWOULDBLOCK):
+                    raise BackendUnavailable("netlink: no answer from the kernel", 0) from err
                 if err.errno == errno_mod.ENOBUFS:
                     raise BackendUnavailable("netlink receive overrun", err.errno or 0) from err
                 raise BackendUnavailable(
@@ -129,6 +135,10 @@ def messages(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, int, int, int, in
             if length < 16:
                 return
             if msg_type == NLMSG_DONE:
+                # A dump that failed before its first record ends with an errno in DONE.
+                if length >= 20 and nlmsg_error(buf, offset):
+                    code = nlmsg_error(buf, offset)
+                    raise BackendUnavailable(f"netlink dump: {os.strerror(code)}", code)
                 return
             if msg_type == NLMSG_ERROR:
                 code = nlmsg_error(buf, offset)

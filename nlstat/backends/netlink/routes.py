@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from itertools import repeat
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from nlstat.backends.netlink.nlsocket import NLMSGHDR, NetlinkSocket, iter_attrs, nlmsg_error
@@ -199,55 +200,144 @@ def _strerror(code: int) -> str:
 
 
 def decode_ipv4(chunks: Iterable[bytes], ifname: IfName) -> List[Route]:
-    """The main table's rows, in /proc/net/route's order, from the chunks of an AF_INET dump.
+    """The main table's rows, in /proc/net/route's order, from the chunks of an AF_INET dump."""
+    decoder = Ipv4Decoder(ifname)
+    for chunk in chunks:
+        if decoder.feed(chunk):
+            break
+    return decoder.routes
 
-    Hot loop, measured on 100k host routes through one gateway (Python 3.11): decoding every
-    attribute of every message took 0.30 s; looking the message's bytes (all but the 4 bytes
-    of the destination) up in a dictionary of already decoded rows takes 0.06 s. The key holds
-    the nlmsghdr length (through its size), the rtmsg, the RTA_TABLE and RTA_DST headers and
-    every later attribute, so equal keys mean equal rows but for the destination.
+
+# A row the file does not show (another table, broadcast, multicast, a cloned exception).
+SKIP = RouteData("", "", 0, 0, 0, 0, 0, 0, 0, "*", table=-1)
+# Runs shorter than this go message by message: setting up a run costs about 8 messages.
+MIN_RUN = 8
+
+
+class Ipv4Decoder:
+    """Decodes AF_INET route dumps chunk by chunk, reusing the rows of identical messages.
+
+    Two messages whose bytes differ only in the 4 bytes of RTA_DST give the same row but for
+    the destination, so the row's data is decoded once and found again by those bytes (the
+    key: rtmsg, RTA_TABLE, the RTA_DST header and every later attribute; the message length
+    is implied by the key's). Messages of one length usually follow each other (one route
+    shape), so such a run is cut into (key head, destination, key tail) by one
+    Struct.iter_unpack() and every per-row step is a C-level map().
+
+    Measured on 100k host routes through one gateway (Python 3.11, 2-core VM): decoding
+    every attribute of every message, 0.30 s; the key look-up per message in a Python loop,
+    0.10 s; runs, 0.035 s.
     """
-    known: Dict[bytes, Optional[RouteData]] = {}
-    get = known.get
-    missing = RouteData("", "", 0, 0, 0, 0, 0, 0, 0, "")  # a sentinel that is never stored
-    ntoa = socket.inet_ntoa
-    new = tuple.__new__
-    routes: List[Route] = []
-    append = routes.append
-    unpack = LENGTH_TYPE.unpack_from
-    for buf in chunks:
+
+    def __init__(self, ifname: IfName) -> None:
+        self.ifname = ifname
+        self.routes: List[Route] = []
+        self.known: Dict[bytes, RouteData] = {}
+        self.structs: Dict[int, struct.Struct] = {}
+
+    def feed(self, buf: bytes) -> bool:
+        """Decode one chunk; True once the dump is over (NLMSG_DONE, or a truncated message)."""
+        unpack = LENGTH_TYPE.unpack_from
         offset = 0
         end = len(buf)
         while offset + 16 <= end:
             length, msg_type = unpack(buf, offset)
-            if msg_type != RTM_NEWROUTE or length < DST4_END or offset + length > end:
-                if msg_type == NLMSG_DONE or length < 16 or offset + length > end:
-                    return routes
-                if msg_type == NLMSG_ERROR:
-                    code = nlmsg_error(buf, offset)
-                    if code:
-                        raise BackendUnavailable(f"RTM_GETROUTE: {_strerror(code)}", code)
-                elif msg_type == RTM_NEWROUTE and length >= ATTRS_OFFSET:
-                    route = _decode_route4(buf, offset, length, ifname)
+            if length < 16 or offset + length > end or msg_type == NLMSG_DONE:
+                return True
+            step = (length + 3) & ~3
+            if msg_type == NLMSG_ERROR:
+                code = nlmsg_error(buf, offset)
+                if code:
+                    raise BackendUnavailable(f"RTM_GETROUTE: {_strerror(code)}", code)
+            elif msg_type == RTM_NEWROUTE and length >= ATTRS_OFFSET:
+                count = _run_length(buf, offset, step, end) if length == step else 1
+                if count >= MIN_RUN and length >= DST4_END:
+                    self._run(buf, offset, step, count)
+                    offset += count * step
+                    continue
+                self._one(buf, offset, length)
+            offset += step
+        return False
+
+    def _one(self, buf: bytes, offset: int, length: int) -> None:
+        key = b""
+        if length >= DST4_END:
+            key = buf[offset + RTMSG_OFFSET : offset + DST4_START] + buf[
+                offset + DST4_END : offset + length
+            ]
+            data = self.known.get(key)
+            if data is not None:
+                if data is not SKIP:
+                    destination = socket.inet_ntoa(buf[offset + DST4_START : offset + DST4_END])
+                    self.routes.append(Route(destination, data))
+                return
+        route = self._decode(buf, offset, length, key)
+        if route is not None:
+            self.routes.append(route)
+
+    def _decode(self, buf: bytes, offset: int, length: int, key: bytes) -> Optional[Route]:
+        """The full decode; remembers the row's data when the message has the fixed layout."""
+        route = _decode_route4(buf, offset, length, self.ifname)
+        if (
+            key
+            and buf[offset + ATTRS_OFFSET : offset + ATTRS_OFFSET + 4] == TABLE_HEADER
+            and buf[offset + ATTRS_OFFSET + 8 : offset + DST4_START] == DST4_HEADER
+        ):
+            self.known[key] = SKIP if route is None else route.data
+        return route
+
+    def _run(self, buf: bytes, offset: int, step: int, count: int) -> None:
+        """`count` messages of `step` bytes each, starting at `offset`."""
+        layout = self.structs.get(step)
+        if layout is None:
+            layout = self.structs[step] = struct.Struct(
+                f"={RTMSG_OFFSET}x{DST4_START - RTMSG_OFFSET}s4s{step - DST4_END}s"
+            )
+        heads, destinations, tails = zip(*layout.iter_unpack(buf[offset : offset + count * step]))
+        keys = list(map(bytes.__add__, heads, tails))
+        datas: List[Optional[RouteData]] = list(map(self.known.get, keys))
+        special: Dict[int, Optional[Route]] = {}
+        if None in datas:
+            for index, data in enumerate(datas):
+                if data is None:
+                    start = offset + index * step
+                    route = self._decode(buf, start, step, keys[index])
+                    data = self.known.get(keys[index])
+                    if data is None:
+                        special[index] = route  # not the fixed layout: never cached
+                    datas[index] = data
+        if special or SKIP in datas:
+            ntoa = socket.inet_ntoa
+            for index, data in enumerate(datas):
+                if index in special:
+                    route = special[index]
                     if route is not None:
-                        append(route)
-                offset += (length + 3) & ~3
-                continue
-            key = buf[offset + RTMSG_OFFSET : offset + DST4_START] + buf[offset + DST4_END : offset + length]
-            data = get(key, missing)
-            if data is missing:
-                route = _decode_route4(buf, offset, length, ifname)
-                if (
-                    buf[offset + ATTRS_OFFSET : offset + ATTRS_OFFSET + 4] == TABLE_HEADER
-                    and buf[offset + ATTRS_OFFSET + 8 : offset + DST4_START] == DST4_HEADER
-                ):
-                    known[key] = None if route is None else route.data
-                if route is not None:
-                    append(route)
-            elif data is not None:
-                append(new(Route, (ntoa(buf[offset + DST4_START : offset + DST4_END]), data)))
-            offset += (length + 3) & ~3
-    return routes
+                        self.routes.append(route)
+                elif data is not SKIP and data is not None:
+                    self.routes.append(Route(ntoa(destinations[index]), data))
+            return
+        self.routes.extend(
+            map(tuple.__new__, repeat(Route), zip(map(socket.inet_ntoa, destinations), datas))
+        )
+
+
+def _run_length(buf: bytes, offset: int, step: int, end: int) -> int:
+    """How many messages from `offset` on have this one's length and type (1 at least).
+
+    Column p of the stride-`step` view holds byte p of every candidate message header; the
+    run ends where any of the 6 length and type bytes first differs.
+    """
+    limit = (end - offset) // step
+    if limit < MIN_RUN:
+        return 1
+    stop = offset + limit * step
+    count = limit
+    for position in range(6):
+        column = buf[offset + position : stop : step]
+        same = len(column) - len(column.lstrip(column[:1]))
+        if same < count:
+            count = same
+    return max(count, 1)
 
 
 def _decode_route4(buf: bytes, offset: int, length: int, ifname: IfName) -> Optional[Route]:

@@ -7,9 +7,10 @@ Measured on 100k sockets: pyroute2's DiagSocket 9.3 s, this fixed-layout decoder
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
-from typing import Callable, Dict, Iterable, Iterator, Optional
+from typing import Dict, Iterable, Iterator, List, Optional, Tuple
 
 from nlstat.backends.netlink.nlsocket import NLMSGHDR, NetlinkSocket, nlmsg_error
 from nlstat.errors import BackendUnavailable
@@ -91,66 +92,70 @@ def _check_control(buf: bytes, offset: int, msg_type: int, what: str) -> None:
             raise BackendUnavailable(f"sock_diag {what}: error {code}", code)
 
 
-def decode_inet(
-    chunks: Iterable[bytes], protocol: str, want_info: bool = False
-) -> Iterator[InetSocket]:
-    """inet_diag answers -> InetSocket records, in the kernel's order (which is /proc's order).
+def _check_done(buf: bytes, offset: int, length: int, what: str) -> None:
+    # A dump whose handler is missing (CONFIG_INET_RAW_DIAG=n, say) answers with nothing but
+    # an NLMSG_DONE carrying -ENOENT: an empty table is not the same thing as a refusal.
+    if length >= 20:
+        code = nlmsg_error(buf, offset)
+        if code:
+            raise BackendUnavailable(f"sock_diag {what}: {os.strerror(code)}", code)
 
-    Stops at NLMSG_DONE; an NLMSG_ERROR raises BackendUnavailable (the caller falls back).
+
+class InetDecoder:
+    """Decodes inet_diag answers chunk by chunk into InetSocket records, in the kernel's order
+    (which is /proc's order). `done` turns true at NLMSG_DONE; an error raises BackendUnavailable.
+
     Values are made to read as /proc/net/* shows them: a LISTEN socket's Send-Q is 0 (the diag
-    message carries the backlog limit there) and a raw socket's remote port is 0.
+    message carries the backlog limit there) and a raw socket's remote port is 0. A chunk is
+    decoded into a list in one tight loop: per-record generator switches cost 0.1 us each.
     """
-    unpack4 = INET_MSG_V4.unpack_from
-    unpack6 = INET_MSG_V6.unpack_from
-    hdr_unpack = NLMSGHDR.unpack_from
-    swap = SWAP16
-    ntoa = socket.inet_ntoa
-    ntop = socket.inet_ntop
-    af6 = socket.AF_INET6
-    texts: Dict[bytes, str] = {}
-    texts_get = texts.get
-    # tuple.__new__ builds the record without the generated __new__'s keyword handling:
-    # measured 0.22 us instead of 0.93 us per record.
-    new = tuple.__new__
-    record_type = InetSocket
-    is_tcp = protocol == TCP
-    is_raw = protocol == RAW
-    info_unpack = TCP_INFO_HEAD.unpack_from
-    msg_size = INET_MSG_SIZE
-    for buf in chunks:
+
+    def __init__(self, protocol: str, want_info: bool = False) -> None:
+        self.protocol = protocol
+        self.want_info = want_info and protocol == TCP
+        self.done = False
+        # Address texts repeat (listeners, peers): inet_ntop once per distinct address.
+        self.texts: Dict[bytes, str] = {}
+
+    def chunk(self, buf: bytes) -> List[InetSocket]:
+        # fmt: off
+        records: List[InetSocket] = []
+        if self.done:
+            return records
+        append = records.append
+        unpack4 = INET_MSG_V4.unpack_from
+        unpack6 = INET_MSG_V6.unpack_from
+        swap = SWAP16
+        ntoa = socket.inet_ntoa
+        ntop = socket.inet_ntop
+        af6 = socket.AF_INET6
+        texts = self.texts
+        texts_get = texts.get
+        # tuple.__new__ builds the record without the generated __new__'s argument handling:
+        # measured 0.22 us instead of 0.93 us per record.
+        new = tuple.__new__
+        record_type = InetSocket
+        protocol = self.protocol
+        is_tcp = protocol == TCP
+        is_raw = protocol == RAW
+        want_info = self.want_info
+        msg_size = INET_MSG_SIZE
         offset = 0
         end = len(buf)
         while offset < end:
+            # nlmsg_type is the u16 at +4; on little-endian hosts its low byte comes first.
             if buf[offset + 4] != SOCK_DIAG_BY_FAMILY or buf[offset + 5] != 0:
-                length, msg_type, _f, _s, _p = hdr_unpack(buf, offset)
+                length, msg_type, _f, _s, _p = NLMSGHDR.unpack_from(buf, offset)
                 if msg_type == NLMSG_DONE:
-                    return
+                    self.done = True
+                    _check_done(buf, offset, length, protocol)
+                    return records
                 _check_control(buf, offset, msg_type, protocol)
                 offset += (length + 3) & ~3
                 continue
             if buf[offset + 16] == 2:  # AF_INET
-                (
-                    length,
-                    _t,
-                    _f,
-                    _s,
-                    _p,
-                    family,
-                    state,
-                    timer,
-                    retrans,
-                    sport,
-                    dport,
-                    src,
-                    dst,
-                    ifindex,
-                    cookie,
-                    expires,
-                    rqueue,
-                    wqueue,
-                    uid,
-                    inode,
-                ) = unpack4(buf, offset)
+                (length, _t, _f, _s, _p, family, state, timer, retrans, sport, dport, src, dst,
+                 ifindex, cookie, expires, rqueue, wqueue, uid, inode) = unpack4(buf, offset)
                 local = texts_get(src)
                 if local is None:
                     local = texts[src] = ntoa(src)
@@ -158,28 +163,8 @@ def decode_inet(
                 if remote is None:
                     remote = texts[dst] = ntoa(dst)
             else:
-                (
-                    length,
-                    _t,
-                    _f,
-                    _s,
-                    _p,
-                    family,
-                    state,
-                    timer,
-                    retrans,
-                    sport,
-                    dport,
-                    src,
-                    dst,
-                    ifindex,
-                    cookie,
-                    expires,
-                    rqueue,
-                    wqueue,
-                    uid,
-                    inode,
-                ) = unpack6(buf, offset)
+                (length, _t, _f, _s, _p, family, state, timer, retrans, sport, dport, src, dst,
+                 ifindex, cookie, expires, rqueue, wqueue, uid, inode) = unpack6(buf, offset)
                 local = texts_get(src)
                 if local is None:
                     local = texts[src] = ntop(af6, src)
@@ -193,41 +178,33 @@ def decode_inet(
                 # The kernel appends attributes (shutdown, sockopt, ...) even unasked: only
                 # walk them when INET_DIAG_INFO was requested (-o).
                 if want_info and length > msg_size:
-                    retransmits, probes = _tcp_info_counters(buf, offset, length, info_unpack)
+                    retransmits, probes = _tcp_info_counters(buf, offset, length)
                 elif timer == 1:
                     retransmits = retrans
                 else:
                     probes = retrans
             elif is_raw:
                 dport = 0
-            yield new(
-                record_type,
-                (
-                    protocol,
-                    family,
-                    state,
-                    local,
-                    swap[sport],
-                    remote,
-                    swap[dport],
-                    rqueue,
-                    wqueue,
-                    uid,
-                    inode,
-                    timer,
-                    expires,
-                    retransmits,
-                    probes,
-                    cookie,
-                    ifindex,
-                ),
-            )
+            append(new(record_type, (
+                protocol, family, state, local, swap[sport], remote, swap[dport], rqueue,
+                wqueue, uid, inode, timer, expires, retransmits, probes, cookie, ifindex)))
             offset += (length + 3) & ~3
+        return records
+        # fmt: on
 
 
-def _tcp_info_counters(
-    buf: bytes, offset: int, length: int, info_unpack: Callable[[bytes, int], tuple[int, ...]]
-) -> tuple[int, int]:
+def decode_inet(
+    chunks: Iterable[bytes], protocol: str, want_info: bool = False
+) -> Iterator[InetSocket]:
+    """inet_diag answers -> InetSocket records, until NLMSG_DONE (see InetDecoder)."""
+    decoder = InetDecoder(protocol, want_info)
+    for buf in chunks:
+        yield from decoder.chunk(buf)
+        if decoder.done:
+            return
+
+
+def _tcp_info_counters(buf: bytes, offset: int, length: int) -> Tuple[int, int]:
     """(tcpi_retransmits, tcpi_probes) from INET_DIAG_INFO: what /proc prints as RETR/TIMEOUT."""
     start = offset + INET_MSG_SIZE
     end = offset + length
@@ -236,10 +213,18 @@ def _tcp_info_counters(
         if attr_len < 4:
             break
         if attr_type & 0x3FFF == INET_DIAG_INFO and attr_len >= 8:
-            retransmits, probes = info_unpack(buf, start + 4)
+            retransmits, probes = TCP_INFO_HEAD.unpack_from(buf, start + 4)
             return retransmits, probes
         start += (attr_len + 3) & ~3
     return 0, 0
+
+
+def ends_dump(chunk: bytes) -> bool:
+    """Does this chunk end its dump? NLMSG_DONE is its last message and, since nlstat never
+    turns on NETLINK_EXT_ACK, exactly 20 bytes: nlmsghdr plus the dump's errno."""
+    return len(chunk) >= 20 and chunk[-20] == 20 and chunk[-19:-16] == b"\0\0\0" and (
+        chunk[-16] == NLMSG_DONE and chunk[-15] == 0
+    )
 
 
 def _unix_path(name: bytes) -> str:
@@ -274,6 +259,7 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
             length, msg_type, _f, _s, _p = hdr_unpack(buf, offset)
             if msg_type != SOCK_DIAG_BY_FAMILY:
                 if msg_type == NLMSG_DONE:
+                    _check_done(buf, offset, length, "unix")
                     return
                 _check_control(buf, offset, msg_type, "unix")
                 offset += (length + 3) & ~3
@@ -322,6 +308,21 @@ class SockDiag:
             SOCK_DIAG_BY_FAMILY, inet_request(protocol, family, states, want_info)
         )
         return decode_inet(chunks, protocol, want_info and protocol == TCP)
+
+    def inet_stream(
+        self, protocol: str, family: int, states: int = STATES_ALL, want_info: bool = False
+    ) -> Tuple[List[InetSocket], InetDecoder, Iterator[bytes]]:
+        """Records of the first chunk, the decoder, and the raw chunks still to come.
+
+        The first chunk carries the kernel's refusal if there is one (BackendUnavailable is
+        raised here); the rest can then be decoded anywhere, in another process too.
+        """
+        chunks = self.netlink.dump(
+            SOCK_DIAG_BY_FAMILY, inet_request(protocol, family, states, want_info)
+        )
+        decoder = InetDecoder(protocol, want_info)
+        first = decoder.chunk(next(chunks))
+        return first, decoder, chunks
 
     def unix(self, states: int = 0xFFFFFFFF) -> Iterator[UnixSocket]:
         return decode_unix(self.netlink.dump(SOCK_DIAG_BY_FAMILY, unix_request(states)))

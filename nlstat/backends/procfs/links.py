@@ -160,19 +160,32 @@ def netstat_order(names: Iterable[str]) -> list[str]:
 # -- /proc/net/dev ------------------------------------------------------------------------------
 
 
+U64_MAX = 0xFFFFFFFFFFFFFFFF
+
+
 def _counters(text: str, count: int) -> list[int]:
-    """Leading unsigned numbers of `text`, as sscanf("%Lu %lu ...") reads them; missing are 0."""
+    """Leading unsigned numbers of `text`, as sscanf("%Lu %lu ...") reads them; missing are 0.
+
+    strtoull() semantics: an optional sign ("-1" is U64_MAX), saturation at U64_MAX, and the
+    scan stops at the first word that does not start with digits (after taking its digits).
+    """
     values: list[int] = []
     for word in text.split():
         if len(values) == count:
             break
-        digits = word.lstrip("+-")
-        if not digits.isdigit() or not digits.isascii():
+        sign = word[:1] if word[:1] in "+-" else ""
+        body = word[len(sign):]
+        end = 0
+        while end < len(body) and "0" <= body[end] <= "9":
+            end += 1
+        if end == 0:
             break
-        value = int(digits) & 0xFFFFFFFFFFFFFFFF
-        if word.startswith("-"):
-            value = -value & 0xFFFFFFFFFFFFFFFF
+        value = min(int(body[:end]), U64_MAX)
+        if sign == "-":
+            value = -value & U64_MAX
         values.append(value)
+        if end < len(body):
+            break
     values.extend([0] * (count - len(values)))
     return values
 
@@ -380,13 +393,17 @@ class ProcInterfaces:
             if proc_failed:
                 self.sock.close()
                 raise
-        self.names = netstat_order(names)
+        self.order = netstat_order(names)
 
     def close(self) -> None:
         self.sock.close()
 
+    def names(self) -> dict[int, str]:
+        """ifindex -> name; netstat's ioctls never learn indexes."""
+        return {}
+
     def __iter__(self) -> Iterator[Interface]:
         request = bytearray(IFREQ_SIZE)
-        for name in self.names:
+        for name in self.order:
             yield fetch_interface(self.sock, name, self.statistics.get(name), request)
 

@@ -1,0 +1,68 @@
+"""/proc/net socket files -> records, including the lines netstat calls bogus."""
+
+from __future__ import annotations
+
+import socket
+from typing import List
+
+from nlstat.backends.procfs.sockets import (
+    ipv4_hex_to_text,
+    ipv6_hex_to_text,
+    parse_inet,
+    parse_unix,
+)
+
+TCP_LINES = [
+    "   0: 0100007F:1770 00000000:0000 0A 00000000:00000003 00:00000000 00000000     0        0 870850 1 0000000000000000 100 0 0 10 0",  # noqa: E501
+    "   1: 0100007F:B2F8 0100007F:1770 01 00000000:00000000 02:000AF6E4 00000000  4242        0 870855 1 0000000000000000 20 4 30 10 -1",  # noqa: E501
+    "   2: 0100007F:8002 0100007F:1538 06 00000000:00000000 03:00000F98 00000000     0        0 0 3 0000000000000000",  # noqa: E501
+]
+
+
+def test_addresses() -> None:
+    assert ipv4_hex_to_text("0100007F") == "127.0.0.1"
+    assert ipv4_hex_to_text("010012C6") == "198.18.0.1"
+    assert ipv6_hex_to_text("0000000000000000FFFF00000100007F") == "::ffff:127.0.0.1"
+    assert ipv6_hex_to_text("00000000000000000000000001000000") == "::1"
+    assert ipv6_hex_to_text("B80D0120000000000000000001000000") == "2001:db8::1"
+
+
+def test_tcp_lines() -> None:
+    listener, client, timewait = parse_inet(TCP_LINES, "tcp", socket.AF_INET)
+    assert listener.local_address == "127.0.0.1" and listener.local_port == 6000
+    assert listener.state == 10 and listener.recv_q == 3 and listener.send_q == 0
+    assert listener.inode == 870850
+    assert client.remote_port == 6000 and client.uid == 4242
+    assert client.timer == 2 and client.timer_ms == 0xAF6E4 * 10
+    assert timewait.state == 6 and timewait.timer == 3 and timewait.inode == 0
+
+
+def test_bogus_lines_are_reported_with_file_and_line() -> None:
+    warnings: List[str] = []
+    lines = [TCP_LINES[0], "   1: garbage", TCP_LINES[1], "   3: 0100007F:ZZZZ 0 0 0 0 0 0 0 0"]
+    records = list(parse_inet(lines, "tcp", socket.AF_INET, "/proc/net/tcp", warnings.append))
+    assert len(records) == 2
+    assert warnings == [
+        "warning, got bogus tcp line. (/proc/net/tcp line 3)",
+        "warning, got bogus tcp line. (/proc/net/tcp line 5)",
+    ]
+    warnings.clear()
+    list(parse_inet(["x"], "udplite", socket.AF_INET6, "/proc/net/udplite6", warnings.append))
+    assert warnings == ["warning, got bogus udp line. (/proc/net/udplite6 line 2)"]
+
+
+def test_unix_lines_path_stops_at_blank() -> None:
+    lines = [
+        "0000000000000000: 00000002 00000000 00010000 0001 01 870859 /tmp/srv.sock",
+        "0000000000000000: 00000002 00000000 00010000 0001 01 870864 /tmp/with space.sock",
+        "0000000000000000: 00000003 00000000 00000000 0001 03 870869",
+        "0000000000000000: 00000002 00000000 00010000 0005 01 870865 @abstract",
+        "short line",
+    ]
+    warnings: List[str] = []
+    records = list(parse_unix(lines, "/proc/net/unix", warnings.append))
+    assert [r.path for r in records] == ["/tmp/srv.sock", "/tmp/with", "", "@abstract"]
+    assert records[0].flags == 0x10000 and records[0].socket_state == 1
+    assert records[2].refcnt == 3 and records[2].socket_state == 3
+    assert records[3].type == 5
+    assert warnings == ["warning, got bogus unix line. (/proc/net/unix line 6)"]
