@@ -14,7 +14,7 @@ import itertools
 import socket
 from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from nlstat.backends.procfs.sockets import read_inet, read_unix
+from nlstat.backends.procfs.sockets import read_bytes, read_unix, text_chunks
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
@@ -25,13 +25,22 @@ if TYPE_CHECKING:
     from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
 
 class InetTable(NamedTuple):
-    """One inet table as it arrives: from sock_diag (the first chunk's records, the decoder and
-    the raw chunks still to come, which may be decoded in another process) or from /proc."""
+    """One inet table as it arrives, undecoded past its first chunk so that the rest may be
+    decoded in another process: from sock_diag (the first chunk's records, the decoder and the
+    raw chunks still to come) or from /proc (text chunks of whole lines, see text_chunks)."""
 
     first: List[InetSocket]
-    decoder: Optional[InetDecoder]
+    decoder: Optional[InetDecoder]  # None: the chunks are /proc text
+    chunks: Iterator[bytes]
+    path: str
+
+
+class UnixTable(NamedTuple):
+    """The unix table: /proc text chunks (auto, proc) or sock_diag records joined with /proc."""
+
     chunks: Optional[Iterator[bytes]]
-    records: Optional[Iterator[InetSocket]]
+    records: Optional[Iterator[UnixSocket]]
+    path: str
 
 
 PROC_FILES = {"tcp": "tcp", "udp": "udp", "udplite": "udplite", "raw": "raw"}
@@ -98,24 +107,25 @@ class SocketSource:
                 first, decoder, rest = self._sockdiag().inet_stream(
                     protocol, family, states, self.query.timers
                 )
-                return InetTable(first, decoder, rest, None)
+                return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
                 self._refused(proc_file(protocol, family), err, path)
-        return InetTable([], None, None, read_inet(path, protocol, family, self.env.warn))
+        return InetTable([], None, text_chunks(read_bytes(path)), path)
 
-    def unix(self) -> Iterator[UnixSocket]:
+    def unix(self) -> UnixTable:
+        """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")
         if self.backend != BACKEND_NETLINK:
-            return read_unix(path, self.env.warn)
+            return UnixTable(text_chunks(read_bytes(path)), None, path)
         try:
             records = self._sockdiag().unix()
             first = next(records, None)
         except BackendUnavailable as err:
             self._refused("unix", err, path)
-            return read_unix(path, self.env.warn)
+            return UnixTable(text_chunks(read_bytes(path)), None, path)
         if first is None:
-            return iter(())
-        return self._join_unix(itertools.chain((first,), records), path)
+            return UnixTable(None, iter(()), path)
+        return UnixTable(None, self._join_unix(itertools.chain((first,), records), path), path)
 
     def _join_unix(self, records: Iterator[UnixSocket], path: str) -> Iterator[UnixSocket]:
         """Fill RefCnt, socket state and flags from /proc/net/unix, matched by inode.

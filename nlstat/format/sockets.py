@@ -237,27 +237,42 @@ def unix_state_text(record: UnixSocket) -> str:
 
 def unix_renderer(
     query: Query, programs: Optional[Mapping[int, str]] = None
-) -> Callable[[UnixSocket], str]:
-    """Rows of `netstat -x` (netstat.c unix_do_one): "unix  2      [ ACC ]     STREAM ..."."""
-    flag_texts: Dict[int, str] = {}
+) -> Callable[[List[UnixSocket]], str]:
+    """Rows of `netstat -x` (netstat.c unix_do_one): "unix  2      [ ACC ]     STREAM ...".
+
+    Everything before the inode depends on five small numbers, so that prefix is formatted
+    once per distinct combination and rows only add inode, program and path.
+    """
+    prefixes: Dict[Tuple[int, Optional[int], int, int, int], str] = {}
+    prefix_of = prefixes.get
     if programs is None and query.programs:
         programs = {}
 
-    def render(record: UnixSocket) -> str:
-        flags = flag_texts.get(record.flags)
-        if flags is None:
-            flags = flag_texts[record.flags] = unix_flags_text(record.flags)
-        refcnt = record.refcnt if record.refcnt is not None else 0
-        line = "%-5s %-6d %-11s %-10s %-13s %-8d" % (
-            "unix" if record.protocol == 0 else "??",
-            refcnt,
-            flags,
-            UNIX_TYPE_NAMES.get(record.type, "UNKNOWN"),
+    def prefix(key: Tuple[int, Optional[int], int, int, int], record: UnixSocket) -> str:
+        protocol, refcnt, flags, sock_type, _state = key
+        text = prefixes[key] = "%-5s %-6d %-11s %-10s %-13s " % (
+            "unix" if protocol == 0 else "??",
+            refcnt if refcnt is not None else 0,
+            unix_flags_text(flags),
+            UNIX_TYPE_NAMES.get(sock_type, "UNKNOWN"),
             unix_state_text(record),
-            record.inode,
         )
-        if programs is not None:
-            line += " %-20s" % programs.get(record.inode, "-")
-        return line + " " + record.path + "\n"
+        return text
+
+    def render(batch: List[UnixSocket]) -> str:
+        lines: List[str] = []
+        append = lines.append
+        for record in batch:
+            # fmt: off
+            (sock_type, socket_state, flags, inode, path, refcnt, protocol,
+             _state, _peer, _cookie) = record
+            key = (protocol, refcnt, flags, sock_type, socket_state)
+            head = prefix_of(key) or prefix(key, record)
+            if programs is None:
+                append("%s%-8d %s\n" % (head, inode, path))
+            else:
+                append("%s%-8d %-20s %s\n" % (head, inode, programs.get(inode, "-"), path))
+            # fmt: on
+        return "".join(lines)
 
     return render

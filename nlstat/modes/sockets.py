@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import socket
 from itertools import islice
-from typing import Any, Callable, Iterable, List, Optional
+from typing import Any, Callable, Iterable, List, Optional, TypeVar
 
 from nlstat.backends.netlink.sockdiag import ends_dump
+from nlstat.backends.procfs.sockets import parse_inet, parse_unix, split_chunk
 from nlstat.backends.sockets import InetTable, SocketSource
 from nlstat.env import Environment
 from nlstat.errors import Exit
@@ -181,14 +182,31 @@ def list_once(query: Query, env: Environment, source: SocketSource) -> int:
         if query.programs and not programs_loaded:
             programs = _load_programs(query, env)
         try:
-            records = source.unix()
+            table = source.unix()
         except OSError:
             out.flush()
             if selected or query.verbose:
                 _notice(env, "AF UNIX")
             return 1 if selected else 0
         out.text(unix_header(query))
-        out.rows(records, unix_renderer(query, programs), _keep_unix(query))
+        out.flush()
+        render_unix = unix_renderer(query, programs)
+        keep_unix = _keep_unix(query)
+        if keep_unix is not None:
+            render_unix = _filtered(render_unix, keep_unix)
+        if table.chunks is not None:
+            path = table.path
+
+            def work(chunk: bytes) -> bytes:
+                first_line, lines = split_chunk(chunk)
+                records = parse_unix(lines, path, env.warn, first_line)
+                return render_unix(records).encode("utf-8", "surrogateescape")
+
+            for data in ordered_map(table.chunks, work, _never_last):
+                out.write(data)
+        else:
+            assert table.records is not None
+            out.batches(table.records, render_unix)
 
     out.flush()
     # Steps 9-13: families whose /proc files went away with their kernel code.
@@ -247,30 +265,46 @@ def _inet_protocol(
         render = rows.renderer(protocol, family)
         if keep is not None:
             render = _filtered(render, keep)
-        if table.decoder is None:
-            assert table.records is not None
-            out.batches(table.records, render)
+        encode = str.encode
+        decoder = table.decoder
+        if decoder is None:
+            path = table.path
+
+            def work(chunk: bytes) -> bytes:
+                first_line, lines = split_chunk(chunk)
+                records = parse_inet(lines, protocol, family, path, env.warn, first_line)
+                return encode(render(records), "utf-8", "surrogateescape")
+
+            out.flush()
+            for data in ordered_map(table.chunks, work, _never_last):
+                out.write(data)
             continue
         out.text(render(table.first))
         out.flush()
-        if table.decoder.done or table.chunks is None:
+        if decoder.done:
             continue
-        decoder = table.decoder
-        encode = str.encode
 
         def work(chunk: bytes) -> bytes:
             return encode(render(decoder.chunk(chunk)), "utf-8", "surrogateescape")
 
-        write = out.write
         for data in ordered_map(table.chunks, work, ends_dump):
-            write(data)
+            out.write(data)
     return 0
 
 
+def _never_last(chunk: bytes) -> bool:
+    return False
+
+
+Record = TypeVar("Record", InetSocket, UnixSocket)
+
+
 def _filtered(
-    render: Callable[[List[InetSocket]], str], keep: Callable[[InetSocket], bool]
-) -> Callable[[List[InetSocket]], str]:
-    def render_kept(batch: List[InetSocket]) -> str:
+    render: Callable[[List[Record]], str], keep: Callable[[Record], bool]
+) -> Callable[[List[Record]], str]:
+    """A batch renderer that drops what netstat would not list (-l, default, -a)."""
+
+    def render_kept(batch: List[Record]) -> str:
         return render([record for record in batch if keep(record)])
 
     return render_kept

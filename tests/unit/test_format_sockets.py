@@ -133,7 +133,11 @@ def test_udp_timers() -> None:
 
 
 def test_unix_rows() -> None:
-    render_unix = unix_renderer(Query())
+    batch_render = unix_renderer(Query())
+
+    def render_unix(record: UnixSocket) -> str:
+        return batch_render([record])
+
     listener = UnixSocket(1, 1, 0x10000, 870859, "/tmp/srv.sock", 2)
     assert render_unix(listener) == (
         "unix  2      [ ACC ]     STREAM     LISTENING     870859   /tmp/srv.sock\n"
@@ -148,4 +152,4 @@ def test_unix_rows() -> None:
         "unix  1      [ W N ]     UNKNOWN    DISCONNECTING"
     )
     with_programs = unix_renderer(Query(programs=True), {5: "12/sshd"})
-    assert with_programs(UnixSocket(1, 3, 0, 5, "/p", 2)).endswith("5        12/sshd              /p\n")
+    assert with_programs([UnixSocket(1, 3, 0, 5, "/p", 2)]).endswith("5        12/sshd              /p\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Callable, Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional, Tuple
 
 from nlstat.model.sockets import InetSocket, UnixSocket
 
@@ -47,18 +47,37 @@ def _bogus(warn: Warn, what: str, path: str, number: int) -> None:
     warn(f"warning, got bogus {what} line. ({path} line {number})")
 
 
+class HexNumbers(Dict[str, int]):
+    """Hex text -> int, remembered: most hex fields repeat (states, queues, timers, flags), and
+    a dict hit costs a third of int(text, 16)."""
+
+    def __missing__(self, text: str) -> int:
+        value = self[text] = int(text, 16)
+        return value
+
+
 def parse_inet(
-    lines: List[str], protocol: str, family: int, path: str = "", warn: Optional[Warn] = None
-) -> Iterator[InetSocket]:
+    lines: List[str],
+    protocol: str,
+    family: int,
+    path: str = "",
+    warn: Optional[Warn] = None,
+    first_line: int = 2,
+) -> List[InetSocket]:
     """Rows of /proc/net/{tcp,udp,udplite,raw}[6] -> InetSocket, in file order.
 
     "   0: 0100007F:1770 00000000:0000 0A 00000000:00000003 00:00000000 00000000  0 0 12345 ..."
     is tcp 127.0.0.1:6000 LISTEN, Recv-Q 3 (rx_queue), Send-Q 0 (tx_queue comes first).
+    `first_line` is the file line number of lines[0], for warnings.
     """
     decode = ipv4_hex_to_text if family == socket.AF_INET else ipv6_hex_to_text
     texts: Dict[str, str] = {}
+    numbers = HexNumbers()
     what = "tcp" if protocol == "tcp" else ("raw" if protocol == "raw" else "udp")
-    for number, line in enumerate(lines, 2):
+    new = tuple.__new__
+    records: List[InetSocket] = []
+    append = records.append
+    for number, line in enumerate(lines, first_line):
         fields = line.split()
         try:
             if len(fields) < 10:
@@ -73,66 +92,100 @@ def parse_inet(
             remote = texts.get(remote_hex)
             if remote is None:
                 remote = texts[remote_hex] = decode(remote_hex)
-            record = InetSocket(
-                protocol,
-                family,
-                int(fields[3], 16),
-                local,
-                int(local_port, 16),
-                remote,
-                int(remote_port, 16),
-                int(rx_queue, 16),
-                int(tx_queue, 16),
-                int(fields[7]),
-                int(fields[9]),
-                int(timer, 16),
+            # fmt: off
+            append(new(InetSocket, (
+                protocol, family,
+                numbers[fields[3]],
+                local, int(local_port, 16), remote, int(remote_port, 16),
+                numbers[rx_queue],
+                numbers[tx_queue],
+                int(fields[7]), int(fields[9]),
+                numbers[timer],
                 int(when, 16) * 10,  # clock ticks (USER_HZ 100) -> ms, as sock_diag gives
-                int(fields[6], 16),
-                int(fields[8]),
-            )
+                numbers[fields[6]],
+                int(fields[8]), 0, 0)))
+            # fmt: on
         except (ValueError, IndexError, OSError):
             if warn is not None:
                 _bogus(warn, what, path, number)
-            continue
-        yield record
+    return records
 
 
 def parse_unix(
-    lines: List[str], path: str = "", warn: Optional[Warn] = None
-) -> Iterator[UnixSocket]:
+    lines: List[str], path: str = "", warn: Optional[Warn] = None, first_line: int = 2
+) -> List[UnixSocket]:
     """Rows of /proc/net/unix -> UnixSocket, in file order.
 
     "0000000000000000: 00000002 00000000 00010000 0001 01 870859 /tmp/srv.sock": RefCount,
     Protocol, Flags, Type and St are hex, Inode decimal. The path is read like scanf's %s, so it
     stops at the first blank, exactly as netstat shows it.
     """
-    for number, line in enumerate(lines, 2):
+    numbers = HexNumbers()
+    new = tuple.__new__
+    records: List[UnixSocket] = []
+    append = records.append
+    for number, line in enumerate(lines, first_line):
         fields = line.split()
         try:
-            if len(fields) < 7:
+            count = len(fields)
+            if count < 7:
                 raise ValueError("too few fields")
-            record = UnixSocket(
-                int(fields[4], 16),
-                int(fields[5], 16),
-                int(fields[3], 16),
+            # fmt: off
+            append(new(UnixSocket, (
+                numbers[fields[4]],
+                numbers[fields[5]],
+                numbers[fields[3]],
                 int(fields[6]),
-                fields[7] if len(fields) > 7 else "",
-                int(fields[1], 16),
-                int(fields[2], 16),
-            )
+                fields[7] if count > 7 else "",
+                numbers[fields[1]],
+                numbers[fields[2]],
+                0, 0, 0)))
+            # fmt: on
         except (ValueError, IndexError):
             if warn is not None:
                 _bogus(warn, "unix", path, number)
-            continue
-        yield record
+    return records
+
+
+def read_bytes(path: str) -> bytes:
+    """A whole /proc file; raises OSError as open() does (netstat's notices depend on it)."""
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def text_chunks(data: bytes, size: int = 1 << 16) -> Iterator[bytes]:
+    """A /proc file's text without its title line, in chunks of whole lines, each chunk starting
+    with the file line number of its first line ("37\n..."): the unit a formatting helper gets."""
+    start = data.find(b"\n") + 1
+    if start == 0:
+        return
+    line = 2
+    end_of_data = len(data)
+    while start < end_of_data:
+        end = data.find(b"\n", start + size)
+        end = end_of_data if end < 0 else end + 1
+        block = data[start:end]
+        yield b"%d\n" % line + block
+        line += block.count(b"\n")
+        start = end
+
+
+def split_chunk(chunk: bytes) -> Tuple[int, List[str]]:
+    """(first line number, lines) of a text_chunks() chunk."""
+    text = chunk.decode("utf-8", "surrogateescape")
+    head, _, body = text.partition("\n")
+    lines = body.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return int(head), lines
 
 
 def read_inet(
     path: str, protocol: str, family: int, warn: Optional[Warn] = None
 ) -> Iterator[InetSocket]:
     """Open and parse one inet file; OSError from open() propagates (netstat's notices)."""
-    return parse_inet(read_lines(path), protocol, family, path, warn)
+    return iter(parse_inet(read_lines(path), protocol, family, path, warn))
 
 
 def read_unix(path: str, warn: Optional[Warn] = None) -> Iterator[UnixSocket]:
-    return parse_unix(read_lines(path), path, warn)
+    return iter(parse_unix(read_lines(path), path, warn))
