@@ -64,7 +64,8 @@ class Interface(NamedTuple):
     `flags` is what the source gives (32 bits from netlink, the low 16 from SIOCGIFFLAGS); the
     formatter keeps the low 16 bits as netstat does. `hardware_address` is at most 8 bytes (netstat
     copies 8 bytes of ifr_hwaddr). `stats` is None for names that are not in /proc/net/dev (alias
-    labels); `tx_queue_len` is None when unknown.
+    labels); `tx_queue_len` is None when unknown; `ifindex` is 0 from the procfs backend (netstat's
+    ioctls never learn it).
     """
 
     name: str

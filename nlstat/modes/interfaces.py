@@ -10,51 +10,49 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from nlstat.backends.procfs.links import InterfaceFetchError, read_if_inet6
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.format.interfaces import SHORT_HEADER, TITLE, render
-from nlstat.model.links import Inet6Address, Interface
+from nlstat.model.links import Inet6Address
 from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
 
 IFF_UP = 0x1
 
-
-class _Source:
-    """Where one listing's interfaces come from; closed after the listing."""
-
-    def __init__(self, interfaces: Iterable[Interface], close: object | None = None,
-                 names: dict[int, str] | None = None) -> None:
-        self.interfaces = interfaces
-        self.closer = close
-        self.names = names or {}
-
-    def close(self) -> None:
-        closer = getattr(self.closer, "close", None)
-        if closer is not None:
-            closer()
+if TYPE_CHECKING:
+    from nlstat.backends.netlink.links import NetlinkInterfaces
+    from nlstat.backends.procfs.links import ProcInterfaces
 
 
-def _open_source(env: Environment, use_netlink: bool) -> _Source:
+def _open_source(
+    query: Query, env: Environment
+) -> NetlinkInterfaces | ProcInterfaces:
+    """netlink for auto and netlink; /proc for proc, and for auto when NLSTAT_PROC_ROOT points
+    elsewhere (netlink would ignore the files there). A refused dump falls back to /proc."""
+    use_netlink = env.backend == BACKEND_NETLINK or (
+        env.backend != BACKEND_PROC and env.proc_root == "/proc"
+    )
     if use_netlink:
         from nlstat.backends.netlink.links import NetlinkInterfaces
 
         try:
-            netlink = NetlinkInterfaces()
-            return _Source(netlink, names=netlink.names())
+            return NetlinkInterfaces()
         except BackendUnavailable as err:
             if env.backend == BACKEND_NETLINK:
                 raise
-            env.trace(f"RTM_GETLINK refused ({err}); reading /proc/net/dev")
+            message = f"rtnetlink refused the link dump ({err}); reading /proc/net/dev"
+            if query.verbose:
+                env.warn(f"nlstat: {message}")
+            else:
+                env.trace(message)
     from nlstat.backends.procfs.links import ProcInterfaces
 
-    proc = ProcInterfaces(env.proc("net", "dev"), env.warn)
-    return _Source(proc, close=proc)
+    return ProcInterfaces(env.proc("net", "dev"), env.warn)
 
 
-def _inet6_addresses(env: Environment, source: _Source) -> list[Inet6Address]:
+def _inet6_addresses(env: Environment, names: dict[int, str]) -> list[Inet6Address]:
     """The IPv6 lines' source, in /proc/net/if_inet6 order."""
     path = env.proc("net", "if_inet6")
     try:
@@ -65,7 +63,7 @@ def _inet6_addresses(env: Environment, source: _Source) -> list[Inet6Address]:
         return from_file or []
     from nlstat.backends.netlink.links import ipv6_addresses
 
-    addresses = ipv6_addresses(source.names)
+    addresses = ipv6_addresses(names)
     if from_file is None:
         return addresses
     rank = {(entry.ifindex, entry.address): position for position, entry in enumerate(from_file)}
@@ -75,9 +73,6 @@ def _inet6_addresses(env: Environment, source: _Source) -> list[Inet6Address]:
 
 def list_once(query: Query, env: Environment, first: bool) -> int:
     """One listing; the title only on the first (netstat keeps its socket open under -c)."""
-    use_netlink = env.backend != BACKEND_PROC and env.proc_root == "/proc"
-    if env.backend == BACKEND_NETLINK:
-        use_netlink = True
     long_format = query.extend >= 1
     parts: list[str] = []
     if first:
@@ -85,15 +80,15 @@ def list_once(query: Query, env: Environment, first: bool) -> int:
     if not long_format:
         parts.append(SHORT_HEADER)
     try:
-        source = _open_source(env, use_netlink)
+        source = _open_source(query, env)
     except OSError as err:
         _write(env, parts)
         env.warn(f"missing interface information: {os.strerror(err.errno or 0)}")
         return 1
     try:
-        inet6 = _inet6_addresses(env, source) if long_format else []
+        inet6 = _inet6_addresses(env, source.names()) if long_format else []
         try:
-            for interface in source.interfaces:
+            for interface in source:
                 if interface.flags & IFF_UP or query.all:
                     parts.append(render(interface, long_format, inet6))
         except InterfaceFetchError as err:

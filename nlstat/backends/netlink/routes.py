@@ -76,7 +76,8 @@ from nlstat.model.routes import Route, Route6, Route6Data, RouteData
 RTMSG = struct.Struct("=BBBBBBBBI")
 # nlmsghdr length and type, then the rtmsg, in one call.
 HEAD = struct.Struct("=IH10xBBBBBBBBI")
-# struct rtnexthop { unsigned short rtnh_len; unsigned char rtnh_flags, rtnh_hops; int rtnh_ifindex; };
+# struct rtnexthop { unsigned short rtnh_len; unsigned char rtnh_flags, rtnh_hops;
+#                     int rtnh_ifindex; };
 RTNEXTHOP = struct.Struct("=HBBi")
 # struct rta_cacheinfo { __u32 rta_clntref, rta_lastuse; __s32 rta_expires; ... };
 CACHEINFO_EXPIRES = struct.Struct("=8xi")
@@ -163,7 +164,7 @@ def _ends_dump(chunk: bytes) -> bool:
     end = len(chunk)
     while offset + 16 <= end:
         length, msg_type = unpack(chunk, offset)
-        if msg_type == NLMSG_DONE or msg_type == NLMSG_ERROR or length < 16:
+        if msg_type in (NLMSG_DONE, NLMSG_ERROR) or length < 16:
             return True
         offset += (length + 3) & ~3
     return False
@@ -210,6 +211,8 @@ def decode_ipv4(chunks: Iterable[bytes], ifname: IfName) -> List[Route]:
 
 # A row the file does not show (another table, broadcast, multicast, a cloned exception).
 SKIP = RouteData("", "", 0, 0, 0, 0, 0, 0, 0, "*", table=-1)
+# Decimal text of every octet, for dotted quads built column by column.
+OCTETS = tuple(str(octet) for octet in range(256))
 # Runs shorter than this go message by message: setting up a run costs about 8 messages.
 MIN_RUN = 8
 
@@ -288,12 +291,41 @@ class Ipv4Decoder:
 
     def _run(self, buf: bytes, offset: int, step: int, count: int) -> None:
         """`count` messages of `step` bytes each, starting at `offset`."""
+        block = buf[offset : offset + count * step]
+        masked = bytearray(block)
+        zeros = bytes(count)
+        for position in range(DST4_START, DST4_END):
+            masked[position::step] = zeros
+        if masked == masked[:step] * count:
+            # One shape for the whole run (a table of host routes through one gateway): decode
+            # the first message, then make only the destinations, column by column.
+            key = block[RTMSG_OFFSET:DST4_START] + block[DST4_END:step]
+            data = self.known.get(key)
+            if data is None:
+                route = self._decode(block, 0, step, key)
+                data = self.known.get(key)
+                if data is None:  # not the fixed layout after all
+                    if route is not None:
+                        self.routes.append(route)
+                    for index in range(1, count):
+                        self._one(buf, offset + index * step, step)
+                    return
+            if data is not SKIP:
+                octet = OCTETS.__getitem__
+                columns = [map(octet, block[p::step]) for p in range(DST4_START, DST4_END)]
+                # "198.18.0.1" from the four octet columns: no bytes object per row.
+                texts = map(".".join, zip(*columns))
+                self.routes.extend(map(tuple.__new__, repeat(Route), zip(texts, repeat(data))))
+            return
         layout = self.structs.get(step)
         if layout is None:
             layout = self.structs[step] = struct.Struct(
                 f"={RTMSG_OFFSET}x{DST4_START - RTMSG_OFFSET}s4s{step - DST4_END}s"
             )
-        heads, destinations, tails = zip(*layout.iter_unpack(buf[offset : offset + count * step]))
+        fields: List[Tuple[bytes, ...]] = list(
+            zip(*layout.iter_unpack(buf[offset : offset + count * step]))
+        )
+        heads, destinations, tails = fields
         keys = list(map(bytes.__add__, heads, tails))
         datas: List[Optional[RouteData]] = list(map(self.known.get, keys))
         special: Dict[int, Optional[Route]] = {}
@@ -349,8 +381,10 @@ def _decode_route4(buf: bytes, offset: int, length: int, ifname: IfName) -> Opti
     gateway that reads the first 4 bytes of it, and the Gateway column stays 0); RTF_HOST for
     a /32; the first next hop's device, "*" when there is none.
     """
-    _, _, _, dst_len, _, _, rtm_table, protocol, _, rtm_type, rtm_flags = HEAD.unpack_from(buf, offset)
-    if rtm_flags & RTM_F_CLONED or rtm_type == RTN_BROADCAST or rtm_type == RTN_MULTICAST:
+    _, _, _, dst_len, _, _, rtm_table, protocol, _, rtm_type, rtm_flags = (
+        HEAD.unpack_from(buf, offset)
+    )
+    if rtm_flags & RTM_F_CLONED or rtm_type in (RTN_BROADCAST, RTN_MULTICAST):
         return None
     table = rtm_table
     destination = b"\0\0\0\0"
@@ -382,7 +416,7 @@ def _decode_route4(buf: bytes, offset: int, length: int, ifname: IfName) -> Opti
     if table != RT_TABLE_MAIN:
         return None
     flags = RTF_UP
-    if rtm_type == RTN_UNREACHABLE or rtm_type == RTN_PROHIBIT:
+    if rtm_type in (RTN_UNREACHABLE, RTN_PROHIBIT):
         flags |= RTF_REJECT
     if gateway_flag:
         flags |= RTF_GATEWAY
@@ -604,7 +638,7 @@ def _flags6(rtm_type: int, protocol: int, dst_len: int, expires: int) -> int:
         flags |= RTF_LOCAL
     elif rtm_type == RTN_ANYCAST:
         flags |= RTF_ANYCAST
-    if (rtm_type == RTN_LOCAL or rtm_type == RTN_ANYCAST) and protocol == RTPROT_KERNEL:
+    if rtm_type in (RTN_LOCAL, RTN_ANYCAST) and protocol == RTPROT_KERNEL:
         flags |= RTF_NONEXTHOP
     if protocol == RTPROT_RA:
         flags |= RTF_ADDRCONF
@@ -622,7 +656,8 @@ def _nexthops6(buf: bytes, start: int, stop: int) -> List[Tuple[int, Optional[by
         if nh_len < RTNEXTHOP.size:
             break
         gateway: Optional[bytes] = None
-        for kind, value_start, _ in iter_attrs(buf, start + RTNEXTHOP.size, min(start + nh_len, stop)):
+        attrs_end = min(start + nh_len, stop)
+        for kind, value_start, _ in iter_attrs(buf, start + RTNEXTHOP.size, attrs_end):
             if kind == RTA_GATEWAY:
                 gateway = buf[value_start : value_start + 16]
         hops.append((max(ifindex, 0), gateway))

@@ -129,18 +129,40 @@ def nstrcmp(a: bytes, b: bytes) -> int:
     return 0
 
 
+def order_key(name: bytes) -> tuple[bytes, int, bytes, int, bytes]:
+    """A sort key that orders as nstrcmp() does, step for step: the name part's non-digit
+    prefix (strncmp over the shorter one, then the longer wins: plain bytes order), the number
+    after it, the whole name part, the alias number (-1 without one), the alias text."""
+    base, alias = _cut_alias(name)
+    start = _digits_start(base)
+    alias_number = _atoi(alias) if alias is not None else -1
+    return (base[:start], _atoi(base[start:]), base, alias_number, alias or b"")
+
+
 def netstat_order(names: Iterable[str]) -> list[str]:
     """Names in netstat's list order, duplicates dropped (if_cache_add).
 
-    Each name is inserted by walking back from the end past every greater entry; an equal
-    entry stops the walk and the name is not added. With a comparison that is not transitive
-    the result depends on the insertion order, so callers pass names in netstat's order:
-    /proc/net/dev first, then the SIOCGIFCONF labels.
+    netstat inserts each name by walking back from the end past every greater entry; an equal
+    entry stops the walk and the name is not added. With the comparison a total order that is
+    the sorted list of distinct names, which `order_key` gives in O(n log n) (the walk costs
+    O(n^2) comparisons: 0.1 s for 400 interfaces with 100 alias labels). nstrcmp() is a total
+    order unless an alias number reads as -1 (atoi() wrapping "4294967295"), which then equals
+    "no alias": only then is the walk replayed, in netstat's insertion order.
     """
+    encoded = [(name.encode("utf-8", "surrogateescape"), name) for name in names]
+    keyed: dict[tuple[bytes, int, bytes, int, bytes], str] = {}
+    for key_bytes, name in encoded:
+        key = order_key(key_bytes)
+        if key[3] == -1 and key[4]:
+            return _walk_order(encoded)
+        keyed.setdefault(key, name)
+    return [keyed[key] for key in sorted(keyed)]
+
+
+def _walk_order(encoded: list[tuple[bytes, str]]) -> list[str]:
     keys: list[bytes] = []
     result: list[str] = []
-    for name in names:
-        key = name.encode("utf-8", "surrogateescape")
+    for key, name in encoded:
         position = len(keys)
         duplicate = False
         while position > 0:

@@ -12,7 +12,10 @@ line with the same text after the destination (see model/routes.py).
 from __future__ import annotations
 
 import socket
-from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from functools import partial
+from itertools import repeat
+from operator import itemgetter
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from nlstat.kernel.rtnetlink import RTF_UP
 from nlstat.model.routes import CachedRoute, Route, Route6, Route6Data, RouteCache, RouteData
@@ -36,8 +39,10 @@ CACHE_GUESS = (("IRTT", 1), ("TOS", 2), ("HHRef", 4), ("HHUptod", 8), ("SpecDst"
 CACHE_LAYOUT_V2 = 63
 CACHE_LAYOUT_V1 = 97
 
-# netstat reads with fgets(buff, 1023, fp): longer lines arrive in pieces.
+# netstat reads with fgets(buff, 1023, fp): longer lines arrive in pieces; proc_gen_fmt()
+# reads the title line with fgets(buf, 511).
 LINE_MAX = 1022
+TITLE_MAX = 510
 
 ScanValue = Union[str, int]
 Spec = Tuple[str, int]  # (conversion, width): "s", "x", "d", "*" (skip a string), " " (blanks)
@@ -50,7 +55,7 @@ class ProcTable(NamedTuple):
     otherwise the warning netstat writes to stderr before returning 1.
     """
 
-    routes: list  # type: ignore[type-arg]  # List[Route] or List[Route6]
+    routes: List[Route]
     error: Optional[str] = None
 
 
@@ -89,9 +94,14 @@ def scan(text: str, specs: Sequence[Spec]) -> List[ScanValue]:
         start = pos
         if pos < limit and text[pos] in "+-":
             pos += 1
-        if kind == "x" and pos + 1 < limit and text[pos] == "0" and text[pos + 1] in "xX":
-            if pos + 2 < limit and text[pos + 2] in _HEX:
-                pos += 2
+        if (
+            kind == "x"
+            and pos + 2 < limit
+            and text[pos] == "0"
+            and text[pos + 1] in "xX"
+            and text[pos + 2] in _HEX
+        ):
+            pos += 2
         digits = _HEX if kind == "x" else _DEC
         digits_start = pos
         while pos < limit and text[pos] in digits:
@@ -100,7 +110,8 @@ def scan(text: str, specs: Sequence[Spec]) -> List[ScanValue]:
             break
         number = int(text[start:pos], 16 if kind == "x" else 10)
         if kind == "x":
-            number = (min(number, (1 << 64) - 1) if number >= 0 else (number % (1 << 64))) & 0xFFFFFFFF
+            number = min(number, (1 << 64) - 1) if number >= 0 else number % (1 << 64)
+            number &= 0xFFFFFFFF
         else:
             number = max(min(number, (1 << 63) - 1), -(1 << 63)) & 0xFFFFFFFF
             if number & 0x80000000:
@@ -149,18 +160,33 @@ def hex_ipv4(text: str) -> Optional[str]:
         return None
 
 
-def _lines(handle: Iterable[str]) -> Iterable[str]:
-    for line in handle:
-        while len(line) > LINE_MAX:
-            yield line[:LINE_MAX]
-            line = line[LINE_MAX:]
-        yield line
+def _read_lines(path: str) -> List[str]:
+    """The file as netstat's fgets(buff, 1023) loop sees it, without the newlines.
 
-
-def _read_text(path: str) -> List[str]:
-    """The file's lines; OSError when it can't be opened (the caller prints netstat's message)."""
+    OSError when it can't be opened (the caller prints netstat's message).
+    """
     with open(path, encoding="utf-8", errors="surrogateescape", newline="\n") as handle:
-        return list(_lines(handle))
+        text = handle.read()
+    lines = text.split("\n")
+    if lines[-1] == "":
+        lines.pop()
+    if lines and max(map(len, lines)) >= LINE_MAX:
+        pieces: List[str] = []
+        for line in lines:
+            line += "\n"
+            pieces.extend(line[start : start + LINE_MAX].rstrip("\n")
+                          for start in range(0, len(line), LINE_MAX))
+        lines = pieces
+    return lines
+
+
+def _title(lines: List[str]) -> str:
+    """proc_gen_fmt() reads the title line with fgets(buf, 511): the rest is a data line."""
+    title = lines[0]
+    if len(title) >= TITLE_MAX:
+        lines[0:1] = [title[:TITLE_MAX], title[TITLE_MAX:]]
+        return title[:TITLE_MAX]
+    return title
 
 
 # -- IPv4 FIB ---------------------------------------------------------------------------------
@@ -187,57 +213,58 @@ _KERNEL_ROUTE_TITLE = "\t".join(
 def read_ipv4(path: str) -> ProcTable:
     """/proc/net/route -> the rows netstat prints (rows without RTF_UP or with fewer than 10
     fields are skipped, as netstat does). OSError when the file can't be opened."""
-    lines = _read_text(path)
+    lines = _read_lines(path)
     if not lines:
         return ProcTable([], "")
-    specs, missing = header_specs(lines[0] + " ", _ROUTE_FIELDS)
+    title = _title(lines)
+    specs, missing = header_specs(title + " ", _ROUTE_FIELDS)
     if specs is None:
         return ProcTable([], f"warning: {path} does not contain required field {missing}")
-    kernel_layout = lines[0].rstrip(" \n") == _KERNEL_ROUTE_TITLE
-    return ProcTable(_parse_ipv4(lines[1:], specs, kernel_layout))
+    routes = None
+    if title.rstrip(" ") == _KERNEL_ROUTE_TITLE:
+        routes = _parse_ipv4_kernel(lines[1:], specs)
+    if routes is None:
+        state = _Ipv4State()
+        routes = [route for route in map(state.row, lines[1:], repeat(specs)) if route is not None]
+    return ProcTable(routes)
 
 
-def _parse_ipv4(lines: Sequence[str], specs: List[Spec], kernel_layout: bool) -> List[Route]:
-    known: Dict[Tuple[str, str], RouteData] = {}
-    get = known.get
-    ntoa = socket.inet_ntoa
-    fromhex = bytes.fromhex
-    new = tuple.__new__
-    routes: List[Route] = []
-    append = routes.append
-    state = _Ipv4State()
-    replay: Optional[str] = None  # the last line taken by the fast path
-    for line in lines:
-        if kernel_layout:
-            # A kernel line: "eth0\t0002A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0   ...".
-            parts = line.split("\t", 2)
-            if len(parts) == 3 and len(parts[1]) == 8:
-                key = (parts[0], parts[2])
-                data = get(key)
-                if data is not None:
-                    try:
-                        append(new(Route, (ntoa(fromhex(parts[1])[::-1]), data)))
-                        replay = line
-                        continue
-                    except ValueError:
-                        pass
-                if replay is not None:
-                    state.parse(replay, specs)
-                    replay = None
-                route, clean = state.parse(line, specs)
-                if route is not None:
-                    if clean:
-                        known[key] = route.data
-                    append(route)
-                continue
-        if replay is not None:
-            # netstat's variables hold what the previous line left: bring ours up to date.
-            state.parse(replay, specs)
-            replay = None
-        route, _ = state.parse(line, specs)
-        if route is not None:
-            append(route)
-    return routes
+_REVERSED = itemgetter(slice(None, None, -1))
+
+
+def _parse_ipv4_kernel(lines: List[str], specs: List[Spec]) -> Optional[List[Route]]:
+    """The rows of a file as the kernel writes it, or None if it is not quite that.
+
+    A kernel line is "eth0\t0002A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0" padded
+    to 127 characters. Lines with the same text around the destination give the same row but
+    for the destination, so each such text is parsed once and every step per line is a
+    C-level map(). Measured on 100k host routes: 0.30 s line by line, 0.13 s this way.
+    Every line must parse cleanly: only then is each row independent of the lines before it
+    (netstat's variables keep old values), else the caller goes line by line.
+    """
+    if not lines:
+        return []
+    parts = list(map(str.split, lines, repeat("\t"), repeat(2)))
+    if min(map(len, parts)) != 3:
+        return None
+    destinations = list(map(itemgetter(1), parts))
+    if set(map(len, destinations)) != {8}:
+        return None
+    keys = list(zip(map(itemgetter(0), parts), map(itemgetter(2), parts)))
+    known: Dict[Tuple[str, str], Optional[RouteData]] = {}
+    for key, line in dict(zip(keys, lines)).items():
+        route, clean = _Ipv4State().parse(line, specs)
+        if not clean:
+            return None
+        known[key] = None if route is None else route.data
+    datas = list(map(known.__getitem__, keys))
+    try:
+        texts = list(map(socket.inet_ntoa, map(_REVERSED, map(bytes.fromhex, destinations))))
+    except (ValueError, OSError):
+        return None
+    if None in datas:
+        return [Route(text, data) for text, data in zip(texts, datas) if data is not None]
+    return list(map(tuple.__new__, repeat(Route), zip(texts, datas)))
 
 
 class _Ipv4State:
@@ -248,6 +275,9 @@ class _Ipv4State:
         self.destination = "0.0.0.0"
         self.gateway = "0.0.0.0"
         self.genmask = "0.0.0.0"
+
+    def row(self, line: str, specs: List[Spec]) -> Optional[Route]:
+        return self.parse(line, specs)[0]
 
     def parse(self, line: str, specs: List[Spec]) -> Tuple[Optional[Route], bool]:
         """One line -> (row or None, whether the line was complete and clean)."""
@@ -305,13 +335,15 @@ def read_ipv4_cache(path: str) -> RouteCache:
     Raises OSError when the file can't be opened; an empty file is layout -1, which netstat
     treats as an I/O error.
     """
-    lines = _read_text(path)
+    lines = _read_lines(path)
     if not lines:
         return RouteCache(-1, [])
+    title_line = _title(lines)
     guess = 0
     for title, bit in CACHE_GUESS:
-        if title in lines[0]:
+        if title in title_line:
             guess |= bit
+    titles: Tuple[str, ...]
     if guess == CACHE_LAYOUT_V2:
         layout, titles = 2, CACHE_TITLES_V2
     elif guess == CACHE_LAYOUT_V1:
@@ -319,7 +351,7 @@ def read_ipv4_cache(path: str) -> RouteCache:
     else:
         return RouteCache(guess, [])
     fields = [(title, _cache_spec(title)) for title in titles]
-    specs, missing = header_specs(lines[0] + " ", fields)
+    specs, missing = header_specs(title_line + " ", fields)
     if specs is None:
         # netstat would sscanf() with a NULL format and crash; print no rows instead.
         return RouteCache(layout, [])
@@ -386,38 +418,41 @@ IPV6_SPECS: List[Spec] = (
 def read_ipv6(path: str) -> List[Route6]:
     """/proc/net/ipv6_route -> every line as netstat prints it (RTF_CACHE lines included: the
     formatter picks FIB or cache lines). OSError when the file can't be opened."""
-    lines = _read_text(path)
-    known: Dict[str, Route6Data] = {}
-    get = known.get
-    ntop = socket.inet_ntop
-    fromhex = bytes.fromhex
-    af_inet6 = socket.AF_INET6
-    new = tuple.__new__
-    rows: List[Route6] = []
-    append = rows.append
-    state = _Ipv6State()
-    replay: Optional[str] = None  # the last line taken by the fast path
-    for line in lines:
-        # A kernel line: 32 hex digits, a blank, then fixed widths up to the device name; the
-        # rows of a table through one device differ mostly in the destination.
-        if len(line) > 141 and line[32] == " ":
-            data = get(line[32:])
-            if data is not None:
-                try:
-                    append(new(Route6, (ntop(af_inet6, fromhex(line[:32])), data)))
-                    replay = line
-                    continue
-                except ValueError:
-                    pass
-        if replay is not None:
-            # netstat's variables hold what the previous line left: bring ours up to date.
-            state.parse(replay)
-            replay = None
-        row, clean = state.parse(line)
-        if clean and len(line) > 141 and line[32] == " ":
-            known[line[32:]] = row.data
-        append(row)
+    lines = _read_lines(path)
+    rows = _parse_ipv6_kernel(lines)
+    if rows is None:
+        state = _Ipv6State()
+        rows = [state.parse(line)[0] for line in lines]
     return rows
+
+
+_DESTINATION6 = itemgetter(slice(0, 32))
+_AFTER_DESTINATION6 = itemgetter(slice(32, None))
+_NTOP6 = partial(socket.inet_ntop, socket.AF_INET6)
+
+
+def _parse_ipv6_kernel(lines: List[str]) -> Optional[List[Route6]]:
+    """The rows of a file as the kernel writes it, or None (see _parse_ipv4_kernel()).
+
+    A kernel line is 32 hex digits, " 40 ", ... fixed widths up to the device name; the rest
+    of the line after the destination is parsed once per distinct text.
+    """
+    if not lines:
+        return []
+    if min(map(len, lines)) <= 141 or set(map(itemgetter(32), lines)) != {" "}:
+        return None
+    keys = list(map(_AFTER_DESTINATION6, lines))
+    known: Dict[str, Route6Data] = {}
+    for key, line in dict(zip(keys, lines)).items():
+        row, clean = _Ipv6State().parse(line)
+        if not clean:
+            return None
+        known[key] = row.data
+    try:
+        texts = list(map(_NTOP6, map(bytes.fromhex, map(_DESTINATION6, lines))))
+    except (ValueError, OSError):
+        return None
+    return list(map(tuple.__new__, repeat(Route6), zip(texts, map(known.__getitem__, keys))))
 
 
 class _Ipv6State:
