@@ -322,11 +322,11 @@ def interfaces_from(devices: list[Device], entries: list[Ipv4Entry]) -> Iterator
         if device is None:
             raise InterfaceFetchError(name, errno.ENODEV)  # what SIOCGIFFLAGS answers
         inet: InetAddress | None = None
-        entry = first_address.get((device.ifindex, name))
-        if entry is not None:
-            netmask = (0xFFFFFFFF << (32 - entry.prefix_length)) & 0xFFFFFFFF
-            inet = InetAddress(entry.local, socket.inet_ntoa(netmask.to_bytes(4, "big")),
-                               entry.broadcast, entry.address)
+        first = first_address.get((device.ifindex, name))
+        if first is not None:
+            netmask = (0xFFFFFFFF << (32 - first.prefix_length)) & 0xFFFFFFFF
+            inet = InetAddress(first.local, socket.inet_ntoa(netmask.to_bytes(4, "big")),
+                               first.broadcast, first.address)
         stats = device.stats if name == device.name else None
         if name == device.name and stats is None:
             stats = LinkStats()
