@@ -82,9 +82,11 @@ class Output:
 
 def run(query: Query, env: Environment) -> int:
     source = SocketSource(query, env)
+    # Kept across -c iterations, like netstat's static name cache.
+    names = Names(query.numeric_hosts, query.numeric_ports, query.numeric_users)
     try:
         while True:
-            status = list_once(query, env, source)
+            status = list_once(query, env, source, names)
             if status or not query.continuous:
                 return status
             env.stdout.flush()
@@ -136,11 +138,10 @@ def _notice(env: Environment, what: str) -> None:
     env.warn(f"netstat: no support for `{what}' on this system.")
 
 
-def list_once(query: Query, env: Environment, source: SocketSource) -> int:
+def list_once(query: Query, env: Environment, source: SocketSource, names: Names) -> int:
     out = Output(env)
     programs: Optional[dict[int, str]] = None
     programs_loaded = False
-    names = Names(query.numeric_hosts, query.numeric_ports, query.numeric_users)
     selected = query.selections > 0
 
     # Step 1: the Internet header (and the -p map, built before it as netstat does).
@@ -276,10 +277,14 @@ def _write_inet_table(
     keep: Optional[Callable[[InetSocket], bool]],
 ) -> None:
     """Decode, render and write one table, chunk by chunk, on two cores when it is long."""
+    decoder = table.decoder
+    if decoder is not None and protocol == TCP:
+        # The kernel already applied the listing as a state mask (LISTEN is exactly the
+        # "remote port 0" test netstat makes), so rows need no second look.
+        keep = None
     render = rows.renderer(protocol, family)
     if keep is not None:
         render = _filtered(render, keep)
-    decoder = table.decoder
     if decoder is None:
         path = table.path
 
