@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from nlstat.kernel.rtnetlink import (
     RTCF_BROADCAST,
@@ -51,7 +51,7 @@ from nlstat.kernel.rtnetlink import (
     RTF_WINDOW,
 )
 from nlstat.model.routes import CachedRoute, Route, Route6, RouteCache
-from nlstat.resolve import Names
+from nlstat.resolve import Names, unmap_v4
 
 IPV4_TITLE = "Kernel IP routing table\n"
 IPV4_HEADERS = {
@@ -304,8 +304,7 @@ def ipv4_cache_lines(cache: RouteCache, ext: int, names: Optional[Names]) -> Lis
         lines.append(IPV4_CACHE_HEADERS[ext])
     if ext >= 3 and cache.layout in IPV4_CACHE_HEADERS_EXT3:
         lines.append(IPV4_CACHE_HEADERS_EXT3[cache.layout])
-    if cache.layout in (1, 2):
-        lines.extend(_cache_row(entry, cache.layout, ext, names) for entry in cache.entries)
+    lines.extend(_cache_row(entry, cache.layout, ext, names) for entry in cache.entries)
     return [line for line in lines if line]
 
 
@@ -322,7 +321,7 @@ def _cache_row(entry: CachedRoute, layout: int, ext: int, names: Optional[Names]
         return f"{head}{entry.metric:<6d} {entry.refcnt:<2d} {entry.use:7d} {entry.iface}\n"
     if ext == 2:
         return f"{head}{entry.mss:5d} {entry.window:<5d} {entry.irtt:6d} {entry.iface}\n"
-    if ext < 3:
+    if ext < 3 or layout not in (1, 2):
         return ""
     middle = (
         f"{head}{entry.metric:<6d} {entry.refcnt:<3d} {entry.use:6d} {entry.iface[:6]:<6}   "
@@ -379,6 +378,8 @@ class Ipv6Rows:
         suffix, tail = cached
         if self.names is None:
             destination = route.destination
+            if destination.startswith("::ffff:"):
+                destination = unmap_v4(destination)
         else:
             destination = self.names.inet6_name(route.destination, False)
         return f"{destination + suffix:<30} {tail}"
@@ -389,7 +390,10 @@ class Ipv6Rows:
         if flags is None:
             flags = self.flag_texts[data.flags] = ipv6_flags(data.flags)
         if self.names is None:
-            next_hop = data.next_hop
+            # INET6_sprint() drops "::ffff:" from v4-mapped addresses, numeric or not.
+            next_hop = unmap_v4(data.next_hop) if data.next_hop.startswith("::ffff:") else (
+                data.next_hop
+            )
         else:
             next_hop = self.names.inet6_name(data.next_hop, False)
         refcnt = UNKNOWN_REFCNT if data.refcnt is None else data.refcnt
@@ -399,19 +403,5 @@ class Ipv6Rows:
         )
         return f"/{data.prefix_len}", tail
 
-    def render_all(self, routes: List[Route6], cache: bool) -> List[str]:
-        """The FIB rows (no RTF_CACHE) or, for -C, only the RTF_CACHE rows."""
-        wanted: Callable[[Route6], bool]
-        if cache:
-            wanted = _is_cache
-        else:
-            wanted = _is_fib
-        return list(map(self.render, filter(wanted, routes)))
-
-
-def _is_cache(route: Route6) -> bool:
-    return bool(route.data.flags & RTF_CACHE)
-
-
-def _is_fib(route: Route6) -> bool:
-    return not route.data.flags & RTF_CACHE
+    def render_all(self, routes: List[Route6]) -> List[str]:
+        return list(map(self.render, routes))

@@ -25,6 +25,7 @@ from nlstat.format.routes import (
     ipv6_header,
     route_layout,
 )
+from nlstat.kernel.rtnetlink import RTF_CACHE
 from nlstat.model.routes import Route, Route6, RouteCache
 from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
 from nlstat.resolve import Names
@@ -191,17 +192,19 @@ class RouteRun:
         routes: Optional[List[Route6]] = None
         if self.env.backend == BACKEND_NETLINK:
             routes = self._netlink_ipv6()
+            if routes is not None and cache:
+                routes = [route for route in routes if route.data.flags & RTF_CACHE]
         if routes is None:
             from nlstat.backends.procfs.routes import read_ipv6
 
             path = self.env.proc("net", "ipv6_route")
             try:
-                routes = read_ipv6(path)
+                routes = read_ipv6(path, cache)
             except OSError as err:
                 self.perror(path, err)
                 self.write(["INET6 (IPv6) not configured in this system.\n"])
                 return 1
-        self.write([ipv6_header(cache)] + Ipv6Rows(self.names).render_all(routes, cache))
+        self.write([ipv6_header(cache)] + Ipv6Rows(self.names).render_all(routes))
         return 0
 
     def _netlink_ipv6(self) -> Optional[List[Route6]]:

@@ -52,6 +52,10 @@ INET_DIAG_REQ_V2 = struct.Struct("=BBBBI48x")
 # comes out as its 4 bytes without slicing. Ports are big-endian: unpacked natively, swapped below.
 INET_MSG_V4 = struct.Struct("=IHHIIBBBBHH4s12x4s12xIQIIIII")
 INET_MSG_V6 = struct.Struct("=IHHIIBBBBHH16s16sIQIIIII")
+# The same layouts without the nlmsghdr fields the hot loop does not use (type, flags, seq,
+# pid): four fewer ints to build per record.
+INET_ROW_V4 = struct.Struct("=I12xBBBBHH4s12x4s12xIQIIIII")
+INET_ROW_V6 = struct.Struct("=I12xBBBBHH16s16sIQIIIII")
 INET_MSG_SIZE = INET_MSG_V6.size  # 16 + 72
 assert INET_MSG_V4.size == INET_MSG_SIZE
 
@@ -123,8 +127,8 @@ class InetDecoder:
         if self.done:
             return records
         append = records.append
-        unpack4 = INET_MSG_V4.unpack_from
-        unpack6 = INET_MSG_V6.unpack_from
+        unpack4 = INET_ROW_V4.unpack_from
+        unpack6 = INET_ROW_V6.unpack_from
         swap = SWAP16
         ntoa = socket.inet_ntoa
         ntop = socket.inet_ntop
@@ -154,7 +158,7 @@ class InetDecoder:
                 offset += (length + 3) & ~3
                 continue
             if buf[offset + 16] == 2:  # AF_INET
-                (length, _t, _f, _s, _p, family, state, timer, retrans, sport, dport, src, dst,
+                (length, family, state, timer, retrans, sport, dport, src, dst,
                  ifindex, cookie, expires, rqueue, wqueue, uid, inode) = unpack4(buf, offset)
                 local = texts_get(src)
                 if local is None:
@@ -163,7 +167,7 @@ class InetDecoder:
                 if remote is None:
                     remote = texts[dst] = ntoa(dst)
             else:
-                (length, _t, _f, _s, _p, family, state, timer, retrans, sport, dport, src, dst,
+                (length, family, state, timer, retrans, sport, dport, src, dst,
                  ifindex, cookie, expires, rqueue, wqueue, uid, inode) = unpack6(buf, offset)
                 local = texts_get(src)
                 if local is None:

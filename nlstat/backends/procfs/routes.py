@@ -17,7 +17,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from nlstat.kernel.rtnetlink import RTF_UP
+from nlstat.kernel.rtnetlink import RTF_CACHE, RTF_UP
 from nlstat.model.routes import CachedRoute, Route, Route6, Route6Data, RouteCache, RouteData
 
 # The title lines the kernel writes (net/ipv4/fib_trie.c, net/ipv4/route.c), tabs included.
@@ -349,7 +349,11 @@ def read_ipv4_cache(path: str) -> RouteCache:
     elif guess == CACHE_LAYOUT_V1:
         layout, titles = 1, CACHE_TITLES_V1
     else:
-        return RouteCache(guess, [])
+        # No scanf format: netstat rewinds and prints one row of never-set variables for
+        # every line, the title included (zero addresses, MSS/Window/irtt 0; the rest is
+        # uninitialised memory in netstat, 0 and "" here).
+        blank = CachedRoute("0.0.0.0", "0.0.0.0", "0.0.0.0", 0, 0, 0, 0, "", 0, 0, 0)
+        return RouteCache(guess, [blank] * len(lines))
     fields = [(title, _cache_spec(title)) for title in titles]
     specs, missing = header_specs(title_line + " ", fields)
     if specs is None:
@@ -415,14 +419,14 @@ IPV6_SPECS: List[Spec] = (
 )
 
 
-def read_ipv6(path: str) -> List[Route6]:
-    """/proc/net/ipv6_route -> every line as netstat prints it (RTF_CACHE lines included: the
-    formatter picks FIB or cache lines). OSError when the file can't be opened."""
+def read_ipv6(path: str, cache: bool = False) -> List[Route6]:
+    """/proc/net/ipv6_route -> the rows netstat prints: every line without RTF_CACHE, or for
+    the cache view (-C) only those with it. OSError when the file can't be opened."""
     lines = _read_lines(path)
-    rows = _parse_ipv6_kernel(lines)
+    rows = _parse_ipv6_kernel(lines, cache)
     if rows is None:
         state = _Ipv6State()
-        rows = [state.parse(line)[0] for line in lines]
+        rows = [row for row in map(state.row, lines, repeat(cache)) if row is not None]
     return rows
 
 
@@ -431,7 +435,7 @@ _AFTER_DESTINATION6 = itemgetter(slice(32, None))
 _NTOP6 = partial(socket.inet_ntop, socket.AF_INET6)
 
 
-def _parse_ipv6_kernel(lines: List[str]) -> Optional[List[Route6]]:
+def _parse_ipv6_kernel(lines: List[str], cache: bool) -> Optional[List[Route6]]:
     """The rows of a file as the kernel writes it, or None (see _parse_ipv4_kernel()).
 
     A kernel line is 32 hex digits, " 40 ", ... fixed widths up to the device name; the rest
@@ -442,21 +446,28 @@ def _parse_ipv6_kernel(lines: List[str]) -> Optional[List[Route6]]:
     if min(map(len, lines)) <= 141 or set(map(itemgetter(32), lines)) != {" "}:
         return None
     keys = list(map(_AFTER_DESTINATION6, lines))
-    known: Dict[str, Route6Data] = {}
+    known: Dict[str, Optional[Route6Data]] = {}
     for key, line in dict(zip(keys, lines)).items():
-        row, clean = _Ipv6State().parse(line)
+        row, clean = _Ipv6State().parse(line, cache)
         if not clean:
             return None
-        known[key] = row.data
+        known[key] = None if row is None else row.data
     try:
         texts = list(map(_NTOP6, map(bytes.fromhex, map(_DESTINATION6, lines))))
     except (ValueError, OSError):
         return None
-    return list(map(tuple.__new__, repeat(Route6), zip(texts, map(known.__getitem__, keys))))
+    datas = list(map(known.__getitem__, keys))
+    if None in datas:
+        return [Route6(text, data) for text, data in zip(texts, datas) if data is not None]
+    return list(map(tuple.__new__, repeat(Route6), zip(texts, datas)))
 
 
 class _Ipv6State:
-    """rprint_fib6()'s variables, which keep their values when a line does not fill them."""
+    """rprint_fib6()'s variables, which keep their values when a line does not fill them.
+
+    sscanf() stores into them for every line; the addresses are parsed only for the lines
+    printed (a cache line is skipped in the FIB view before that, and the other way round).
+    """
 
     def __init__(self) -> None:
         self.values: List[ScanValue] = ["0000"] * 8 + [0] + ["0000"] * 8 + [0] + ["0000"] * 8 + [
@@ -465,11 +476,18 @@ class _Ipv6State:
         self.destination = "::"
         self.next_hop = "::"
 
-    def parse(self, line: str) -> Tuple[Route6, bool]:
+    def row(self, line: str, cache: bool) -> Optional[Route6]:
+        return self.parse(line, cache)[0]
+
+    def parse(self, line: str, cache: bool) -> Tuple[Optional[Route6], bool]:
+        """One line -> (row or None if the view leaves it out, whether it parsed cleanly)."""
         values = scan(line, IPV6_SPECS)
         clean = len(values) == len(IPV6_SPECS)
         self.values[: len(values)] = values
         v = self.values
+        metric, refcnt, use, flags = (int(x) for x in v[26:30])
+        if bool(flags & RTF_CACHE) != cache:
+            return None, clean
         destination = _ipv6_text(v[0:8])
         if destination is not None:
             self.destination = destination
@@ -480,8 +498,6 @@ class _Ipv6State:
             self.next_hop = next_hop
         else:
             clean = False
-        source = _ipv6_text(v[9:17]) or "::"
-        metric, refcnt, use, flags = (int(x) for x in v[26:30])
         data = Route6Data(
             prefix_len=int(v[8]),
             next_hop=self.next_hop,
@@ -490,7 +506,7 @@ class _Ipv6State:
             use=_s32(use),
             flags=flags,
             iface=str(v[30]),
-            source=source,
+            source=_ipv6_text(v[9:17]) or "::",
             source_len=int(v[17]),
         )
         return Route6(self.destination, data), clean
