@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import itertools
 import socket
-from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional
 
 from nlstat.backends.procfs.sockets import read_bytes, read_unix, text_chunks
 from nlstat.env import Environment
@@ -128,22 +128,31 @@ class SocketSource:
         return UnixTable(None, self._join_unix(itertools.chain((first,), records), path), path)
 
     def _join_unix(self, records: Iterator[UnixSocket], path: str) -> Iterator[UnixSocket]:
-        """Fill RefCnt, socket state and flags from /proc/net/unix, matched by inode.
+        """unix_diag's sockets, completed from /proc/net/unix and laid out in its order.
 
-        unix_diag has no sk_refcnt, and a connect()ed datagram socket is TCP_ESTABLISHED in
-        sk_state while its socket-level state, which netstat prints, stays SS_UNCONNECTED.
+        unix_diag has no sk_refcnt; a connect()ed datagram socket is TCP_ESTABLISHED in sk_state
+        while its socket-level state, which netstat prints, stays SS_UNCONNECTED; and the
+        embryo sockets of connections a listener has not accepted yet (inode 0, state
+        CONNECTING) are not dumped at all. So each /proc row takes the netlink record of the
+        same inode, enriched with what only /proc knows, and embryos are taken from /proc.
+        Sockets created between the two reads (netlink only) follow at the end.
         """
-        known: Dict[int, Tuple[Optional[int], int, int, int]] = {}
         try:
-            for row in read_unix(path, None):
-                known[row.inode] = (row.refcnt, row.socket_state, row.flags, row.protocol)
+            rows = read_unix(path, None)
         except OSError:
-            pass
-        for record in records:
-            extra = known.get(record.inode)
-            if extra is not None:
-                refcnt, socket_state, flags, protocol = extra
-                record = record._replace(
-                    refcnt=refcnt, socket_state=socket_state, flags=flags, protocol=protocol
-                )
-            yield record
+            yield from records
+            return
+        by_inode: Dict[int, UnixSocket] = {record.inode: record for record in records}
+        for row in rows:
+            record = by_inode.pop(row.inode, None)
+            if record is None:
+                if row.inode == 0:
+                    yield row
+                continue  # closed between the two reads
+            yield record._replace(
+                refcnt=row.refcnt,
+                socket_state=row.socket_state,
+                flags=row.flags,
+                protocol=row.protocol,
+            )
+        yield from by_inode.values()

@@ -116,7 +116,9 @@ class RouteRun:
         from nlstat.backends.netlink.routes import read_ipv4
 
         try:
-            return read_ipv4()
+            routes = read_ipv4()
+            self.env.trace("IPv4 routes from rtnetlink")
+            return routes
         except BackendUnavailable as err:
             self.refused("IPv4 routes", err)
             return None
@@ -136,6 +138,7 @@ class RouteRun:
         from nlstat.backends.procfs.routes import read_ipv4
 
         path = self.env.proc("net", "route")
+        self.env.trace(f"IPv4 routes from {path}")
         try:
             table = read_ipv4(path)
         except OSError as err:
@@ -198,6 +201,7 @@ class RouteRun:
             from nlstat.backends.procfs.routes import read_ipv6
 
             path = self.env.proc("net", "ipv6_route")
+            self.env.trace(f"IPv6 routes from {path}")
             try:
                 routes = read_ipv6(path, cache)
             except OSError as err:
@@ -211,7 +215,9 @@ class RouteRun:
         from nlstat.backends.netlink.routes import read_ipv6
 
         try:
-            return read_ipv6()
+            routes = read_ipv6()
+            self.env.trace("IPv6 routes from rtnetlink (no Ref column there: printed as 1)")
+            return routes
         except BackendUnavailable as err:
             self.refused("IPv6 routes", err)
             return None

@@ -209,6 +209,9 @@ def decode_ipv4(chunks: Iterable[bytes], ifname: IfName) -> List[Route]:
     return decoder.routes
 
 
+# Attributes that describe a route's next hop itself (with a nexthop object, only
+# net.ipv4.nexthop_compat_mode=1 adds them).
+EXPANDED_NEXTHOP = frozenset((RTA_OIF, RTA_GATEWAY, RTA_VIA, RTA_MULTIPATH))
 # A row the file does not show (another table, broadcast, multicast, a cloned exception).
 SKIP = RouteData("", "", 0, 0, 0, 0, 0, 0, 0, "*", table=-1)
 # Decimal text of every octet, for dotted quads built column by column.
@@ -393,9 +396,13 @@ def _decode_route4(buf: bytes, offset: int, length: int, ifname: IfName) -> Opti
     oif = 0
     priority = 0
     advmss = window = rtt = 0
+    nexthop_id = 0
+    expanded = False
     u32 = U32.unpack_from
     end = offset + length
     for kind, start, stop in iter_attrs(buf, offset + ATTRS_OFFSET, end):
+        if kind in EXPANDED_NEXTHOP:
+            expanded = True
         if kind == RTA_TABLE:
             (table,) = u32(buf, start)
         elif kind == RTA_DST:
@@ -413,8 +420,17 @@ def _decode_route4(buf: bytes, offset: int, length: int, ifname: IfName) -> Opti
             advmss, window, rtt = _metrics(buf, start, stop)
         elif kind == RTA_MULTIPATH:
             oif, gateway, gateway_flag = _first_nexthop(buf, start, stop)
+        elif kind == RTA_NH_ID:
+            (nexthop_id,) = u32(buf, start)
     if table != RT_TABLE_MAIN:
         return None
+    if nexthop_id and not expanded:
+        # net.ipv4.nexthop_compat_mode=0: the route names its nexthop object only, and the
+        # device and gateway /proc prints would need an RTM_GETNEXTHOP dump: use /proc.
+        raise BackendUnavailable(
+            f"route {socket.inet_ntoa(destination)}/{dst_len} uses nexthop object "
+            f"{nexthop_id}, not expanded (net.ipv4.nexthop_compat_mode=0)"
+        )
     flags = RTF_UP
     if rtm_type in (RTN_UNREACHABLE, RTN_PROHIBIT):
         flags |= RTF_REJECT
