@@ -29,6 +29,9 @@ UNIX_TITLES = "Proto RefCnt Flags       Type       State         I-Node  "
 ADDRESS_WIDTH = 22
 PORT_KEEP = 18
 
+# Endpoint host texts cached per family before the cache starts again.
+HOST_CACHE_LIMIT = 1 << 16
+
 TCP_STATE_NAMES = (
     "",
     "ESTABLISHED",
@@ -129,7 +132,10 @@ class InetRows:
         text = (
             names.socket_host4(address) if family == socket.AF_INET else names.socket_host6(address)
         )
-        self._hosts[family][address] = text
+        hosts = self._hosts[family]
+        if len(hosts) > HOST_CACHE_LIMIT:
+            hosts.clear()  # flat memory with a million distinct peers; names stay in resolve
+        hosts[address] = text
         return text
 
     def port_texts(self, table: str) -> List[Optional[str]]:

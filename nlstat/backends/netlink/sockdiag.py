@@ -66,6 +66,8 @@ UNIX_DIAG_REQ = struct.Struct("=BBHIIIQ")
 UNIX_MSG = struct.Struct("=IHHIIBBBxIQ")
 
 U32 = struct.Struct("=I")
+# Cached address texts per decoder; past this the cache starts again (peak RSS stays flat).
+TEXT_CACHE_LIMIT = 1 << 16
 # struct tcp_info starts __u8 tcpi_state, tcpi_ca_state, tcpi_retransmits, tcpi_probes.
 TCP_INFO_HEAD = struct.Struct("=xxBB")
 
@@ -134,6 +136,8 @@ class InetDecoder:
         ntop = socket.inet_ntop
         af6 = socket.AF_INET6
         texts = self.texts
+        if len(texts) > TEXT_CACHE_LIMIT:
+            texts.clear()  # a million distinct peers must not cost a million cached strings
         texts_get = texts.get
         # tuple.__new__ builds the record without the generated __new__'s argument handling:
         # measured 0.22 us instead of 0.93 us per record.
