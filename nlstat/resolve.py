@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 SERVICES_PATH = "/etc/services"
 PROTOCOLS_PATH = "/etc/protocols"
 NETWORKS_PATH = "/etc/networks"
+NAME_CACHE_LIMIT = 1 << 16
 
 
 def read_services(
@@ -120,6 +121,12 @@ class Names:
         self._networks: Optional[Dict[int, str]] = None
         self._users: Dict[int, str] = {}
 
+    def _remember(self, key: Tuple[str, bool], name: str) -> None:
+        # netstat keeps every name; a bound keeps memory flat with a million distinct peers.
+        if len(self._hosts) > NAME_CACHE_LIMIT:
+            self._hosts.clear()
+        self._hosts[key] = name
+
     # -- IPv4 (lib/inet.c INET_rresolve) ------------------------------------------------------
 
     def inet_name(
@@ -148,7 +155,7 @@ class Names:
                 if self._networks is None:
                     self._networks = read_networks()
                 name = self._networks.get(value) or address
-            self._hosts[key] = name
+            self._remember(key, name)
         return name
 
     def socket_host4(self, address: str) -> str:
@@ -166,7 +173,7 @@ class Names:
         name = self._hosts.get(key)
         if name is None:
             name = lookup_host(address) or address
-            self._hosts[key] = name
+            self._remember(key, name)
         return name
 
     # -- IPv6 (lib/inet6.c INET6_rresolve) ----------------------------------------------------
@@ -181,6 +188,8 @@ class Names:
             text = self._hosts6.get(address)  # type: ignore[assignment]
             if text is None:
                 text = lookup_host6(address)
+                if len(self._hosts6) > NAME_CACHE_LIMIT:
+                    self._hosts6.clear()
                 self._hosts6[address] = text
         if text.startswith("::ffff:"):
             text = unmap_v4(text)
