@@ -1,9 +1,11 @@
 """`nlstat --compare ARGS`: time nlstat against the installed netstat (and ss) on this host.
 
-Each program runs a few times, alternating (nlstat, netstat, ss, netstat, ss, nlstat, ...), after
-one untimed warm-up run each; the table shows median, min and max wall time, peak RSS, and
-whether nlstat's stdout was byte-identical to netstat's (with `-o` timer values masked, since
-they tick between two runs). benchmarks/compare.py uses the same engine for the published table.
+Each program runs a few times after one untimed warm-up run each, in rounds that alternate
+them with the order rotated (nlstat netstat ss, netstat ss nlstat, ss nlstat netstat, ...), so
+that load from other processes hits all alike. The table shows median, min and max wall time,
+median CPU time, peak RSS, and whether nlstat's stdout was byte-identical to netstat's (with
+`-o` timer values masked, since they tick between two runs). benchmarks/compare.py uses the
+same engine for the published table.
 
 Only `os` and `sys` are imported at module level: `nlstat` imports this module only for
 `--compare`, and the measuring code pulls in what it needs when it runs.
@@ -50,6 +52,7 @@ class Sample(NamedTuple):
     digest: str  # of stdout, timers masked
     lines: int
     timed_out: bool = False
+    cpu_seconds: float = 0.0  # user + system, the child and the descendants it waited for
 
 
 class Result(NamedTuple):
@@ -65,12 +68,20 @@ class Result(NamedTuple):
         return sorted(s.seconds for s in self.samples)
 
     def median(self) -> float:
-        t = self.times()
-        mid = len(t) // 2
-        return t[mid] if len(t) % 2 else (t[mid - 1] + t[mid]) / 2
+        return _median(self.times())
+
+    def median_cpu(self) -> float:
+        return _median(sorted(s.cpu_seconds for s in self.samples))
 
     def peak_rss_kib(self) -> int:
         return max((s.max_rss_kib for s in self.samples), default=0)
+
+
+def _median(values: List[float]) -> float:
+    if not values:
+        return 0.0
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
 
 
 class Missing(Exception):
@@ -144,8 +155,11 @@ def equivalent(args: Sequence[str]) -> Optional[Program]:
 
 
 def _spawn_wait(argv: List[str], env: Optional[Dict[str, str]], out_fd: int, err_fd: int,
-                timeout: float) -> Tuple[float, int, int, bool]:
-    """Run argv with stdout/stderr on the given descriptors: (seconds, maxrss KiB, status, killed).
+                timeout: float) -> Tuple[float, float, int, int, bool]:
+    """Run argv with stdout/stderr on the given descriptors.
+
+    Returns (wall seconds, CPU seconds, maxrss KiB, status, killed). CPU is user + system time
+    of the child and the descendants it waited for (a helper process included).
 
     Peak RSS comes from GNU time when it is installed: a child spawned straight from this
     Python process starts its ru_maxrss at OUR resident size (execve records the old mm's
@@ -188,8 +202,9 @@ def _spawn_wait(argv: List[str], env: Optional[Dict[str, str]], out_fd: int, err
                     timed_out = True
             finally:
                 os.close(pidfd)
-        _pid, wait_status, _usage = os.wait4(pid, 0)
+        _pid, wait_status, usage = os.wait4(pid, 0)
         seconds = time.perf_counter() - started
+        cpu = usage.ru_utime + usage.ru_stime
         status = os.waitstatus_to_exitcode(wait_status)
         rss = 0
         if gnu_time:
@@ -199,7 +214,7 @@ def _spawn_wait(argv: List[str], env: Optional[Dict[str, str]], out_fd: int, err
                     status = -int(line.rsplit(" ", 1)[1])
             if said and said[-1].strip().isdigit():
                 rss = int(said[-1])
-    return seconds, rss, status, timed_out
+    return seconds, cpu, rss, status, timed_out
 
 
 def run_once(program: Program, timeout: float = RUN_TIMEOUT) -> Tuple[Sample, bytes, bytes]:
@@ -208,14 +223,14 @@ def run_once(program: Program, timeout: float = RUN_TIMEOUT) -> Tuple[Sample, by
     import tempfile
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        seconds, rss, status, timed_out = _spawn_wait(
+        seconds, cpu, rss, status, timed_out = _spawn_wait(
             program.argv, program.env, out.fileno(), err.fileno(), timeout)
         out.seek(0)
         data = mask_timers(out.read())
         err.seek(0)
         errors = err.read()
     sample = Sample(seconds, rss, status, hashlib.sha1(data).hexdigest(), data.count(b"\n"),
-                    timed_out)
+                    timed_out, cpu)
     return sample, data, errors
 
 
@@ -291,19 +306,19 @@ def mib(kib: int) -> str:
 
 
 def table_rows(results: Sequence[Result]) -> List[List[str]]:
-    """[program, median, min, max, peak RSS, output] for each result (nlstat first)."""
+    """[program, median, min, max, CPU, peak RSS, output] for each result (nlstat first)."""
     nlstat, reference = results[0], _netstat(results)
     rows = []
     for r in results:
         if r.missing:
-            rows.append([r.program.label, r.missing, "", "", "", ""])
+            rows.append([r.program.label, r.missing, "", "", "", "", ""])
             continue
         t = r.times()
         note = verdict(nlstat, reference) if r is nlstat and reference is not None else ""
         if r is not nlstat and {s.status for s in r.samples} != {0}:
             note = f"status {_set({s.status for s in r.samples})}"
         rows.append([r.program.label, f"{r.median():.3f}s", f"{t[0]:.3f}s", f"{t[-1]:.3f}s",
-                     mib(r.peak_rss_kib()), note])
+                     f"{r.median_cpu():.2f}s", mib(r.peak_rss_kib()), note])
     return rows
 
 
@@ -395,7 +410,7 @@ def run(args: List[str], env: Environment) -> int:
     counted = [r.samples[0].lines for r in (netstat, nlstat) if r.samples]
     rows_count = counted[0] if counted else 0
     lines = [f"{title}   ({runs} runs each, {rows_count} lines of output)"]
-    lines += aligned([["program", "median", "min", "max", "peak RSS", "output"],
+    lines += aligned([["program", "median", "min", "max", "CPU", "peak RSS", "output"],
                       *table_rows(results)])
     ratio = ratios(results)
     if ratio:
