@@ -405,3 +405,132 @@ class Ipv6Rows:
 
     def render_all(self, routes: List[Route6]) -> List[str]:
         return list(map(self.render, routes))
+
+
+# -- AX.25, NET/ROM, X.25, ROSE (lib/ax25_gr.c, netrom_gr.c, x25_gr.c, rose_gr.c) ------------
+
+
+class CBuffer:
+    """The `char buffer[256]` these printers fgets() into and then cut with NUL bytes.
+
+    Bytes past the current line's end are what earlier, longer lines left there, and netstat
+    reads them when a line is short; offsets outside the buffer read as empty text and 0
+    (undefined behaviour in netstat).
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.data = bytearray(size)
+
+    def load(self, line: bytes) -> None:
+        self.data[: len(line)] = line
+        if len(line) < len(self.data):
+            self.data[len(line)] = 0
+
+    def cut(self, *offsets: int) -> None:
+        for offset in offsets:
+            if 0 <= offset < len(self.data):
+                self.data[offset] = 0
+
+    def text(self, offset: int) -> str:
+        if not 0 <= offset < len(self.data):
+            return ""
+        end = self.data.find(0, offset)
+        return self.data[offset : len(self.data) if end < 0 else end].decode(
+            "utf-8", "surrogateescape"
+        )
+
+    def atoi(self, offset: int) -> int:
+        """(int) strtol(buffer + offset, NULL, 10)."""
+        text = self.text(offset).lstrip(" \t\n\v\f\r")
+        digits = 1 if text[:1] in ("+", "-") else 0
+        while digits < len(text) and text[digits].isdigit() and text[digits].isascii():
+            digits += 1
+        try:
+            value = int(text[:digits])
+        except ValueError:
+            return 0
+        value = max(min(value, (1 << 63) - 1), -(1 << 63)) & 0xFFFFFFFF
+        return value - (1 << 32) if value & 0x80000000 else value
+
+
+def ax25_lines(lines: List[bytes]) -> List[str]:
+    out = ["Kernel AX.25 routing table\n", "Destination  Iface    Use\n"]
+    buffer = CBuffer()
+    for index, line in enumerate(lines):
+        buffer.load(line)
+        if index == 0:
+            continue  # the title line, eaten
+        buffer.cut(9, 14)
+        out.append(f"{buffer.text(0):<9}    {buffer.text(10):<5}  {buffer.atoi(15):5d}\n")
+    return out
+
+
+def netrom_lines(nodes: List[bytes], neighbours: List[bytes]) -> List[str]:
+    """Rows for which no neighbour matches end without a newline, as in netstat."""
+    out = ["Kernel NET/ROM routing table\n", "Destination  Mnemonic  Quality  Neighbour  Iface\n"]
+    buffer = CBuffer()  # one buffer for both files
+    for index, line in enumerate(nodes):
+        buffer.load(line)
+        if index == 0:
+            continue
+        buffer.cut(9, 17)
+        which = buffer.atoi(19) - 1
+        out.append(f"{buffer.text(0):<9}    {buffer.text(10):<7}   ")
+        quality = buffer.atoi(24 + 15 * which)
+        neighbour = buffer.atoi(32 + 15 * which)
+        for position, other in enumerate(neighbours):
+            buffer.load(other)
+            if position and buffer.atoi(0) == neighbour:
+                buffer.cut(15, 20)
+                out.append(f"{quality:3d}      {buffer.text(6):<9}  {buffer.text(16)}\n")
+                break
+    return out
+
+
+def x25_lines(lines: List[bytes]) -> List[str]:
+    out = ["Kernel X.25 routing table\n", "Destination          Iface\n"]
+    buffer = CBuffer()
+    for index, line in enumerate(lines):
+        buffer.load(line)
+        if index == 0:
+            continue
+        end = buffer.data.find(0)
+        newline = buffer.data.find(b"\n", 0, len(buffer.data) if end < 0 else end)
+        buffer.cut(newline, 24, 35)
+        digits = buffer.atoi(17)
+        if not 0 <= digits <= 15:
+            digits = 15
+        buffer.cut(digits)
+        if digits == 0:
+            out.append(f"*                    {buffer.text(25):<5}\n")
+        else:
+            # "%s/%*d" with the width digits - 17 < 0: left-justified in 17 - digits.
+            out.append(f"{buffer.text(0)}/{digits:<{17 - digits}d}   {buffer.text(25):<5}\n")
+    return out
+
+
+def rose_lines(nodes: List[bytes], neighbours: List[bytes]) -> List[str]:
+    out = [
+        "Kernel ROSE routing table\n",
+        "Destination  neigh1 callsign  device  neigh2 callsign  device  neigh3 callsign  "
+        "device\n",
+    ]
+    node = CBuffer()
+    other = CBuffer()
+    for index, line in enumerate(nodes):
+        node.load(line)
+        if index == 0:
+            continue
+        node.cut(10, 15, 17, 23, 29, 35)
+        row = f"{node.text(0):<10}   "
+        for hop in range(min(node.atoi(16), 64)):
+            wanted = node.atoi(6 * (hop + 3))
+            row += f"{wanted:05d}  "
+            for position, text in enumerate(neighbours):
+                other.load(text)
+                if position:
+                    other.cut(15, 21)
+                    if other.atoi(0) == wanted:
+                        row += f"{other.text(6):<10}   {other.text(16):<4}"
+        out.append(row + "\n")
+    return out

@@ -4,8 +4,10 @@
 Backends per table: the IPv4 FIB comes from rtnetlink (every column /proc/net/route prints is
 in the dump) unless netlink is refused or NLSTAT_BACKEND=proc; IPv6 comes from
 /proc/net/ipv6_route unless NLSTAT_BACKEND=netlink, because the dump has no fib6_ref (the Ref
-column) and no null entries. The IPv4 cache is read from /proc/net/rt_cache (under netlink: its
-modern, always empty, layout).
+column) and the null entries have to be made up. The IPv4 cache is read from /proc/net/rt_cache
+(under netlink: its modern, always empty, layout). AX.25, NET/ROM, X.25 and ROSE tables are
+copied from their /proc files the way netstat copies them; IPX and DDP give netstat's
+"not configured" messages.
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ from nlstat.resolve import Names
 
 # Families netstat knows but has no route printer for (the aftype name is printed).
 NO_ROUTING = ("unix", "ec", "ash")
-# Families whose printers read files that modern kernels do not have (spec §4.1 table):
-# (stdout lines, stderr lines) netstat writes when the files are missing; status 1.
+# The /proc files of the other families' printers (x25: the first that exists). Missing,
+# they give the messages of spec §4.1 and status 1; present (the ax25, netrom, rose and x25
+# modules are still in Linux), their tables.
 LEGACY_FILES = {
     "ipx": ("net/ipx/route", "net/ipx_route"),
     "ax25": ("net/ax25_route",),
@@ -42,7 +45,7 @@ LEGACY_FILES = {
     "rose": ("net/rose_nodes",),
     "ddp": ("net/atalk_route",),
 }
-# Lines per write(): large enough that write() costs nothing, small enough to stream.
+# Text pieces per write(): large enough that write() costs nothing, small enough to stream.
 BATCH_LINES = 4096
 
 
@@ -212,7 +215,7 @@ class RouteRun:
         return 0
 
     def _netlink_ipv6(self) -> Optional[List[Route6]]:
-        from nlstat.backends.netlink.routes import read_ipv6
+        from nlstat.backends.netlink.routes6 import read_ipv6
 
         try:
             routes = read_ipv6()
@@ -225,40 +228,66 @@ class RouteRun:
     # -- families whose /proc files are gone ----------------------------------------------
 
     def legacy(self, family: str) -> int:
-        """The missing-file messages of IPX/AX25/NETROM/X25/ROSE/DDP_rprint (lib/*_gr.c)."""
+        """IPX/AX25/NETROM/X25/ROSE/DDP_rprint (lib/*_gr.c): their tables when the kernel
+        has the protocol's /proc files, else netstat's messages (spec §4.1)."""
+        from nlstat.backends.procfs.routes import read_fgets
+        from nlstat.format import routes as legacy_format
+
         paths = [self.env.proc(*name.split("/")) for name in LEGACY_FILES[family]]
         present = [os.path.exists(path) for path in paths]
+        enoent = os.strerror(errno.ENOENT)
+        try:
+            if family == "ax25" and present[0]:
+                self.write(legacy_format.ax25_lines(read_fgets(paths[0])))
+                return 0
+            if family == "netrom" and all(present):
+                nodes, neighbours = read_fgets(paths[0]), read_fgets(paths[1])
+                self.write(legacy_format.netrom_lines(nodes, neighbours))
+                return 0
+            if family == "x25" and any(present):
+                self.write(legacy_format.x25_lines(read_fgets(paths[present.index(True)])))
+                return 0
+            if family == "rose" and present[0]:
+                # Without rose_neigh netstat crashes in fclose(NULL); no neighbours here.
+                neighbours_path = self.env.proc("net", "rose_neigh")
+                has_neighbours = os.path.exists(neighbours_path)
+                neighbours = read_fgets(neighbours_path) if has_neighbours else []
+                self.write(legacy_format.rose_lines(read_fgets(paths[0]), neighbours))
+                return 0
+        except OSError as err:
+            self.perror(err.filename or paths[0], err)
+            return 1
         if family == "ipx" and not any(present):
-            self.env.warn(os.strerror(errno.ENOENT))
+            self.env.warn(enoent)
             self.write([
                 "IPX routing not in file /proc/net/ipx/route or /proc/net/ipx_route found.\n"
             ])
             return 1
-        if family == "ax25" and not present[0]:
-            self.env.warn(f"{paths[0]}: {os.strerror(errno.ENOENT)}")
+        if family == "ax25":
+            self.env.warn(f"{paths[0]}: {enoent}")
             self.write(["AX.25 not configured in this system.\n"])
             return 1
-        if family == "netrom" and not all(present):
+        if family == "netrom":
             if not present[0]:
-                self.env.warn(f"{paths[0]}: {os.strerror(errno.ENOENT)}")
+                self.env.warn(f"{paths[0]}: {enoent}")
             if not present[1]:
                 # perror() for nr_nodes leaves errno at EINVAL when both are missing.
                 code = errno.EINVAL if not present[0] else errno.ENOENT
                 self.env.warn(f"{paths[1]}: {os.strerror(code)}")
             self.write(["NET/ROM not configured in this system.\n"])
             return 1
-        if family == "x25" and not any(present):
+        if family == "x25":
             self.write(["X.25 not configured in this system.\n"])
             return 1
-        if family == "rose" and not present[0]:
-            self.env.warn(f"{paths[0]}: {os.strerror(errno.ENOENT)}")
+        if family == "rose":
+            self.env.warn(f"{paths[0]}: {enoent}")
             self.env.warn("ROSE not configured in this system.")
             return 1
         if family == "ddp" and not present[0]:
-            self.env.warn(f"Error opening {paths[0]}: {os.strerror(errno.ENOENT)}")
+            self.env.warn(f"Error opening {paths[0]}: {enoent}")
             self.env.warn("DDP (AppleTalk) not configured on this system.")
             return 1
-        # The protocol's module is loaded: its table is not implemented (docs/compat.md).
+        # IPX left Linux in 4.18 and /proc/net/atalk_route in 2.6: not implemented.
         raise NlstatError(f"routing tables of address family `{family}' are not supported")
 
 

@@ -1,19 +1,13 @@
-"""RTM_GETROUTE dumps decoded into the rows /proc/net/route and /proc/net/ipv6_route would show.
+"""RTM_GETROUTE dumps of AF_INET decoded into the rows /proc/net/route would show.
 
-IPv4: the kernel answers a dump by walking each table's trie in key order, and within a key the
+The kernel answers a dump by walking each table's trie in key order, and within a key the
 alias list (longest prefix first, then tos, then priority): the same walk fib_route_seq_show()
 does for /proc/net/route (net/ipv4/fib_trie.c, fn_trie_dump_leaf() vs fib_route_seq_next()).
 So the dump, filtered to the main table, broadcast and multicast entries dropped, is the file's
 content in the file's order. Every column is known: the kernel prints constants for RefCnt and
 Use, and Metric, MTU (advmss + 40), Window and IRTT (rtt >> 3) come from RTA_PRIORITY and
-RTA_METRICS (a unit test holds the two backends to each other on captured bytes).
-
-IPv6: inet6_dump_fib() and /proc/net/ipv6_route walk the same tables (hash order) with the same
-fib6 walker (post-order: a table's root comes last), but the dump leaves out the root's null
-entry ("::/0 !n -1 lo") of a table that has no default route, merges ECMP siblings into one
-RTA_MULTIPATH message (the file prints one line per sibling), and carries neither fib6_ref
-(the Ref column) nor fib6_flags. Flags are rebuilt from the route type, protocol and expiry;
-Ref is left unknown. That is why the mode reads IPv6 from /proc unless netlink is forced.
+RTA_METRICS (unit tests hold the decoder to /proc and to pyroute2 on captured bytes).
+The dump socket and the ifindex names are shared with routes6.py (IPv6).
 """
 
 from __future__ import annotations
@@ -21,17 +15,15 @@ from __future__ import annotations
 import socket
 import struct
 from itertools import repeat
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Callable, Dict, Iterable, List, Optional, Tuple
 
 from nlstat.backends.netlink.nlsocket import NLMSGHDR, NetlinkSocket, iter_attrs, nlmsg_error
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.netlink import NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, SOL_NETLINK
 from nlstat.kernel.rtnetlink import (
     NETLINK_GET_STRICT_CHK,
-    RT_TABLE_LOCAL,
     RT_TABLE_MAIN,
     RT_TABLE_UNSPEC,
-    RTA_CACHEINFO,
     RTA_DST,
     RTA_GATEWAY,
     RTA_METRICS,
@@ -39,37 +31,24 @@ from nlstat.kernel.rtnetlink import (
     RTA_NH_ID,
     RTA_OIF,
     RTA_PRIORITY,
-    RTA_SRC,
     RTA_TABLE,
     RTA_VIA,
     RTAX_ADVMSS,
     RTAX_RTT,
     RTAX_WINDOW,
-    RTF_ADDRCONF,
-    RTF_ANYCAST,
-    RTF_DEFAULT,
-    RTF_EXPIRES,
     RTF_GATEWAY,
     RTF_HOST,
-    RTF_LOCAL,
-    RTF_NONEXTHOP,
     RTF_REJECT,
     RTF_UP,
     RTM_F_CLONED,
     RTM_GETROUTE,
     RTM_NEWROUTE,
-    RTN_ANYCAST,
-    RTN_BLACKHOLE,
     RTN_BROADCAST,
-    RTN_LOCAL,
     RTN_MULTICAST,
     RTN_PROHIBIT,
-    RTN_THROW,
     RTN_UNREACHABLE,
-    RTPROT_KERNEL,
-    RTPROT_RA,
 )
-from nlstat.model.routes import Route, Route6, Route6Data, RouteData
+from nlstat.model.routes import Route, RouteData
 
 # struct rtmsg { unsigned char rtm_family, rtm_dst_len, rtm_src_len, rtm_tos;
 #                unsigned char rtm_table, rtm_protocol, rtm_scope, rtm_type; unsigned rtm_flags; };
@@ -137,8 +116,9 @@ def route_request(family: int, table: int = RT_TABLE_UNSPEC) -> bytes:
     return RTMSG.pack(family, 0, 0, 0, table, 0, 0, 0, 0)
 
 
-def dump_routes(family: int, table: int = RT_TABLE_UNSPEC) -> List[bytes]:
-    """The raw answer of one RTM_GETROUTE dump, every chunk up to and including NLMSG_DONE.
+def dump_routes(family: int, table: int, feed: Callable[[bytes], bool]) -> None:
+    """One RTM_GETROUTE dump, each chunk handed to `feed` as it arrives until `feed` says the
+    dump is over (it saw NLMSG_DONE). BackendUnavailable when netlink is refused.
 
     With NETLINK_GET_STRICT_CHK (Linux 4.20+) the kernel filters by table itself; older kernels
     refuse the option and dump every table, which the decoders filter anyway.
@@ -149,15 +129,24 @@ def dump_routes(family: int, table: int = RT_TABLE_UNSPEC) -> List[bytes]:
                 nl.sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
             except OSError:
                 table = RT_TABLE_UNSPEC
-        chunks: List[bytes] = []
         for chunk in nl.dump(RTM_GETROUTE, route_request(family, table)):
-            chunks.append(chunk)
-            if _ends_dump(chunk):
-                break
-        return chunks
+            if feed(chunk):
+                return
 
 
-def _ends_dump(chunk: bytes) -> bool:
+def capture_routes(family: int, table: int = RT_TABLE_UNSPEC) -> List[bytes]:
+    """The raw chunks of one dump, up to and including NLMSG_DONE (tests, --save)."""
+    chunks: List[bytes] = []
+
+    def keep(chunk: bytes) -> bool:
+        chunks.append(chunk)
+        return ends_dump(chunk)
+
+    dump_routes(family, table, keep)
+    return chunks
+
+
+def ends_dump(chunk: bytes) -> bool:
     """Does this chunk hold the NLMSG_DONE (or an error) that ends the dump?"""
     unpack = LENGTH_TYPE.unpack_from
     offset = 0
@@ -170,28 +159,7 @@ def _ends_dump(chunk: bytes) -> bool:
     return False
 
 
-def _messages(chunks: Iterable[bytes]) -> Iterator[Tuple[bytes, int, int]]:
-    """(buffer, offset, length) of each RTM_NEWROUTE message, up to NLMSG_DONE."""
-    unpack = LENGTH_TYPE.unpack_from
-    for buf in chunks:
-        offset = 0
-        end = len(buf)
-        while offset + 16 <= end:
-            length, msg_type = unpack(buf, offset)
-            if length < 16 or offset + length > end:
-                return
-            if msg_type == NLMSG_DONE:
-                return
-            if msg_type == NLMSG_ERROR:
-                code = nlmsg_error(buf, offset)
-                if code:
-                    raise BackendUnavailable(f"RTM_GETROUTE: {_strerror(code)}", code)
-            elif msg_type == RTM_NEWROUTE and length >= ATTRS_OFFSET:
-                yield buf, offset, length
-            offset += (length + 3) & ~3
-
-
-def _strerror(code: int) -> str:
+def strerror(code: int) -> str:
     import os
 
     return os.strerror(code)
@@ -254,7 +222,7 @@ class Ipv4Decoder:
             if msg_type == NLMSG_ERROR:
                 code = nlmsg_error(buf, offset)
                 if code:
-                    raise BackendUnavailable(f"RTM_GETROUTE: {_strerror(code)}", code)
+                    raise BackendUnavailable(f"RTM_GETROUTE: {strerror(code)}", code)
             elif msg_type == RTM_NEWROUTE and length >= ATTRS_OFFSET:
                 count = _run_length(buf, offset, step, end) if length == step else 1
                 if count >= MIN_RUN and length >= DST4_END:
@@ -508,195 +476,21 @@ def _first_nexthop(buf: bytes, start: int, stop: int) -> Tuple[int, bytes, bool]
 
 
 def read_ipv4(ifname: Optional[IfName] = None) -> List[Route]:
-    """The IPv4 main table, as /proc/net/route lists it, from the kernel (BackendUnavailable)."""
-    return decode_ipv4(dump_routes(socket.AF_INET, RT_TABLE_MAIN), ifname or InterfaceNames())
+    """The IPv4 main table, as /proc/net/route lists it, from the kernel (BackendUnavailable).
 
-
-# -- IPv6 -------------------------------------------------------------------------------------
-
-# fib6_null_entry as /proc/net/ipv6_route prints it (net/ipv6/route.c): reject, no next hop,
-# metric ~0, on the namespace's loopback device.
-NULL_ENTRY_FLAGS = RTF_REJECT | RTF_NONEXTHOP
-NULL_ENTRY_METRIC = -1
-FIB6_TABLE_HASHSZ = 256
-REJECT_TYPES = (RTN_UNREACHABLE, RTN_PROHIBIT, RTN_BLACKHOLE, RTN_THROW)
-
-
-def decode_ipv6(chunks: Iterable[bytes], ifname: IfName, loopback: str = "lo") -> List[Route6]:
-    """The rows of /proc/net/ipv6_route, in its order, from the chunks of an AF_INET6 dump.
-
-    Every table is listed (the file shows them all, in hash-bucket order); each table ends with
-    its root's null entry unless a ::/0 route sits there; the main and local tables exist even
-    when the dump has nothing from them. ECMP routes become one row per next hop.
+    Chunks are decoded as they arrive: the dump is walked once.
     """
-    rows: List[Route6] = []
-    tables: List[Tuple[int, List[Route6], bool]] = []  # (table, rows, has a ::/0 route)
-    current: Optional[List[Route6]] = None
-    current_table = -1
-    has_default = False
-    for buf, offset, length in _messages(chunks):
-        decoded = _decode_route6(buf, offset, length, ifname)
-        if decoded is None:
-            continue
-        table, is_default, routes = decoded
-        if table != current_table or current is None:
-            if current is not None:
-                tables.append((current_table, current, has_default))
-            current, current_table, has_default = [], table, False
-        current.extend(routes)
-        has_default = has_default or is_default
-    if current is not None:
-        tables.append((current_table, current, has_default))
-    seen = {table for table, _, _ in tables}
-    for always in (RT_TABLE_MAIN, RT_TABLE_LOCAL):
-        if always not in seen:
-            # Created with the namespace, so the oldest entry of its hash bucket: it comes
-            # after every table of a lower bucket and after newer tables of its own bucket.
-            position = len(tables)
-            for index, (table, _, _) in enumerate(tables):
-                if table % FIB6_TABLE_HASHSZ > always % FIB6_TABLE_HASHSZ:
-                    position = index
-                    break
-            tables.insert(position, (always, [], False))
-    null = Route6Data(
-        prefix_len=0,
-        next_hop="::",
-        metric=NULL_ENTRY_METRIC,
-        refcnt=None,
-        use=0,
-        flags=NULL_ENTRY_FLAGS,
-        iface=loopback,
-        type=RTN_UNREACHABLE,
-    )
-    for table, table_rows, has_default_route in tables:
-        rows.extend(table_rows)
-        if not has_default_route:
-            rows.append(Route6("::", null._replace(table=table)))
-    return rows
-
-
-def _decode_route6(
-    buf: bytes, offset: int, length: int, ifname: IfName
-) -> Optional[Tuple[int, bool, List[Route6]]]:
-    """One AF_INET6 route message -> (table, is ::/0 without source, rows)."""
-    _, _, _, dst_len, src_len, _, rtm_table, protocol, _, rtm_type, rtm_flags = (
-        HEAD.unpack_from(buf, offset)
-    )
-    if rtm_flags & RTM_F_CLONED:
-        return None
-    table = rtm_table
-    destination = bytes(16)
-    source = bytes(16)
-    gateway: Optional[bytes] = None
-    oif = 0
-    metric = 0
-    expires = 0
-    hops: List[Tuple[int, Optional[bytes]]] = []
-    u32 = U32.unpack_from
-    for kind, start, stop in iter_attrs(buf, offset + ATTRS_OFFSET, offset + length):
-        if kind == RTA_TABLE:
-            (table,) = u32(buf, start)
-        elif kind == RTA_DST:
-            destination = buf[start : start + 16]
-        elif kind == RTA_SRC:
-            source = buf[start : start + 16]
-        elif kind == RTA_GATEWAY:
-            gateway = buf[start : start + 16]
-        elif kind == RTA_OIF:
-            (oif,) = u32(buf, start)
-        elif kind == RTA_PRIORITY:
-            (metric,) = u32(buf, start)
-        elif kind == RTA_CACHEINFO and stop - start >= CACHEINFO_EXPIRES.size:
-            (expires,) = CACHEINFO_EXPIRES.unpack_from(buf, start)
-        elif kind == RTA_MULTIPATH:
-            hops = _nexthops6(buf, start, stop)
-        elif kind == RTA_NH_ID:
-            pass  # nexthop objects: the compat attributes above carry the first path
-    flags = _flags6(rtm_type, protocol, dst_len, expires)
-    if not hops:
-        hops = [(oif, gateway)]
-    ntop = socket.inet_ntop
-    destination_text = ntop(socket.AF_INET6, destination)
-    source_text = ntop(socket.AF_INET6, source)
-    rows = []
-    for hop_oif, hop_gateway in hops:
-        hop_flags = flags | RTF_GATEWAY if hop_gateway is not None else flags
-        data = Route6Data(
-            prefix_len=dst_len,
-            next_hop=ntop(socket.AF_INET6, hop_gateway) if hop_gateway is not None else "::",
-            metric=to_s32(metric),
-            refcnt=None,
-            use=0,
-            flags=hop_flags,
-            iface=ifname(hop_oif) if hop_oif else "",
-            source=source_text,
-            source_len=src_len,
-            table=table,
-            type=rtm_type,
-            protocol=protocol,
-        )
-        rows.append(Route6(destination_text, data))
-    return table, dst_len == 0 and src_len == 0, rows
-
-
-def _flags6(rtm_type: int, protocol: int, dst_len: int, expires: int) -> int:
-    """fib6_flags, rebuilt from what the dump says (net/ipv6/route.c, addrconf.c, ndisc.c).
-
-    Reject types carry RTF_REJECT | RTF_NONEXTHOP and no RTF_UP; addrconf's local and anycast
-    routes (protocol kernel) carry RTF_NONEXTHOP; router-advertised routes carry RTF_ADDRCONF,
-    and a default route from an RA also RTF_DEFAULT. RTF_PREFIX_RT and RTF_ROUTEINFO are
-    invisible to netstat.
-    """
-    if rtm_type in REJECT_TYPES:
-        return RTF_REJECT | RTF_NONEXTHOP
-    flags = RTF_UP
-    if rtm_type == RTN_LOCAL:
-        flags |= RTF_LOCAL
-    elif rtm_type == RTN_ANYCAST:
-        flags |= RTF_ANYCAST
-    if rtm_type in (RTN_LOCAL, RTN_ANYCAST) and protocol == RTPROT_KERNEL:
-        flags |= RTF_NONEXTHOP
-    if protocol == RTPROT_RA:
-        flags |= RTF_ADDRCONF
-        if dst_len == 0:
-            flags |= RTF_DEFAULT
-    if expires:
-        flags |= RTF_EXPIRES
-    return flags
-
-
-def _nexthops6(buf: bytes, start: int, stop: int) -> List[Tuple[int, Optional[bytes]]]:
-    hops: List[Tuple[int, Optional[bytes]]] = []
-    while start + RTNEXTHOP.size <= stop:
-        nh_len, _, _, ifindex = RTNEXTHOP.unpack_from(buf, start)
-        if nh_len < RTNEXTHOP.size:
-            break
-        gateway: Optional[bytes] = None
-        attrs_end = min(start + nh_len, stop)
-        for kind, value_start, _ in iter_attrs(buf, start + RTNEXTHOP.size, attrs_end):
-            if kind == RTA_GATEWAY:
-                gateway = buf[value_start : value_start + 16]
-        hops.append((max(ifindex, 0), gateway))
-        start += (nh_len + 3) & ~3
-    return hops
-
-
-def read_ipv6(ifname: Optional[IfName] = None) -> List[Route6]:
-    """Every IPv6 table, as /proc/net/ipv6_route lists them, from the kernel."""
-    names = ifname or InterfaceNames()
-    chunks = dump_routes(socket.AF_INET6)
-    # The null entries sit on the namespace's loopback device, which is always ifindex 1
-    # (LOOPBACK_IFINDEX).
-    loopback = names(1)
-    return decode_ipv6(chunks, names, "lo" if loopback == "*" else loopback)
+    decoder = Ipv4Decoder(ifname or InterfaceNames())
+    dump_routes(socket.AF_INET, RT_TABLE_MAIN, decoder.feed)
+    return decoder.routes
 
 
 __all__ = [
+    "Ipv4Decoder",
     "InterfaceNames",
+    "capture_routes",
     "decode_ipv4",
-    "decode_ipv6",
     "dump_routes",
     "read_ipv4",
-    "read_ipv6",
     "to_s32",
 ]

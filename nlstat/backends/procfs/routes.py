@@ -180,6 +180,24 @@ def _read_lines(path: str) -> List[str]:
     return lines
 
 
+def read_fgets(path: str, size: int = 256) -> List[bytes]:
+    """The lines a `while (fgets(buffer, size, f))` loop gets from the file, newlines kept,
+    longer lines in pieces of size - 1 bytes (the legacy families' printers read this way).
+
+    OSError when the file can't be opened.
+    """
+    with open(path, "rb") as handle:
+        data = handle.read()
+    pieces: List[bytes] = []
+    start = 0
+    while start < len(data):
+        newline = data.find(b"\n", start, start + size - 1)
+        stop = newline + 1 if newline >= 0 else min(start + size - 1, len(data))
+        pieces.append(data[start:stop])
+        start = stop
+    return pieces
+
+
 def _title(lines: List[str]) -> str:
     """proc_gen_fmt() reads the title line with fgets(buf, 511): the rest is a data line."""
     title = lines[0]
@@ -525,4 +543,12 @@ def _ipv6_text(groups: Sequence[ScanValue]) -> Optional[str]:
         return None
 
 
-__all__ = ["ProcTable", "read_ipv4", "read_ipv4_cache", "read_ipv6", "scan", "header_specs"]
+__all__ = [
+    "ProcTable",
+    "header_specs",
+    "read_fgets",
+    "read_ipv4",
+    "read_ipv4_cache",
+    "read_ipv6",
+    "scan",
+]
