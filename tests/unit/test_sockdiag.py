@@ -13,7 +13,7 @@ from nlstat.backends.netlink.sockdiag import (
     INET_MSG_V4,
     INET_MSG_V6,
     STATES_ALL,
-    SWAP16,
+    port_table,
     _unix_path,
     decode_inet,
     decode_unix,
@@ -136,7 +136,10 @@ def test_known_bytes_decode_to_known_record() -> None:
 
 
 def test_port_swap_table() -> None:
-    assert SWAP16[struct.unpack("=H", struct.pack(">H", 0x1F90))[0]] == 0x1F90
+    native = struct.unpack("=H", struct.pack(">H", 0x1F90))[0]
+    assert port_table(100)[native] == 0x1F90  # small dumps: ntohs
+    assert port_table(32768)[native] == 0x1F90  # big dumps: the table
+    assert port_table(100)[native] == 0x1F90  # the table, once built, serves everyone
 
 
 def test_requests_have_kernel_layouts() -> None:
