@@ -14,7 +14,7 @@ import itertools
 import socket
 from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional
 
-from nlstat.backends.procfs.sockets import read_bytes, read_unix, text_chunks
+from nlstat.backends.procfs.sockets import open_proc, read_unix, text_chunks
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
@@ -110,19 +110,19 @@ class SocketSource:
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
                 self._refused(proc_file(protocol, family), err, path)
-        return InetTable([], None, text_chunks(read_bytes(path)), path)
+        return InetTable([], None, text_chunks(open_proc(path)), path)
 
     def unix(self) -> UnixTable:
         """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")
         if self.backend != BACKEND_NETLINK:
-            return UnixTable(text_chunks(read_bytes(path)), None, path)
+            return UnixTable(text_chunks(open_proc(path)), None, path)
         try:
             records = self._sockdiag().unix()
             first = next(records, None)
         except BackendUnavailable as err:
             self._refused("unix", err, path)
-            return UnixTable(text_chunks(read_bytes(path)), None, path)
+            return UnixTable(text_chunks(open_proc(path)), None, path)
         if first is None:
             return UnixTable(None, iter(()), path)
         return UnixTable(None, self._join_unix(itertools.chain((first,), records), path), path)

@@ -22,6 +22,10 @@ from nlstat.pipeline import ordered_map
 from nlstat.query import Query
 from nlstat.resolve import Names
 
+# /proc text: the helper formats 3 chunks of 4 while the parent reads the file (measured:
+# printing /proc/net/unix costs the kernel ~0.9 us a socket, parsing and formatting ~1.7 us).
+PROC_PERIOD = 4
+
 # Lines per write(): large enough that write() costs nothing, small enough to stream.
 BATCH_LINES = 2048
 
@@ -203,7 +207,7 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
                 records = parse_unix(lines, path, env.warn, first_line)
                 return render_unix(records).encode("utf-8", "surrogateescape")
 
-            for data in ordered_map(table.chunks, work, _never_last):
+            for data in ordered_map(table.chunks, work, _never_last, period=PROC_PERIOD):
                 out.write(data)
         else:
             assert table.records is not None
@@ -294,7 +298,7 @@ def _write_inet_table(
             return render(records).encode("utf-8", "surrogateescape")
 
         out.flush()
-        for data in ordered_map(table.chunks, work_text, _never_last):
+        for data in ordered_map(table.chunks, work_text, _never_last, period=PROC_PERIOD):
             out.write(data)
         return
     out.text(render(table.first))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from typing import Callable, Dict, Iterator, List, Optional, Tuple
+from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
 
 from nlstat.model.sockets import InetSocket, UnixSocket
 
@@ -147,27 +147,42 @@ def parse_unix(
     return records
 
 
-def read_bytes(path: str) -> bytes:
-    """A whole /proc file; raises OSError as open() does (netstat's notices depend on it)."""
-    with open(path, "rb") as handle:
-        return handle.read()
+def open_proc(path: str) -> BinaryIO:
+    """Open a /proc file, unbuffered; raises OSError as open() does (netstat's notices)."""
+    return open(path, "rb", buffering=0)
 
 
-def text_chunks(data: bytes, size: int = 1 << 16) -> Iterator[bytes]:
-    """A /proc file's text without its title line, in chunks of whole lines, each chunk starting
-    with the file line number of its first line ("37\n..."): the unit a formatting helper gets."""
-    start = data.find(b"\n") + 1
-    if start == 0:
-        return
-    line = 2
-    end_of_data = len(data)
-    while start < end_of_data:
-        end = data.find(b"\n", start + size)
-        end = end_of_data if end < 0 else end + 1
-        block = data[start:end]
-        yield b"%d\n" % line + block
-        line += block.count(b"\n")
-        start = end
+def text_chunks(handle: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:
+    """A /proc file's text without its title line, read as it is consumed, in chunks of whole
+    lines, each starting with the file line number of its first line ("37\n...").
+
+    Reading as we go lets the kernel print the next part of the file (its share of the work,
+    as large as netstat's whole parse) while a formatting helper works on the last one.
+    """
+    with handle:
+        line = 1
+        pending = b""
+        while True:
+            block = handle.read(size)
+            if not block:
+                break
+            data = pending + block
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                pending = data
+                continue
+            pending = data[cut:]
+            body = data[:cut]
+            if line == 1:  # drop the title line
+                title_end = body.find(b"\n") + 1
+                body = body[title_end:]
+                line = 2
+                if not body:
+                    continue
+            yield b"%d\n" % line + body
+            line += body.count(b"\n")
+        if pending and line > 1:
+            yield b"%d\n" % line + pending + b"\n"
 
 
 def split_chunk(chunk: bytes) -> Tuple[int, List[str]]:
