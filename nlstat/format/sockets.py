@@ -241,6 +241,17 @@ def unix_state_text(record: UnixSocket) -> str:
     return UNIX_STATE_NAMES.get(state, "UNKNOWN")
 
 
+def scanf_word(text: str) -> str:
+    """What scanf's %s reads of a text: up to the first ASCII blank ("/tmp/with space.sock" ->
+    "/tmp/with"). netstat reads /proc/net/unix paths that way."""
+    if text.isprintable() and " " not in text:
+        return text
+    for index, char in enumerate(text):
+        if char in " \t\n\v\f\r":
+            return text[:index]
+    return text
+
+
 def unix_renderer(
     query: Query, programs: Optional[Mapping[int, str]] = None
 ) -> Callable[[List[UnixSocket]], str]:
@@ -274,6 +285,8 @@ def unix_renderer(
              _state, _peer, _cookie) = record
             key = (protocol, refcnt, flags, sock_type, socket_state)
             head = prefix_of(key) or prefix(key, record)
+            if not (path.isprintable() and " " not in path):
+                path = scanf_word(path)
             if programs is None:
                 append("%s%-8d %s\n" % (head, inode, path))
             else:

@@ -153,3 +153,19 @@ def test_unix_rows() -> None:
     )
     with_programs = unix_renderer(Query(programs=True), {5: "12/sshd"})
     assert with_programs([UnixSocket(1, 3, 0, 5, "/p", 2)]).endswith("5        12/sshd              /p\n")
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [
+        ("/tmp/with space.sock", "/tmp/with"),
+        ("/tmp/tab\there", "/tmp/tab"),
+        ("@abstract name", "@abstract"),
+        ("/plain", "/plain"),
+        ("/caf\u00e9\u00a0x", "/caf\u00e9\u00a0x"),  # only ASCII blanks stop scanf's %s
+        ("", ""),
+    ],
+)
+def test_unix_path_is_cut_like_scanf(path: str, shown: str) -> None:
+    line = unix_renderer(Query())([UnixSocket(1, 1, 0x10000, 5, path, 2)])
+    assert line.endswith("5        " + shown + "\n")

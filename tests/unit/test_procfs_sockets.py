@@ -51,7 +51,7 @@ def test_bogus_lines_are_reported_with_file_and_line() -> None:
     assert warnings == ["warning, got bogus udp line. (/proc/net/udplite6 line 2)"]
 
 
-def test_unix_lines_path_stops_at_blank() -> None:
+def test_unix_lines_keep_the_whole_path() -> None:
     lines = [
         "0000000000000000: 00000002 00000000 00010000 0001 01 870859 /tmp/srv.sock",
         "0000000000000000: 00000002 00000000 00010000 0001 01 870864 /tmp/with space.sock",
@@ -61,7 +61,7 @@ def test_unix_lines_path_stops_at_blank() -> None:
     ]
     warnings: List[str] = []
     records = list(parse_unix(lines, "/proc/net/unix", warnings.append))
-    assert [r.path for r in records] == ["/tmp/srv.sock", "/tmp/with", "", "@abstract"]
+    assert [r.path for r in records] == ["/tmp/srv.sock", "/tmp/with space.sock", "", "@abstract"]
     assert records[0].flags == 0x10000 and records[0].socket_state == 1
     assert records[2].refcnt == 3 and records[2].socket_state == 3
     assert records[3].type == 5

@@ -117,15 +117,17 @@ def parse_unix(
     """Rows of /proc/net/unix -> UnixSocket, in file order.
 
     "0000000000000000: 00000002 00000000 00010000 0001 01 870859 /tmp/srv.sock": RefCount,
-    Protocol, Flags, Type and St are hex, Inode decimal. The path is read like scanf's %s, so it
-    stops at the first blank, exactly as netstat shows it.
+    Protocol, Flags, Type and St are hex, Inode decimal. The path is everything after the inode
+    (netstat reads it with scanf's %s and so shows it only up to the first blank).
     """
     numbers = HexNumbers()
     new = tuple.__new__
     records: List[UnixSocket] = []
     append = records.append
     for number, line in enumerate(lines, first_line):
-        fields = line.split()
+        # At most 8 fields: the 8th is the whole path, blanks included (the formatter makes
+        # netstat's cut; the record keeps what the kernel said).
+        fields = line.split(None, 7)
         try:
             count = len(fields)
             if count < 7:
