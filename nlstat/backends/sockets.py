@@ -93,8 +93,15 @@ class SocketSource:
         stderr: a kernel built without a diag module (CONFIG_INET_RAW_DIAG=n is common) cannot
         list those sockets over netlink at all, and an empty table would be a lie.
         """
-        if self.backend == BACKEND_NETLINK or self.query.verbose or self.env.debug:
-            self.env.warn(f"nlstat: sock_diag refused {what} ({err}); reading {path}")
+        note = f"nlstat: sock_diag refused {what} ({err}); reading {path}"
+        if self.backend == BACKEND_NETLINK:
+            self.env.warn(note)
+        elif err.errno == errno.ENOENT:
+            # No diag handler for this protocol (CONFIG_INET_RAW_DIAG=n is common): /proc is
+            # simply where these sockets are read on this kernel; -v stays netstat's.
+            self.env.trace(note)
+        elif self.query.verbose or self.env.debug:
+            self.env.warn(note)
         if err.errno in (errno.EPROTONOSUPPORT, errno.EPERM, errno.EACCES) or self._diag is None:
             self._netlink_refused = True
 
