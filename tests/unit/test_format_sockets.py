@@ -152,7 +152,8 @@ def test_unix_rows() -> None:
         "unix  1      [ W N ]     UNKNOWN    DISCONNECTING"
     )
     with_programs = unix_renderer(Query(programs=True), {5: "12/sshd"})
-    assert with_programs([UnixSocket(1, 3, 0, 5, "/p", 2)]).endswith("5        12/sshd              /p\n")
+    row = with_programs([UnixSocket(1, 3, 0, 5, "/p", 2)])
+    assert row.endswith("5        12/sshd              /p\n")
 
 
 @pytest.mark.parametrize(

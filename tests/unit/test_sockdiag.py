@@ -13,11 +13,11 @@ from nlstat.backends.netlink.sockdiag import (
     INET_MSG_V4,
     INET_MSG_V6,
     STATES_ALL,
-    port_table,
     _unix_path,
     decode_inet,
     decode_unix,
     inet_request,
+    port_table,
     unix_request,
 )
 from nlstat.errors import BackendUnavailable
