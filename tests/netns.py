@@ -114,6 +114,10 @@ def sweep_stale(prefix: str) -> List[str]:
         names += [n for n in os.listdir(NETNS_ETC_DIR) if n not in names]
     except OSError:
         pass
+    try:  # scratch directories outlive an interrupted deletion
+        names += [n[:-2] for n in os.listdir("/tmp") if n.endswith(".d") and n[:-2] not in names]
+    except OSError:
+        pass
     for name in names:
         match = _NAME_RE.match(name)
         if not match or match.group("prefix") != prefix:
@@ -128,6 +132,22 @@ def sweep_stale(prefix: str) -> List[str]:
 def _namespace_pids(name: str) -> List[int]:
     result = _ip("netns", "pids", name, check=False)
     return [int(p) for p in result.stdout.split() if p.isdigit()]
+
+
+@contextlib.contextmanager
+def _no_interrupts() -> Iterator[None]:
+    """Hold off Ctrl-C while cleaning up (a second Ctrl-C would leave half a namespace)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pending: List[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _frame: pending.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if pending and callable(previous):
+            previous(signal.SIGINT, None)
 
 
 def _destroy(name: str, scratch: Optional[str]) -> None:
@@ -229,7 +249,8 @@ class Namespace:
                 return
             self.created = False
             _LIVE.discard(self)
-        _destroy(self.name, self.scratch)
+        with _no_interrupts():
+            _destroy(self.name, self.scratch)
 
     def _write_etc(self) -> None:
         os.makedirs(self.etc_dir, mode=0o755, exist_ok=True)

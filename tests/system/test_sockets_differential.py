@@ -27,6 +27,7 @@ for _path in (str(TESTS_DIR), str(TESTS_DIR / "system")):
 import netns  # noqa: E402
 import population  # noqa: E402
 import sockets_cases as cases  # noqa: E402
+import sockets_support  # noqa: E402
 
 pytestmark = pytest.mark.netns
 
@@ -46,7 +47,7 @@ class Run(NamedTuple):
 
 class World(NamedTuple):
     ns: netns.Namespace
-    pop: population.Running
+    pop: sockets_support.Running
     durations: Dict[str, float]  # seconds one run of a command took, to plan around timers
     # netstat's output per argument list, with the population generation and time it was
     # taken: the three backends of a case compare against one netstat run.
@@ -63,7 +64,7 @@ def world() -> Iterator[World]:
         addresses=population.ADDRESSES,
         neighbours=population.NEIGHBOURS,
         sysctls=population.SYSCTLS,
-    ) as ns, population.Running(ns, timeout=POPULATION_TIMEOUT) as pop:
+    ) as ns, sockets_support.Running(ns, timeout=POPULATION_TIMEOUT) as pop:
         yield World(ns, pop, {}, {})
 
 
