@@ -324,6 +324,10 @@ class Ipv4Decoder:
         )
 
 
+# Messages looked at for one run; a longer run is simply taken in several pieces.
+RUN_WINDOW = 512
+
+
 def _run_length(buf: bytes, offset: int, step: int, end: int) -> int:
     """How many messages from `offset` on have this one's length and type (1 at least).
 
@@ -333,13 +337,25 @@ def _run_length(buf: bytes, offset: int, step: int, end: int) -> int:
     limit = (end - offset) // step
     if limit < MIN_RUN:
         return 1
-    stop = offset + limit * step
-    count = limit
-    for position in range(6):
-        column = buf[offset + position : stop : step]
-        same = len(column) - len(column.lstrip(column[:1]))
-        if same < count:
-            count = same
+    # Most tables mix shapes: when the next message already differs, say so at once rather
+    # than scan the rest of the chunk (that scan per message made 100k mixed routes 0.7 s).
+    following = offset + step
+    if buf[following : following + 6] != buf[offset : offset + 6]:
+        return 1
+    # A short look first (runs in mixed tables are short), the long one only for a real run.
+    for window in (2 * MIN_RUN, RUN_WINDOW):
+        if window > limit and window != RUN_WINDOW:
+            continue
+        span = min(limit, window)
+        stop = offset + span * step
+        count = span
+        for position in range(6):
+            column = buf[offset + position : stop : step]
+            same = len(column) - len(column.lstrip(column[:1]))
+            if same < count:
+                count = same
+        if count < span or span == limit:
+            return max(count, 1)
     return max(count, 1)
 
 
