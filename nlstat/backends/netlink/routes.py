@@ -214,6 +214,8 @@ class Ipv4Decoder:
         unpack = LENGTH_TYPE.unpack_from
         offset = 0
         end = len(buf)
+        # After a short run has been measured, its other messages need no second measuring.
+        measured_until = 0
         while offset + 16 <= end:
             length, msg_type = unpack(buf, offset)
             if length < 16 or offset + length > end or msg_type == NLMSG_DONE:
@@ -224,11 +226,13 @@ class Ipv4Decoder:
                 if code:
                     raise BackendUnavailable(f"RTM_GETROUTE: {strerror(code)}", code)
             elif msg_type == RTM_NEWROUTE and length >= ATTRS_OFFSET:
-                count = _run_length(buf, offset, step, end) if length == step else 1
-                if count >= MIN_RUN and length >= DST4_END:
-                    self._run(buf, offset, step, count)
-                    offset += count * step
-                    continue
+                if offset >= measured_until and length == step:
+                    count = _run_length(buf, offset, step, end)
+                    if count >= MIN_RUN and length >= DST4_END:
+                        self._run(buf, offset, step, count)
+                        offset += count * step
+                        continue
+                    measured_until = offset + count * step
                 self._one(buf, offset, length)
             offset += step
         return False
@@ -243,7 +247,7 @@ class Ipv4Decoder:
             if data is not None:
                 if data is not SKIP:
                     destination = socket.inet_ntoa(buf[offset + DST4_START : offset + DST4_END])
-                    self.routes.append(Route(destination, data))
+                    self.routes.append(tuple.__new__(Route, (destination, data)))
                 return
         route = self._decode(buf, offset, length, key)
         if route is not None:
