@@ -92,13 +92,12 @@ class _Helper:
             _grow(fd)
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - runs in the child
-            status = 0
             try:
                 os.close(self.chunks_write)
                 os.close(self.results_read)
                 _helper(work, chunks_read, results_write)
             finally:
-                os._exit(status)
+                os._exit(0)  # never return into the parent's code (no atexit, no flushes)
         os.close(chunks_read)
         os.close(results_write)
 

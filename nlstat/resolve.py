@@ -229,21 +229,9 @@ class Names:
         return name
 
 
-def ipv4_hex_to_text(hexword: str) -> str:
-    """A little-endian /proc hex word -> dotted quad: "0100007F" -> "127.0.0.1"."""
-    return socket.inet_ntoa(bytes.fromhex(hexword)[::-1])
-
-
-def mask_to_int(address: str) -> int:
-    """Dotted quad -> host-order int: "255.255.255.0" -> 0xFFFFFF00."""
-    return int.from_bytes(socket.inet_aton(address), "big")
-
-
 __all__: List[str] = [
     "Names",
     "read_services",
     "read_networks",
-    "ipv4_hex_to_text",
-    "mask_to_int",
     "unmap_v4",
 ]

@@ -11,7 +11,6 @@ import socket
 from itertools import islice
 from typing import Any, Callable, Iterable, List, Optional, TypeVar
 
-from nlstat.backends.netlink.sockdiag import ends_dump
 from nlstat.backends.procfs.sockets import parse_inet, parse_unix, split_chunk
 from nlstat.backends.sockets import InetTable, SocketSource
 from nlstat.env import Environment
@@ -53,24 +52,6 @@ class Output:
         if self.lines:
             self.write("".join(self.lines).encode("utf-8", "surrogateescape"))
             self.lines.clear()
-
-    def rows(
-        self,
-        records: Iterable[Any],
-        render: Callable[[Any], str],
-        keep: Optional[Callable[[Any], bool]] = None,
-    ) -> None:
-        """Render and write records one by one, in batches; map/islice keep the loop in C."""
-        self.flush()
-        if keep is not None:
-            records = filter(keep, records)
-        lines = map(render, records)
-        write = self.write
-        while True:
-            batch = list(islice(lines, BATCH_LINES))
-            if not batch:
-                return
-            write("".join(batch).encode("utf-8", "surrogateescape"))
 
     def batches(self, records: Iterable[Any], render: Callable[[List[Any]], str]) -> None:
         """Render and write records with a batch renderer, BATCH_LINES records at a time."""
@@ -305,6 +286,8 @@ def _write_inet_table(
     out.flush()
     if decoder.done:
         return
+
+    from nlstat.backends.netlink.sockdiag import ends_dump
 
     def work(chunk: bytes) -> bytes:
         return render(decoder.chunk(chunk)).encode("utf-8", "surrogateescape")

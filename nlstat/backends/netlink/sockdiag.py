@@ -327,14 +327,6 @@ class SockDiag:
     def close(self) -> None:
         self.netlink.close()
 
-    def inet(
-        self, protocol: str, family: int, states: int = STATES_ALL, want_info: bool = False
-    ) -> Iterator[InetSocket]:
-        chunks = self.netlink.dump(
-            SOCK_DIAG_BY_FAMILY, inet_request(protocol, family, states, want_info)
-        )
-        return decode_inet(chunks, protocol, want_info and protocol == TCP)
-
     def inet_stream(
         self, protocol: str, family: int, states: int = STATES_ALL, want_info: bool = False
     ) -> Tuple[List[InetSocket], InetDecoder, Iterator[bytes]]:
@@ -353,15 +345,4 @@ class SockDiag:
     def unix(self, states: int = 0xFFFFFFFF) -> Iterator[UnixSocket]:
         return decode_unix(self.netlink.dump(SOCK_DIAG_BY_FAMILY, unix_request(states)))
 
-    def raw_answer(self, payload: bytes) -> Iterator[bytes]:
-        """The undecoded chunks of a request (for --save and for capturing test data)."""
-        return self.netlink.dump(SOCK_DIAG_BY_FAMILY, payload)
 
-
-def first_chunk_error(chunk: bytes) -> Optional[int]:
-    """The errno of a lone NLMSG_ERROR answer, else None (used by tests on captured bytes)."""
-    if len(chunk) >= 20:
-        _len, msg_type, _f, _s, _p = NLMSGHDR.unpack_from(chunk, 0)
-        if msg_type == NLMSG_ERROR:
-            return nlmsg_error(chunk, 0)
-    return None

@@ -197,12 +197,5 @@ def split_chunk(chunk: bytes) -> Tuple[int, List[str]]:
     return int(head), lines
 
 
-def read_inet(
-    path: str, protocol: str, family: int, warn: Optional[Warn] = None
-) -> Iterator[InetSocket]:
-    """Open and parse one inet file; OSError from open() propagates (netstat's notices)."""
-    return iter(parse_inet(read_lines(path), protocol, family, path, warn))
-
-
 def read_unix(path: str, warn: Optional[Warn] = None) -> Iterator[UnixSocket]:
     return iter(parse_unix(read_lines(path), path, warn))
