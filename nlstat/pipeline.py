@@ -17,16 +17,20 @@ import struct
 from collections import deque
 from typing import Callable, Deque, Iterable, Iterator, Optional, Union
 
-from nlstat.errors import NlstatError
+from nlstat.errors import BackendUnavailable, NlstatError
 
 # Chunks formatted in the parent before forking: a fork (about 2 ms) pays from about 1,000 rows.
 WARMUP_CHUNKS = 4
 # Chunks buffered (sent or formatted, not yet written) before the parent waits for the helper.
 MAX_SLOTS = 4
-# Frames on the pipes: a u32 length, then the bytes. ERROR_FRAME carries the helper's error.
+# Frames on the pipes: a u32 length, then the bytes. ERROR_FRAME carries the helper's error,
+# REFUSED_FRAME a BackendUnavailable (its errno, then its text): the caller falls back on it
+# as if the parent had raised it.
 FRAME = struct.Struct("=I")
 STOP_FRAME = 0
 ERROR_FRAME = 0xFFFFFFFF
+REFUSED_FRAME = 0xFFFFFFFE
+ERRNO = struct.Struct("=i")
 # fcntl F_SETPIPE_SZ: 1 MiB pipes hold several chunks, so neither side waits on the other's
 # reads while both are busy formatting.
 F_SETPIPE_SZ = 1031
@@ -76,6 +80,16 @@ def _helper(work: Work, chunks_in: int, results_out: int) -> None:
             _write_all(results_out, FRAME.pack(len(result) + 1) + b"\0" + result)
     except EOFError:
         return
+    except BackendUnavailable as err:
+        message = str(err).encode("utf-8", "replace")
+        try:
+            _write_all(
+                results_out,
+                FRAME.pack(REFUSED_FRAME) + ERRNO.pack(err.errno)
+                + FRAME.pack(len(message)) + message,
+            )
+        except OSError:
+            pass
     except BaseException as err:  # noqa: BLE001 - reported by the parent, never a traceback
         message = f"{type(err).__name__}: {err}".encode("utf-8", "replace")
         try:
@@ -111,6 +125,11 @@ class _Helper:
     def result(self) -> bytes:
         try:
             (size,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
+            if size == REFUSED_FRAME:
+                (code,) = ERRNO.unpack(_read_exact(self.results_read, ERRNO.size))
+                (length,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
+                message = _read_exact(self.results_read, length).decode("utf-8", "replace")
+                raise BackendUnavailable(message, code)
             if size == ERROR_FRAME:
                 (length,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
                 message = _read_exact(self.results_read, length).decode("utf-8", "replace")

@@ -28,7 +28,7 @@ from nlstat.format.routes import (
     route_layout,
 )
 from nlstat.kernel.rtnetlink import RTF_CACHE
-from nlstat.model.routes import Route, Route6, RouteCache
+from nlstat.model.routes import Route6, RouteCache
 from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
 from nlstat.resolve import Names
 
@@ -47,6 +47,10 @@ LEGACY_FILES = {
 }
 # Text pieces per write(): large enough that write() costs nothing, small enough to stream.
 BATCH_LINES = 4096
+
+
+def _never_last(chunk: bytes) -> bool:
+    return False  # the chunk source stops by itself after the dump's last chunk
 
 
 class RouteRun:
@@ -107,24 +111,37 @@ class RouteRun:
         return 0
 
     def ipv4_fib(self) -> int:
-        routes: Optional[List[Route]] = None
+        text: Optional[List[bytes]] = None
         if not self.netlink_refused:
-            routes = self._netlink_ipv4()
-        if routes is None:
+            text = self._netlink_ipv4()
+        if text is None:
             return self._proc_ipv4()
-        self.write([ipv4_header(self.ext)] + Ipv4Rows(self.ext, self.names).render_all(routes))
+        self.write([ipv4_header(self.ext)])
+        for piece in text:
+            self.env.stdout.write(piece)
         return 0
 
-    def _netlink_ipv4(self) -> Optional[List[Route]]:
-        from nlstat.backends.netlink.routes import read_ipv4
+    def _netlink_ipv4(self) -> Optional[List[bytes]]:
+        """The rows' text, decoded and formatted chunk by chunk as the dump arrives (on two
+        cores once it is long), held until the dump has ended: a refusal halfway through (a
+        nexthop object) falls back to /proc without a row printed twice."""
+        from nlstat.backends.netlink import routes as netlink_routes
+        from nlstat.pipeline import ordered_map
+
+        decoder = netlink_routes.Ipv4Decoder(netlink_routes.InterfaceNames())
+        rows = Ipv4Rows(self.ext, self.names)
+
+        def work(chunk: bytes) -> bytes:
+            decoder.feed(chunk)
+            return "".join(rows.render_all(decoder.take())).encode("utf-8", "surrogateescape")
 
         try:
-            routes = read_ipv4()
-            self.env.trace("IPv4 routes from rtnetlink")
-            return routes
+            text = list(ordered_map(netlink_routes.ipv4_chunks(), work, _never_last))
         except BackendUnavailable as err:
             self.refused("IPv4 routes", err)
             return None
+        self.env.trace("IPv4 routes from rtnetlink")
+        return text
 
     def refused(self, what: str, err: BackendUnavailable) -> None:
         """netlink said no: stop if it was forced, else fall back to /proc and say so."""

@@ -287,12 +287,12 @@ def _write_inet_table(
     if decoder.done:
         return
 
-    from nlstat.backends.netlink.sockdiag import ends_dump
+    from nlstat.backends.netlink.nlsocket import dump_ended
 
     def work(chunk: bytes) -> bytes:
         return render(decoder.chunk(chunk)).encode("utf-8", "surrogateescape")
 
-    for data in ordered_map(table.chunks, work, ends_dump):
+    for data in ordered_map(table.chunks, work, dump_ended):
         out.write(data)
 
 

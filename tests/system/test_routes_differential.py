@@ -141,13 +141,19 @@ def test_lab_shows_what_it_should(lab: Namespace) -> None:
 def crowded() -> Iterator[Namespace]:
     skip_unless_root()
     with namespace(prefix="nlst-routesbulk") as ns:
-        add_bulk_routes(ns, 2500, socket.AF_INET)
+        # IPv4: enough chunks for the second formatting process to take part.
+        add_bulk_routes(ns, 6000, socket.AF_INET)
         add_bulk_routes(ns, 2500, socket.AF_INET6)
-        # A few shapes in between, so that the decoder's runs are cut.
-        ip_batch(ns, [
-            f"route replace 198.18.{64 + index // 256}.{index % 256}/32 via 198.18.0.9"
-            for index in range(0, 2500, 97)
-        ])
+        # A few shapes in between (another gateway, metrics of several sizes, one metrics
+        # attribute longer than the decoder's expression knows), so that chunks mix shapes.
+        def host(index: int) -> str:
+            return f"198.18.{64 + index // 256}.{index % 256}/32"
+
+        ip_batch(ns, [f"route replace {host(i)} via 198.18.0.9" for i in range(0, 6000, 97)])
+        ip_batch(ns, [f"route replace {host(i)} via 198.18.0.2 advmss 1360 window 65535"
+                      for i in range(5, 6000, 89)])
+        ip_batch(ns, [f"route replace {host(i)} via 198.18.0.2 mtu lock 1400 advmss 1360 "
+                      f"rtt 100ms window 1000 cwnd 10 initcwnd 5" for i in range(7, 6000, 1001)])
         yield ns
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Iterator
 
 import pytest
 
-from nlstat.errors import NlstatError
+from nlstat.errors import BackendUnavailable, NlstatError
 from nlstat.pipeline import WARMUP_CHUNKS, ordered_map
 
 
@@ -54,3 +55,18 @@ def test_helper_failure_is_an_error_not_a_hang() -> None:
 
     with pytest.raises(NlstatError, match="bad chunk"):
         list(ordered_map(numbered(60), failing, lambda c: c.endswith(b"last")))
+
+
+def test_helper_refusal_reaches_the_parent_as_itself() -> None:
+    """A BackendUnavailable raised in the helper is raised again in the parent with its errno,
+    so that the caller falls back to /proc as if it had decoded the chunk itself."""
+    parent = os.getpid()
+
+    def refusing(chunk: bytes) -> bytes:
+        if os.getpid() != parent:
+            raise BackendUnavailable("route uses nexthop object 7", errno.EOPNOTSUPP)
+        return chunk
+
+    with pytest.raises(BackendUnavailable, match="nexthop object 7") as caught:
+        list(ordered_map(numbered(60), refusing, lambda c: c.endswith(b"last")))
+    assert caught.value.errno == errno.EOPNOTSUPP

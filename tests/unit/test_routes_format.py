@@ -8,7 +8,7 @@ import errno
 import io
 import sys
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -93,13 +93,14 @@ def captured_netlink(monkeypatch: pytest.MonkeyPatch) -> None:
     def ifname(index: int) -> str:
         return links.get(index, "*")
 
-    def read_ipv4(names: object = None) -> List[object]:
-        return netlink_routes.decode_ipv4([(DATA / "ipv4.bin").read_bytes()], ifname)
+    def ipv4_chunks() -> Iterator[bytes]:
+        return iter([(DATA / "ipv4.bin").read_bytes()])
 
     def read_ipv6(names: object = None) -> List[object]:
         return netlink_routes6.decode_ipv6([(DATA / "ipv6.bin").read_bytes()], ifname)
 
-    monkeypatch.setattr(netlink_routes, "read_ipv4", read_ipv4)
+    monkeypatch.setattr(netlink_routes, "ipv4_chunks", ipv4_chunks)
+    monkeypatch.setattr(netlink_routes, "InterfaceNames", lambda: ifname)
     monkeypatch.setattr(netlink_routes6, "read_ipv6", read_ipv6)
 
 
@@ -261,7 +262,7 @@ def refusing_netlink(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(names: object = None) -> List[object]:
         raise BackendUnavailable("netlink route dump: Operation not permitted", errno.EPERM)
 
-    monkeypatch.setattr(netlink_routes, "read_ipv4", refuse)
+    monkeypatch.setattr(netlink_routes, "ipv4_chunks", refuse)
     monkeypatch.setattr(netlink_routes6, "read_ipv6", refuse)
 
 

@@ -1,7 +1,7 @@
 """The RTM_GETROUTE decoders on captured kernel answers (tests/data/routes, made by
 tests/routes_support.py) and on synthetic dumps, checked against pyroute2's parse of the same
 bytes, against the kernel's own /proc files captured at the same moment, and against the
-one-message-at-a-time decoder (the run-based fast path must not change a single row)."""
+one-message-at-a-time decoder (the expression-split fast path must not change a single row)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ if str(REPO) not in sys.path:
 
 from nlstat.backends.netlink import routes6 as netlink_routes6  # noqa: E402
 from nlstat.backends.netlink.routes import (  # noqa: E402
+    NOT_FIXED,
     Ipv4Decoder,
     _decode_route4,
     decode_ipv4,
@@ -192,9 +193,9 @@ def host(index: int) -> str:
 
 
 @pytest.mark.parametrize("chunk_size", [60 * 7, 60 * 100, 32768])
-def test_runs_give_the_rows_of_the_plain_decoder(chunk_size: int) -> None:
-    """Uniform runs, runs with one odd message in them, shapes changing mid-run, other
-    tables, rows without RTA_DST and RTA_TABLE, and chunk borders anywhere."""
+def test_mixed_chunks_give_the_rows_of_the_plain_decoder(chunk_size: int) -> None:
+    """Uniform stretches, stretches with one odd message in them, shapes changing within a
+    chunk, other tables, rows without RTA_DST and RTA_TABLE, and chunk borders anywhere."""
     messages: List[bytes] = [message4("0.0.0.0", dst_len=0, gateway="198.18.0.254")]
     messages += [message4(host(i)) for i in range(600)]
     messages += [message4(host(i), gateway="198.18.0.9" if i % 3 else "198.18.0.2")
@@ -224,7 +225,68 @@ def test_runs_give_the_rows_of_the_plain_decoder(chunk_size: int) -> None:
     assert len(fast) == 1 + 600 + 300 + 392 + (100 - broadcasts) + 200 + 20 + 80
 
 
-def test_uniform_runs_share_one_data_record() -> None:
+def metrics_attr(advmss: int, count: int) -> bytes:
+    """RTA_METRICS holding RTAX_ADVMSS `count` times: 4 + 8 * count bytes."""
+    inner = struct.pack("=HHI", 8, rt.RTAX_ADVMSS, advmss) * count
+    return struct.pack("=HH", 4 + len(inner), rt.RTA_METRICS) + inner
+
+
+def with_attr(message: bytes, attr: bytes) -> bytes:
+    (length,) = struct.unpack_from("=I", message)
+    return struct.pack("=I", length + len(attr)) + message[4:] + attr
+
+
+def decode_chunks(chunks: List[bytes]) -> Tuple[List[Route], Ipv4Decoder]:
+    decoder = Ipv4Decoder(ifname)
+    rows: List[Route] = []
+    for chunk in chunks:
+        done = decoder.feed(chunk)
+        rows += decoder.take()
+        if done:
+            break
+    return rows, decoder
+
+
+def test_fixed_chunks_are_split_by_the_expression() -> None:
+    """A chunk of fixed-layout messages (short metrics included) takes the one-expression path
+    and gives the plain decoder's rows; the next chunk, with NLMSG_DONE, goes message by
+    message."""
+    messages = [message4(host(i), priority=i % 3 or None) for i in range(300)]
+    messages += [with_attr(message4(host(i)), metrics_attr(1360, 4)) for i in range(300, 320)]
+    rows, decoder = decode_chunks([b"".join(messages), DONE])
+    assert [tuple(r) for r in rows] == [tuple(r) for r in slow_rows(messages)]
+    assert len(decoder.fixed) == 4 and not decoder.known
+    assert rows[310].data.mtu == 1400
+
+
+def test_chunks_the_expression_cannot_tile_go_message_by_message() -> None:
+    """An attribute longer than any the expression knows (a 44-byte RTA_METRICS) ends its
+    match early; a message without RTA_DST leaves bytes no match covers. Both chunks must
+    still give every row, in order."""
+    long_metrics = [with_attr(message4(host(i)), metrics_attr(1360, 5)) for i in range(50)]
+    default = [message4("0.0.0.0", dst_len=0, gateway="198.18.0.254")]
+    plain = [message4(host(i)) for i in range(50, 100)]
+    chunks = [b"".join(long_metrics + plain), b"".join(plain[:10] + default + plain[10:]), DONE]
+    rows, decoder = decode_chunks(chunks)
+    expected = slow_rows(long_metrics + plain) + slow_rows(plain[:10] + default + plain[10:])
+    assert [tuple(r) for r in rows] == [tuple(r) for r in expected]
+    assert not decoder.fixed
+
+
+def test_a_match_shorter_than_its_message_is_never_trusted() -> None:
+    """A message whose last 44 bytes look like a whole route message: the expression tiles
+    the chunk with two matches, but the first is shorter than its length field says, so the
+    chunk is decoded message by message (one row, not two)."""
+    inner = message4(host(2), gateway=None, oif=0)
+    assert len(inner) == 44
+    outer = with_attr(message4(host(1)), inner)
+    rows, decoder = decode_chunks([outer + message4(host(3)), DONE])
+    assert [r.destination for r in rows] == [host(1), host(3)]
+    assert [tuple(r) for r in rows] == [tuple(r) for r in slow_rows([outer, message4(host(3))])]
+    assert NOT_FIXED in decoder.fixed.values()
+
+
+def test_uniform_tables_share_one_data_record() -> None:
     messages = [message4(host(i)) for i in range(500)]
     routes = decode_ipv4([b"".join(messages) + DONE], ifname)
     assert len({id(r.data) for r in routes}) == 1

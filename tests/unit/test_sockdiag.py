@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nlstat.backends.netlink.nlsocket import NLMSGHDR, read_chunks
+from nlstat.backends.netlink.nlsocket import NLMSGHDR, dump_ended, read_chunks
 from nlstat.backends.netlink.sockdiag import (
     INET_MSG_V4,
     INET_MSG_V6,
@@ -163,3 +163,19 @@ def test_requests_have_kernel_layouts() -> None:
 )
 def test_unix_path_text_is_procs(name: bytes, text: str) -> None:
     assert _unix_path(name) == text
+
+
+@pytest.mark.parametrize("name", ["tcp4.bin", "udp6.bin", "unix.bin", "raw4.bin"])
+def test_dump_ended_only_on_the_last_captured_chunk(name: str) -> None:
+    """The tail check sees NLMSG_DONE (also one carrying -ENOENT) on the last chunk only."""
+    chunks = list(read_chunks(str(DATA / name)))
+    assert [dump_ended(chunk) for chunk in chunks] == [False] * (len(chunks) - 1) + [True]
+
+
+def test_dump_ended_on_a_refusal_and_a_runt() -> None:
+    error = NLMSGHDR.pack(36, 2, 0, 1, 0) + struct.pack("=i", -1) + NLMSGHDR.pack(16, 20, 1, 1, 0)
+    assert dump_ended(error)
+    assert dump_ended(b"\x10\0\0")
+    # A message whose tail is 20 bytes of anything else is not the end.
+    other = synthetic(socket.AF_INET, b"\x7f\0\0\x01" + bytes(12), bytes(16), 80, 0, TCP_LISTEN)
+    assert not dump_ended(other)

@@ -43,6 +43,27 @@ def nlmsg_error(buf: bytes, offset: int) -> int:
     return -error
 
 
+# The first 6 bytes of an nlmsghdr: length and type.
+LENGTH_TYPE = struct.Struct("=IH")
+DONE_SIZE = NLMSGHDR.size + NLMSGERR.size
+
+
+def dump_ended(chunk: bytes) -> bool:
+    """Does this chunk end its dump?
+
+    The kernel puts NLMSG_DONE last in the last chunk (netlink_dump()), and without
+    NETLINK_EXT_ACK, which nlstat never turns on, it is exactly 20 bytes: the chunk's tail says
+    it, with no walk over the messages. A refused dump is one NLMSG_ERROR, first in its chunk.
+    """
+    size = len(chunk)
+    if size < DONE_SIZE:
+        return size < NLMSGHDR.size  # nothing sensible can follow a runt
+    return (
+        LENGTH_TYPE.unpack_from(chunk, size - DONE_SIZE) == (DONE_SIZE, NLMSG_DONE)
+        or LENGTH_TYPE.unpack_from(chunk)[1] == NLMSG_ERROR
+    )
+
+
 def iter_attrs(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
     """Yield (type, payload start, payload end) for each netlink attribute in buf[start:end]."""
     unpack = NLATTR.unpack_from

@@ -15,12 +15,11 @@ from __future__ import annotations
 import socket
 from typing import Iterable, Iterator, List, Optional, Tuple
 
-from nlstat.backends.netlink.nlsocket import iter_attrs, nlmsg_error
+from nlstat.backends.netlink.nlsocket import LENGTH_TYPE, iter_attrs, nlmsg_error
 from nlstat.backends.netlink.routes import (
     ATTRS_OFFSET,
     CACHEINFO_EXPIRES,
     HEAD,
-    LENGTH_TYPE,
     RTNEXTHOP,
     U32,
     IfName,

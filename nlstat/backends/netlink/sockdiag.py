@@ -245,14 +245,6 @@ def _tcp_info_counters(buf: bytes, offset: int, length: int) -> Tuple[int, int]:
     return 0, 0
 
 
-def ends_dump(chunk: bytes) -> bool:
-    """Does this chunk end its dump? NLMSG_DONE is its last message and, since nlstat never
-    turns on NETLINK_EXT_ACK, exactly 20 bytes: nlmsghdr plus the dump's errno."""
-    return len(chunk) >= 20 and chunk[-20] == 20 and chunk[-19:-16] == b"\0\0\0" and (
-        chunk[-16] == NLMSG_DONE and chunk[-15] == 0
-    )
-
-
 def _unix_path(name: bytes) -> str:
     """sun_path bytes -> the text /proc/net/unix prints (net/unix/af_unix.c unix_seq_show).
 
