@@ -11,7 +11,7 @@ import socket
 from itertools import islice
 from typing import Any, Callable, Iterable, List, Optional, TypeVar
 
-from nlstat.backends.procfs.sockets import parse_inet, parse_unix, split_chunk
+from nlstat.backends.procfs.sockets import UnixText, parse_inet, split_chunk
 from nlstat.backends.sockets import InetTable, SocketSource
 from nlstat.env import Environment
 from nlstat.errors import Exit
@@ -181,12 +181,10 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         if keep_unix is not None:
             render_unix = _filtered(render_unix, keep_unix)
         if table.chunks is not None:
-            path = table.path
+            parser = UnixText(table.path, env.warn)
 
             def work(chunk: bytes) -> bytes:
-                first_line, lines = split_chunk(chunk)
-                records = parse_unix(lines, path, env.warn, first_line)
-                return render_unix(records).encode("utf-8", "surrogateescape")
+                return render_unix(parser.parse(chunk)).encode("utf-8", "surrogateescape")
 
             for data in ordered_map(table.chunks, work, _never_last, period=PROC_PERIOD):
                 out.write(data)

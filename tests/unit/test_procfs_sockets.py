@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 from typing import List
 
+import pytest
+
 from nlstat.backends.procfs.sockets import (
     ipv4_hex_to_text,
     ipv6_hex_to_text,
@@ -66,3 +68,66 @@ def test_unix_lines_keep_the_whole_path() -> None:
     assert records[2].refcnt == 3 and records[2].socket_state == 3
     assert records[3].type == 5
     assert warnings == ["warning, got bogus unix line. (/proc/net/unix line 6)"]
+
+
+UNIX_TITLE = b"Num       RefCount Protocol Flags    Type St Inode Path\n"
+UNIX_ROWS = [
+    b"0000000000000000: 00000002 00000000 00010000 0001 01 870859 /tmp/srv.sock",
+    b"0000000000000000: 00000002 00000000 00010000 0001 01 870864 /tmp/with space.sock",
+    b"0000000000000000: 00000003 00000000 00000000 0001 03    17",
+    b"0000000000000000: 00000002 00000000 00010000 0005 01 870865 @abstract\tx",
+    b"ffff8a0c12345678: 00000002 00000001 00000000 0002 01 870866 /tmp/\xff\xfe.sock",
+    b"0000000000000000: 0000000A 00000000 00000000 0002 01 870867 /x  ",
+]
+
+
+def unix_chunks(rows: List[bytes], size: int) -> List[bytes]:
+    import io
+
+    from nlstat.backends.procfs.sockets import text_chunks
+
+    return list(text_chunks(io.BytesIO(UNIX_TITLE + b"\n".join(rows) + b"\n"), size))
+
+
+def by_line(rows: List[bytes], warnings: List[str]) -> List[object]:
+    lines = [row.decode("utf-8", "surrogateescape") for row in rows]
+    return list(parse_unix(lines, "/proc/net/unix", warnings.append))
+
+
+@pytest.mark.parametrize("size", [64, 200, 1 << 16])
+def test_unix_text_gives_parse_unix_records(size: int) -> None:
+    """The expression path keeps every field parse_unix() keeps: blanks and tabs inside
+    paths, short inodes, bytes that are not UTF-8, trailing blanks, any chunk border."""
+    from nlstat.backends.procfs.sockets import UnixText
+
+    rows = UNIX_ROWS * 40
+    parser = UnixText("/proc/net/unix", None)
+    records = [record for chunk in unix_chunks(rows, size) for record in parser.parse(chunk)]
+    assert records == by_line(rows, [])
+    assert parser.fronts  # the expression path was taken
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        b"short line",
+        b"0000000000000000: 00000002 00000000 00010000 0001 01 870870  /lead/blank",
+        b"0000000000000000: 0000000G 00000000 00010000 0001 01 870871 /not/hex",
+        b"0000000000000000:  00000002 00000000 00010000 0001 01 870872 /two/blanks",
+        b"",
+    ],
+)
+def test_unix_text_leaves_odd_lines_to_parse_unix(odd: bytes) -> None:
+    """A line the kernel would not print goes through parse_unix() with its chunk: the same
+    records and the same warning, with the file's line number."""
+    from nlstat.backends.procfs.sockets import UnixText
+
+    rows = UNIX_ROWS * 3 + [odd] + UNIX_ROWS
+    ours: List[str] = []
+    parser = UnixText("/proc/net/unix", ours.append)
+    records = [record for chunk in unix_chunks(rows, 1 << 16) for record in parser.parse(chunk)]
+    theirs: List[str] = []
+    assert records == by_line(rows, theirs)
+    assert ours == theirs
+    if odd in (b"short line", b""):
+        assert ours == ["warning, got bogus unix line. (/proc/net/unix line 20)"]
