@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from nlstat.procmap import build_inode_map, program_name
 
 
@@ -49,3 +51,31 @@ def test_notices() -> None:
         "(Not all processes could be identified, non-owned process info\n"
         " will not be shown, you would have to be root to see it all.)"
     )
+
+
+def test_two_walkers_give_the_map_of_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk in two processes (a dominant process cut in two, the others shared out) gives
+    exactly the one-process map, first owners included."""
+    from nlstat import procmap
+
+    make_process(tmp_path, 10, b"/srv/big\0", {fd: f"socket:[{1000 + fd}]" for fd in range(3, 400)})
+    for pid in range(20, 40):
+        links = {3: f"socket:[{pid}]", 4: "socket:[1005]", 5: "/dev/null", 6: "[0000]:77"}
+        make_process(tmp_path, pid, b"/bin/worker%d\0" % pid, links)
+    monkeypatch.setattr(
+        procmap, "descriptor_count", lambda root, pid: len(os.listdir(f"{root}/{pid}/fd"))
+    )
+    monkeypatch.setattr(procmap, "PARALLEL_MINIMUM", 1)
+    split = procmap.shares(str(tmp_path), sorted(os.listdir(tmp_path)))
+    assert split is not None
+    first, second = split
+    assert (0, "10", 0, 2) in first and (0, "10", 1, 2) in second
+    assert len(first) > 1 and len(second) > 1
+    one = build_inode_map(str(tmp_path), parallel=False)
+    two = build_inode_map(str(tmp_path), parallel=True)
+    assert two.owners == one.owners
+    assert len(one.owners) == 397 + 20 + 1
+    # The first owner in /proc's listing order wins (numeric in the real /proc).
+    first = next(pid for pid in os.listdir(tmp_path) if pid.isdigit())
+    name = "big" if first == "10" else f"worker{first}"
+    assert one.owners[1005] == f"{first}/{name}"
