@@ -246,6 +246,89 @@ def test_format_unix(benchmark: Any, unix_chunks: List[bytes]) -> None:
     assert lines[0].startswith("unix  0      [ ]         DGRAM      CONNECTED     2000000 ")
 
 
+# ------------------------------------------------------------------------ /proc/net/unix
+
+
+@pytest.fixture(scope="module")
+def unix_text_chunks() -> List[bytes]:
+    """/proc/net/unix as unix_seq_show() prints it (SOCKETS // 4 lines), in text_chunks()."""
+    from nlstat.backends.procfs.sockets import text_chunks
+
+    kinds = (
+        "00000002 00000000 00010000 0001 01",  # listener
+        "00000003 00000000 00000000 0001 03",  # connected stream
+        "00000002 00000000 00000000 0002 01",  # datagram
+    )
+    lines = [b"Num       RefCount Protocol Flags    Type St Inode Path\n"]
+    for index in range(SOCKETS // 4):
+        path = f" @nlst-bench/{index}" if index % 3 == 0 else ""
+        lines.append(f"0000000000000000: {kinds[index % 3]} {3_000_000 + index:5d}{path}\n"
+                     .encode())
+    return list(text_chunks(io.BytesIO(b"".join(lines))))  # type: ignore[arg-type]
+
+
+def test_parse_and_format_unix_text(benchmark: Any, unix_text_chunks: List[bytes]) -> None:
+    """`-anx` from /proc minus the kernel and the write: parse, then render."""
+    from nlstat.backends.procfs.sockets import UnixText
+
+    render = unix_renderer(query_for(["-anx"]))
+
+    def pipeline() -> List[str]:
+        parser = UnixText("/proc/net/unix")
+        return [render(parser.parse(chunk)) for chunk in unix_text_chunks]
+
+    lines = "".join(benchmark(pipeline)).splitlines()
+    assert len(lines) == SOCKETS // 4
+    assert lines[0] == "unix  2      [ ACC ]     STREAM     LISTENING     3000000  @nlst-bench/0"
+    assert lines[2].startswith("unix  2      [ ]         DGRAM                    3000002 ")
+
+
+# --------------------------------------------------------------------------------- routes
+
+
+def route_message(index: int) -> bytes:
+    """RTM_NEWROUTE of a /32 as fib_dump_info() lays it out, in four shapes (gateway or not,
+    metric or not) like benchmarks/loadgen.py's tables."""
+    rtmsg = struct.pack("=BBBBBBBBI", socket.AF_INET, 32, 0, 0, 254, 4, 0, 1, 0)
+    attrs = struct.pack("=HHI", 8, 15, 254)  # RTA_TABLE
+    attrs += struct.pack("=HH", 8, 1) + (0xC6120100 + index).to_bytes(4, "big")  # RTA_DST
+    if index % 5 == 0:
+        attrs += struct.pack("=HHI", 8, 6, 10)  # RTA_PRIORITY
+    if index % 3 == 0:
+        attrs += struct.pack("=HH", 8, 5) + socket.inet_aton("198.18.0.2")  # RTA_GATEWAY
+    attrs += struct.pack("=HHI", 8, 4, 2)  # RTA_OIF
+    return nlmsg(rtmsg + attrs, msg_type=24)
+
+
+def test_decode_and_format_routes(benchmark: Any) -> None:
+    """`-rn` minus the kernel and the write: 100k routes of mixed shapes."""
+    from nlstat.backends.netlink.routes import Ipv4Decoder
+    from nlstat.format.routes import Ipv4Rows, route_layout
+
+    chunks = chunked(route_message(index) for index in range(SOCKETS))
+
+    def pipeline() -> int:
+        decoder = Ipv4Decoder(lambda index: "bench0")
+        rows = Ipv4Rows(route_layout(0), None)
+        size = 0
+        for chunk in chunks:
+            decoder.feed(chunk)
+            size += len("".join(rows.render_all(decoder.take())))
+        return size
+
+    assert benchmark(pipeline) > 0
+    decoder = Ipv4Decoder(lambda index: "bench0")
+    for chunk in chunks:
+        decoder.feed(chunk)
+    text = "".join(Ipv4Rows(route_layout(0), None).render_all(decoder.take())).splitlines()
+    assert len(text) == SOCKETS
+    assert text[0] == ("198.18.1.0      198.18.0.2      255.255.255.255 UGH       0 0          "
+                       "0 bench0")
+    assert text[1].split() == ["198.18.1.1", "0.0.0.0", "255.255.255.255", "UH", "0", "0", "0",
+                               "bench0"]
+    assert decoder.fixed  # the chunks were split by the expression
+
+
 # ------------------------------------------------------------------------------- inode map
 
 
