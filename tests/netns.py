@@ -377,3 +377,30 @@ def _delete_leftovers() -> None:
         with contextlib.suppress(Exception):
             ns.delete()
 
+
+
+# -- crafted /proc trees ----------------------------------------------------------------------
+
+
+def write_proc_tree(root: os.PathLike[str] | str, files: Mapping[str, object]) -> str:
+    """A /proc-like tree at `root` (emptied first) holding `files` under net/: each value is
+    the file's bytes, or text (written with surrogateescape). Returns the root's path."""
+    shutil.rmtree(root, ignore_errors=True)
+    net = os.path.join(root, "net")
+    os.makedirs(net)
+    for relative, content in files.items():
+        path = os.path.join(net, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        data = content if isinstance(content, bytes) else str(content).encode(
+            errors="surrogateescape")
+        with open(path, "wb") as handle:
+            handle.write(data)
+    return os.fspath(root)
+
+
+def on_proc_tree(root: os.PathLike[str] | str, argv: Sequence[str]) -> List[str]:
+    """`argv` run with `root` bind-mounted over /proc in a private mount namespace: netstat
+    has its /proc paths compiled in, and this is how it reads crafted files. Root only."""
+    script = 'mount --bind "$0" /proc && exec "$@"'
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, os.fspath(root),
+            *argv]

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.netns import IP, Namespace  # noqa: E402
+from tests.netns import IP, Namespace, on_proc_tree  # noqa: E402
 
 DATA = REPO / "tests" / "data" / "routes"
 NETSTAT = "/usr/bin/netstat" if os.path.exists("/usr/bin/netstat") else "netstat"
@@ -219,16 +219,10 @@ def netstat_with_proc(proc_dir: str, args: Sequence[str]) -> Outcome:
     netstat has /proc paths compiled in; this is how it reads crafted files. Root only.
     """
     done = subprocess.run(
-        _with_proc_argv(proc_dir, args),
+        on_proc_tree(proc_dir, [NETSTAT, *args]),
         capture_output=True, env=environ(), timeout=30, stdin=subprocess.DEVNULL,
     )
     return Outcome(done.returncode, done.stdout, done.stderr)
-
-
-def _with_proc_argv(proc_dir: str, args: Sequence[str]) -> List[str]:
-    script = 'mount --bind "$0" /proc && exec "$@"'
-    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, proc_dir, NETSTAT,
-            *args]
 
 
 def nlstat_with_proc(proc_dir: str, args: Sequence[str]) -> Outcome:
@@ -283,7 +277,7 @@ def capture_dataset(directory: Path = DATA) -> None:
             (proc_net / name).write_bytes(done.stdout)
         links = ns.call_inside(socket.if_nameindex)
         outcomes = {
-            name: run_in(ns, _with_proc_argv(str(directory / "proc"), args))
+            name: run_in(ns, on_proc_tree(directory / "proc", [NETSTAT, *args]))
             for name, args in GOLDEN_ARGS.items()
         }
     (directory / "ipv4.bin").write_bytes(b"".join(chunks4))

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Iterator, Sequence, Tuple
+from typing import Dict, Iterator, Sequence, Tuple
 
 import pytest
 
@@ -24,7 +24,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.links_support import NETSTAT, Lab, Outcome, compare_live, links_lab  # noqa: E402
-from tests.netns import skip_unless_root  # noqa: E402
+from tests.netns import on_proc_tree, skip_unless_root, write_proc_tree  # noqa: E402
 
 pytestmark = pytest.mark.netns
 
@@ -129,19 +129,12 @@ def test_continuous_groups(lab: Lab) -> None:
 # -- crafted /proc files --------------------------------------------------------------------------
 
 
-def _with_files(lab: Lab, name: str, files: dict) -> Path:  # type: ignore[type-arg]
-    root = Path(lab.ns.scratch) / name
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "net").mkdir(parents=True)
-    for relative, data in files.items():
-        (root / "net" / relative).write_bytes(data)
-    return root
+def _with_files(lab: Lab, name: str, files: Dict[str, bytes]) -> Path:
+    return Path(write_proc_tree(Path(lab.ns.scratch) / name, files))
 
 
 def _netstat_on(lab: Lab, root: Path, args: Sequence[str]) -> Outcome:
-    script = 'mount --bind "$1" /proc && shift && exec "$@"'
-    result = lab.ns.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-                         str(root), "env", "LC_ALL=C", NETSTAT, *args])
+    result = lab.ns.run(on_proc_tree(root, ["env", "LC_ALL=C", NETSTAT, *args]))
     return Outcome(result.stdout, result.stderr, result.returncode)
 
 

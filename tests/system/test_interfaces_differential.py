@@ -33,7 +33,7 @@ from tests.links_support import (  # noqa: E402
     links_lab,
     wait_quiet,
 )
-from tests.netns import Namespace, skip_unless_root  # noqa: E402
+from tests.netns import Namespace, on_proc_tree, skip_unless_root, write_proc_tree  # noqa: E402
 
 pytestmark = pytest.mark.netns
 
@@ -150,20 +150,12 @@ def test_fetch_error(ghost: Namespace, args: Sequence[str], backend: str) -> Non
 # -- crafted /proc files (procfs backend) -------------------------------------------------------
 
 
-def _fake_proc(lab: Lab, name: str, files: dict) -> Path:  # type: ignore[type-arg]
-    root = Path(lab.ns.scratch) / name
-    shutil.rmtree(root, ignore_errors=True)
-    (root / "net").mkdir(parents=True)
-    for relative, text in files.items():
-        data = text if isinstance(text, bytes) else text.encode(errors="surrogateescape")
-        (root / "net" / relative).write_bytes(data)
-    return root
+def _fake_proc(lab: Lab, name: str, files: Dict[str, object]) -> Path:
+    return Path(write_proc_tree(Path(lab.ns.scratch) / name, files))
 
 
 def _netstat_on(lab: Lab, root: Path, args: Sequence[str]) -> Outcome:
-    script = 'mount --bind "$1" /proc && shift && exec "$@"'
-    result = lab.ns.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-                         str(root), "env", "LC_ALL=C", NETSTAT, *args])
+    result = lab.ns.run(on_proc_tree(root, ["env", "LC_ALL=C", NETSTAT, *args]))
     return Outcome(result.stdout, result.stderr, result.returncode)
 
 
