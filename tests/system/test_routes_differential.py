@@ -167,6 +167,47 @@ def test_thousands_of_routes(crowded: Namespace, args: Sequence[str]) -> None:
         assert got.status == theirs.status == 0, backend
 
 
+# -- nexthop objects ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nexthops() -> Iterator[Namespace]:
+    """Thousands of routes, the last ones through a nexthop object (`ip nexthop`): with
+    net.ipv4.nexthop_compat_mode=0 their dump messages name the object only, so the refusal
+    comes from a chunk that the second formatting process decodes."""
+    skip_unless_root()
+    with namespace(prefix="nlst-nexthop") as ns:
+        add_bulk_routes(ns, 6000, socket.AF_INET)
+        ip_batch(ns, ["nexthop add id 10 via 198.18.0.2 dev veth0"] + [
+            f"route add 198.19.{200 + index // 256}.{index % 256}/32 nhid 10"
+            for index in range(20)
+        ])
+        yield ns
+
+
+@pytest.mark.parametrize("compat", ["1", "0"])
+def test_routes_through_nexthop_objects(nexthops: Namespace, compat: str) -> None:
+    ns = nexthops
+    ns.run(["sysctl", "-q", "-w", f"net.ipv4.nexthop_compat_mode={compat}"])
+    try:
+        theirs = netstat_in(ns, ("-rn",))
+        assert theirs.stdout.count(b"\n") > 6000 and b"198.19.200.19" in theirs.stdout
+        for backend in ("auto", "proc"):
+            ours = nlstat_in(ns, ("-rn",), backend)
+            assert (ours.status, ours.stdout, ours.stderr) == (0, theirs.stdout, b""), backend
+        forced = nlstat_in(ns, ("-rn",), "netlink")
+        if compat == "1":
+            assert (forced.status, forced.stdout) == (0, theirs.stdout)
+        else:
+            # The refusal is one line and no row is printed twice (or at all) from netlink.
+            assert forced.status == 1 and forced.stdout == b""
+            assert forced.stderr.count(b"\n") == 1
+            assert b"nexthop object 10" in forced.stderr
+            assert b"NLSTAT_BACKEND=netlink" in forced.stderr
+    finally:
+        ns.run(["sysctl", "-q", "-w", "net.ipv4.nexthop_compat_mode=1"])
+
+
 # -- crafted /proc files ---------------------------------------------------------------------
 
 
