@@ -321,10 +321,11 @@ def unix_renderer(
         joined = "".join(paths)
         if " " in joined or not joined.isprintable():
             paths = list(map(scanf_word, paths))
-        inode_texts = map("%-8d ".__mod__, inodes)
         if programs is None:
-            return "".join(chain.from_iterable(zip(heads, inode_texts, paths, repeat("\n"))))
-        owners = map("%-20s ".__mod__, map(programs.get, inodes, repeat("-")))
-        return "".join(chain.from_iterable(zip(heads, inode_texts, owners, paths, repeat("\n"))))
+            tails = map("%-8d %s\n".__mod__, zip(inodes, paths))
+        else:
+            owners = map(programs.get, inodes, repeat("-"))
+            tails = map("%-8d %-20s %s\n".__mod__, zip(inodes, owners, paths))
+        return "".join(chain.from_iterable(zip(heads, tails)))
 
     return render
