@@ -210,7 +210,7 @@ class Ipv4Decoder:
     message with the same keys.
 
     Measured on 100k routes of 4 shapes (Python 3.11, 2-core VM): message by message,
-    0.21 s; split by the expression, 0.07 s.
+    0.21 s; split by the expression, 0.095 s.
     """
 
     def __init__(self, ifname: IfName) -> None:

@@ -168,7 +168,8 @@ class UnixText:
 
     Most sockets share their five hex fields with many others, so those are converted once
     per distinct text and every per-row step is a C-level map() over the expression's groups.
-    Measured on 100k unix sockets (Python 3.11, 2-core VM): line by line, 0.12 s; this, 0.05 s.
+    Measured on 100k unix sockets (Python 3.11, 2-core VM, best of 9): line by line, 0.082 s;
+    this, 0.071 s (0.101 and 0.081 s as medians).
     """
 
     def __init__(self, path: str, warn: Optional[Warn] = None) -> None:
