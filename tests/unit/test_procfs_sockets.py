@@ -6,6 +6,8 @@ import socket
 from typing import List
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nlstat.backends.procfs.sockets import (
     ipv4_hex_to_text,
@@ -86,7 +88,7 @@ def unix_chunks(rows: List[bytes], size: int) -> List[bytes]:
 
     from nlstat.backends.procfs.sockets import text_chunks
 
-    return list(text_chunks(io.BytesIO(UNIX_TITLE + b"\n".join(rows) + b"\n"), size))
+    return list(text_chunks(io.BytesIO(UNIX_TITLE + b"".join(row + b"\n" for row in rows)), size))
 
 
 def by_line(rows: List[bytes], warnings: List[str]) -> List[object]:
@@ -131,3 +133,36 @@ def test_unix_text_leaves_odd_lines_to_parse_unix(odd: bytes) -> None:
     assert ours == theirs
     if odd in (b"short line", b""):
         assert ours == ["warning, got bogus unix line. (/proc/net/unix line 20)"]
+
+
+# Pieces a /proc/net/unix line is made of, and the odd bytes a crafted file may hold instead.
+_HEX_FIELDS = st.sampled_from([
+    "00000002 00000000 00010000 0001 01", "00000003 00000000 00000000 0001 03",
+    "00000002 00000000 00000000 0002 01", "0000000A 00000001 00000000 0005 02",
+])
+_PATHS = st.one_of(
+    st.just(""),
+    st.text(alphabet="/@abc xyz\t\x0b\x0c\r\x1c\x85\xa0\x7f\u00e9.", min_size=1, max_size=12)
+    .map(lambda t: " " + t),
+)
+_LINES = st.one_of(
+    st.builds(lambda fields, inode, path: f"0000000000000000: {fields} {inode:5d}{path}",
+              _HEX_FIELDS, st.integers(0, 10**9), _PATHS),
+    st.text(alphabet="0123456789ABCDEFabcdef: \t\x0b\xa0/@x", max_size=60),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_LINES, max_size=40), st.sampled_from([64, 256, 1 << 16]))
+def test_unix_text_equals_parse_unix_on_any_lines(lines: List[str], size: int) -> None:
+    """Whatever the lines, the expression path and its fallback give parse_unix()'s records
+    and warnings, across any chunk borders."""
+    from nlstat.backends.procfs.sockets import UnixText
+
+    rows = [line.encode("utf-8", "surrogateescape") for line in lines]
+    ours: List[str] = []
+    parser = UnixText("/proc/net/unix", ours.append)
+    records = [record for chunk in unix_chunks(rows, size) for record in parser.parse(chunk)]
+    theirs: List[str] = []
+    assert records == by_line(rows, theirs)
+    assert ours == theirs

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -421,3 +423,38 @@ def test_unexpanded_nexthop_object_is_refused() -> None:
         "=HHI", 8, rt.RTA_OIF, 3)
     (route,) = decode_ipv4([expanded + DONE], ifname)
     assert route.data.iface == ifname(3)
+
+
+def _shaped(index: int, shape: int) -> bytes:
+    """Message `index` in one of several shapes the expression must split or leave alone."""
+    if shape == 0:
+        return message4(host(index))
+    if shape == 1:
+        return message4(host(index), gateway=None, priority=index % 7)
+    if shape == 2:
+        return with_attr(message4(host(index)), metrics_attr(1360, 1 + index % 6))
+    if shape == 3:
+        return message4("0.0.0.0", dst_len=0, gateway="198.18.0.254")
+    if shape == 4:
+        return message4(host(index), table=100 if index % 2 else rt.RT_TABLE_MAIN)
+    if shape == 5:
+        return message4(host(index), rtm_type=rt.RTN_BROADCAST)
+    return message4(host(index), dst_len=24)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 6), max_size=120), st.integers(60, 2000))
+def test_any_mix_of_shapes_and_chunk_borders(shapes: List[int], chunk_size: int) -> None:
+    """Random shapes cut into chunks anywhere between messages: the rows are always the plain
+    decoder's, in order."""
+    messages = [_shaped(index, shape) for index, shape in enumerate(shapes)]
+    chunks: List[bytes] = []
+    current = b""
+    for message in messages:
+        if current and len(current) + len(message) > chunk_size:
+            chunks.append(current)
+            current = b""
+        current += message
+    chunks += [current, DONE] if current else [DONE]
+    rows, _ = decode_chunks(chunks)
+    assert [tuple(r) for r in rows] == [tuple(r) for r in slow_rows(messages)]
