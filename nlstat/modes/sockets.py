@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import socket
 from itertools import islice
-from typing import Any, Callable, Iterable, List, Optional, TypeVar
+from typing import Any, Callable, Iterable, List, Mapping, Optional, TypeVar
 
 from nlstat.backends.procfs.sockets import UnixText, parse_inet, split_chunk
 from nlstat.backends.sockets import InetTable, SocketSource
@@ -109,7 +109,7 @@ def _keep_unix(query: Query) -> Optional[Callable[[UnixSocket], bool]]:
     return keep
 
 
-def _load_programs(query: Query, env: Environment) -> Optional[dict[int, str]]:
+def _load_programs(query: Query, env: Environment) -> Optional[Mapping[int, str]]:
     from nlstat.procmap import build_inode_map
 
     inode_map = build_inode_map(env.proc_root)
@@ -125,7 +125,7 @@ def _notice(env: Environment, what: str) -> None:
 
 def list_once(query: Query, env: Environment, source: SocketSource, names: Names) -> int:
     out = Output(env)
-    programs: Optional[dict[int, str]] = None
+    programs: Optional[Mapping[int, str]] = None
     programs_loaded = False
     selected = query.selections > 0
 

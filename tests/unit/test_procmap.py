@@ -79,3 +79,27 @@ def test_two_walkers_give_the_map_of_one(tmp_path: Path, monkeypatch: pytest.Mon
     first = next(pid for pid in os.listdir(tmp_path) if pid.isdigit())
     name = "big" if first == "10" else f"worker{first}"
     assert one.owners[1005] == f"{first}/{name}"
+
+
+def test_dense_table_answers_as_the_dict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past DENSE_MINIMUM sockets whose inodes are close together, the table is an array over
+    their span: same owners (first pid in /proc order wins), same defaults; inodes spread
+    too far apart keep the dict."""
+    from nlstat import procmap
+
+    make_process(tmp_path, 10, b"/srv/a\0", {fd: f"socket:[{5000 + fd}]" for fd in range(3, 60)})
+    make_process(tmp_path, 20, b"/srv/b\0", {3: "socket:[5010]", 4: "socket:[5070]"})
+    make_process(tmp_path, 30, b"/srv/c\0", {3: "socket:[5100]", 4: "/dev/null"})
+    expected = build_inode_map(str(tmp_path), parallel=False).owners
+    assert isinstance(expected, dict)
+    monkeypatch.setattr(procmap, "DENSE_MINIMUM", 10)
+    dense = build_inode_map(str(tmp_path), parallel=False).owners
+    assert isinstance(dense, procmap.DenseOwners)
+    assert dict(dense) == expected and len(dense) == len(expected)
+    for inode in (4999, 5003, 5010, 5070, 5100, 5101, 1 << 40):
+        assert dense.get(inode, "-") == expected.get(inode, "-")
+    with pytest.raises(KeyError):
+        dense[5101]
+    make_process(tmp_path, 40, b"/srv/far\0", {3: "socket:[900000000]"})
+    spread = build_inode_map(str(tmp_path), parallel=False).owners
+    assert isinstance(spread, dict) and spread[900000000].endswith("/far")
