@@ -176,6 +176,7 @@ def test_dump_ended_on_a_refusal_and_a_runt() -> None:
     error = NLMSGHDR.pack(36, 2, 0, 1, 0) + struct.pack("=i", -1) + NLMSGHDR.pack(16, 20, 1, 1, 0)
     assert dump_ended(error)
     assert dump_ended(b"\x10\0\0")
+    assert dump_ended(NLMSGHDR.pack(16, 3, 2, 1, 0))  # NLMSG_DONE without its errno
     # A message whose tail is 20 bytes of anything else is not the end.
     other = synthetic(socket.AF_INET, b"\x7f\0\0\x01" + bytes(12), bytes(16), 80, 0, TCP_LISTEN)
     assert not dump_ended(other)

@@ -56,11 +56,12 @@ def dump_ended(chunk: bytes) -> bool:
     it, with no walk over the messages. A refused dump is one NLMSG_ERROR, first in its chunk.
     """
     size = len(chunk)
-    if size < DONE_SIZE:
-        return size < NLMSGHDR.size  # nothing sensible can follow a runt
-    return (
+    if size < NLMSGHDR.size:
+        return True  # nothing sensible can follow a runt
+    if LENGTH_TYPE.unpack_from(chunk)[1] in (NLMSG_DONE, NLMSG_ERROR):
+        return True  # a refusal, or an empty dump's bare NLMSG_DONE
+    return size >= DONE_SIZE and (
         LENGTH_TYPE.unpack_from(chunk, size - DONE_SIZE) == (DONE_SIZE, NLMSG_DONE)
-        or LENGTH_TYPE.unpack_from(chunk)[1] == NLMSG_ERROR
     )
 
 
