@@ -170,3 +170,17 @@ def test_unix_rows() -> None:
 def test_unix_path_is_cut_like_scanf(path: str, shown: str) -> None:
     line = unix_renderer(Query())([UnixSocket(1, 1, 0x10000, 5, path, 2)])
     assert line.endswith("5        " + shown + "\n")
+
+
+def test_dense_owner_table_renders_as_the_dict() -> None:
+    """-p rows through the dense inode table (past 300k sockets) read as through a dict."""
+    from array import array
+
+    from nlstat.procmap import DenseOwners
+
+    owners = {100: "12/sshd", 102: "7/nginx: worker"}
+    dense = DenseOwners(100, array("I", [1, 0, 2]), ["", "12/sshd", "7/nginx: worker"])
+    records = [UnixSocket(1, 3, 0, inode, "/p", 2) for inode in (99, 100, 101, 102, 103)]
+    query = Query(programs=True)
+    assert unix_renderer(query, dense)(records) == unix_renderer(query, owners)(records)
+    assert "7/nginx: worker" in unix_renderer(query, dense)(records)
