@@ -154,16 +154,22 @@ class _Helper:
             pass
 
 
+def _never_last(chunk: bytes) -> bool:
+    return False
+
+
 def ordered_map(
     chunks: Iterable[bytes],
     work: Work,
-    is_last: Callable[[bytes], bool],
+    is_last: Callable[[bytes], bool] = _never_last,
     parallel: bool = True,
     period: int = 3,
 ) -> Iterator[bytes]:
     """work(chunk) for every chunk, in order, formatted on two cores once the dump is long.
 
-    `is_last(chunk)` tells the parent that a chunk ends the dump, so it stops receiving.
+    `is_last(chunk)` tells the parent that a chunk ends the dump, so it stops receiving from a
+    source that would not stop by itself (a netlink socket); by default the source's end is
+    the end.
     The helper formats `period - 1` chunks of every `period`: the parent also pays for
     fetching them (a netlink dump's kernel time is ~40% of the formatting work, printing a
     /proc file ~50% of its parsing and formatting), so it keeps the smaller share.

@@ -210,23 +210,17 @@ def walk_in_two(proc_root: str, mine: List[Item], theirs: List[Item]) -> List[Fo
         try:
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             os.close(results_read)
-            data = memoryview(marshal.dumps(walk(proc_root, theirs)))
-            while data:
-                data = data[os.write(results_write, data) :]
+            with os.fdopen(results_write, "wb") as pipe:
+                pipe.write(marshal.dumps(walk(proc_root, theirs)))
         finally:
             os._exit(0)  # never return into the parent's code (no atexit, no flushes)
     os.close(results_write)
     results = walk(proc_root, mine)
-    parts = []
     with os.fdopen(results_read, "rb") as pipe:
-        while True:
-            part = pipe.read(1 << 20)
-            if not part:
-                break
-            parts.append(part)
+        data = pipe.read()  # until the child has written all and exited
     os.waitpid(child, 0)
     try:
-        results += marshal.loads(b"".join(parts))
+        results += marshal.loads(data)
     except (EOFError, ValueError, TypeError):
         results += walk(proc_root, theirs)  # the child failed: walk its share here
     return results
@@ -278,14 +272,11 @@ def owner_table(
         low = min(map(min, inodes_of.values()))
         span = max(map(max, inodes_of.values())) - low + 1
         if span <= DENSE_SPREAD * total:
-            names = [""]
             slots = array("I", [0]) * span
-            for index in order:
-                names.append(texts[index])
-                slot = len(names) - 1
+            for slot, index in enumerate(order, 1):
                 for inode in inodes_of.pop(index):
                     slots[inode - low] = slot
-            return DenseOwners(low, slots, names)
+            return DenseOwners(low, slots, [""] + [texts[index] for index in order])
     owners: Dict[int, str] = {}
     for index in order:
         owners.update(zip(inodes_of.pop(index), repeat(texts[index])))

@@ -49,10 +49,6 @@ LEGACY_FILES = {
 BATCH_LINES = 4096
 
 
-def _never_last(chunk: bytes) -> bool:
-    return False  # the chunk source stops by itself after the dump's last chunk
-
-
 class RouteRun:
     """One `netstat -r` run: settings fixed by the query, name caches kept across -c passes
     (netstat's INET_nn cache lives as long as the process)."""
@@ -136,7 +132,7 @@ class RouteRun:
             return "".join(rows.render_all(decoder.take())).encode("utf-8", "surrogateescape")
 
         try:
-            text = list(ordered_map(netlink_routes.ipv4_chunks(), work, _never_last))
+            text = list(ordered_map(netlink_routes.ipv4_chunks(), work))
         except BackendUnavailable as err:
             self.refused("IPv4 routes", err)
             return None

@@ -186,7 +186,7 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
             def work(chunk: bytes) -> bytes:
                 return render_unix(parser.parse(chunk)).encode("utf-8", "surrogateescape")
 
-            for data in ordered_map(table.chunks, work, _never_last, period=PROC_PERIOD):
+            for data in ordered_map(table.chunks, work, period=PROC_PERIOD):
                 out.write(data)
         else:
             assert table.records is not None
@@ -277,7 +277,7 @@ def _write_inet_table(
             return render(records).encode("utf-8", "surrogateescape")
 
         out.flush()
-        for data in ordered_map(table.chunks, work_text, _never_last, period=PROC_PERIOD):
+        for data in ordered_map(table.chunks, work_text, period=PROC_PERIOD):
             out.write(data)
         return
     out.text(render(table.first))
@@ -292,10 +292,6 @@ def _write_inet_table(
 
     for data in ordered_map(table.chunks, work, dump_ended):
         out.write(data)
-
-
-def _never_last(chunk: bytes) -> bool:
-    return False
 
 
 Record = TypeVar("Record", InetSocket, UnixSocket)

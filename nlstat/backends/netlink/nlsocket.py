@@ -13,7 +13,7 @@ import struct
 from typing import Iterator, Optional
 
 from nlstat.errors import BackendUnavailable
-from nlstat.kernel.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
+from nlstat.kernel.netlink import NLA_TYPE_MASK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
 
 # struct nlmsghdr { __u32 nlmsg_len; __u16 nlmsg_type; __u16 nlmsg_flags; __u32 nlmsg_seq;
 #                   __u32 nlmsg_pid; };
@@ -72,7 +72,7 @@ def iter_attrs(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int
         length, kind = unpack(buf, start)
         if length < 4:
             return
-        yield kind & 0x3FFF, start + 4, start + length
+        yield kind & NLA_TYPE_MASK, start + 4, start + length
         start += (length + 3) & ~3
 
 

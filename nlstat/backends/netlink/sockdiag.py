@@ -14,7 +14,7 @@ import struct
 import sys
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
-from nlstat.backends.netlink.nlsocket import NLMSGHDR, NetlinkSocket, nlmsg_error
+from nlstat.backends.netlink.nlsocket import NLMSGHDR, NetlinkSocket, iter_attrs, nlmsg_error
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.netlink import NETLINK_SOCK_DIAG, NLMSG_DONE, NLMSG_ERROR
 from nlstat.kernel.sockdiag import (
@@ -232,16 +232,10 @@ def decode_inet(
 
 def _tcp_info_counters(buf: bytes, offset: int, length: int) -> Tuple[int, int]:
     """(tcpi_retransmits, tcpi_probes) from INET_DIAG_INFO: what /proc prints as RETR/TIMEOUT."""
-    start = offset + INET_MSG_SIZE
-    end = offset + length
-    while start + 4 <= end:
-        attr_len, attr_type = struct.unpack_from("=HH", buf, start)
-        if attr_len < 4:
-            break
-        if attr_type & 0x3FFF == INET_DIAG_INFO and attr_len >= 8:
-            retransmits, probes = TCP_INFO_HEAD.unpack_from(buf, start + 4)
+    for kind, start, stop in iter_attrs(buf, offset + INET_MSG_SIZE, offset + length):
+        if kind == INET_DIAG_INFO and stop - start >= 4:
+            retransmits, probes = TCP_INFO_HEAD.unpack_from(buf, start)
             return retransmits, probes
-        start += (attr_len + 3) & ~3
     return 0, 0
 
 
@@ -285,17 +279,11 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
             (_l, _t, _f, _s, _p, _family, sock_type, state, inode, cookie) = unpack(buf, offset)
             path = ""
             peer = 0
-            attr = offset + UNIX_MSG.size
-            stop = offset + length
-            while attr + 4 <= stop:
-                attr_len, attr_type = struct.unpack_from("=HH", buf, attr)
-                if attr_len < 4:
-                    break
-                if attr_type == UNIX_DIAG_NAME:
-                    path = _unix_path(bytes(buf[attr + 4 : attr + attr_len]))
-                elif attr_type == UNIX_DIAG_PEER:
-                    (peer,) = u32(buf, attr + 4)
-                attr += (attr_len + 3) & ~3
+            for kind, start, stop in iter_attrs(buf, offset + UNIX_MSG.size, offset + length):
+                if kind == UNIX_DIAG_NAME:
+                    path = _unix_path(bytes(buf[start:stop]))
+                elif kind == UNIX_DIAG_PEER:
+                    (peer,) = u32(buf, start)
             if state == TCP_LISTEN:
                 socket_state, flags = SS_UNCONNECTED, SO_ACCEPTCON
             elif state == TCP_ESTABLISHED:
