@@ -25,8 +25,8 @@ from nlstat.backends.netlink.routes import (  # noqa: E402
     Ipv4Decoder,
     _decode_route4,
     decode_ipv4,
-    to_s32,
 )
+from nlstat.backends.cscan import to_s32  # noqa: E402
 from nlstat.backends.netlink.routes6 import decode_ipv6  # noqa: E402
 from nlstat.backends.procfs.routes import read_ipv4, read_ipv6  # noqa: E402
 from nlstat.errors import BackendUnavailable  # noqa: E402

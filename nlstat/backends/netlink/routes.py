@@ -18,6 +18,7 @@ import struct
 from itertools import repeat
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
+from nlstat.backends.cscan import to_s32
 from nlstat.backends.netlink.nlsocket import (
     LENGTH_TYPE,
     NLMSGHDR,
@@ -83,12 +84,6 @@ DST4_START = ATTRS_OFFSET + 12  # 40: the payload of the second attribute
 DST4_END = DST4_START + 4
 
 IfName = Callable[[int], str]
-
-
-def to_s32(value: int) -> int:
-    """An unsigned kernel value as netstat's `%d` scanf of the kernel's text gives it."""
-    value &= 0xFFFFFFFF
-    return value - 0x100000000 if value & 0x80000000 else value
 
 
 def prefix_mask(prefix_len: int) -> str:
@@ -464,5 +459,4 @@ __all__ = [
     "decode_ipv4",
     "ipv4_chunks",
     "route_chunks",
-    "to_s32",
 ]

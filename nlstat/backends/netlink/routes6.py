@@ -15,6 +15,7 @@ from __future__ import annotations
 import socket
 from typing import Iterable, Iterator, List, Optional, Tuple
 
+from nlstat.backends.cscan import to_s32
 from nlstat.backends.netlink.nlsocket import LENGTH_TYPE, iter_attrs, nlmsg_error
 from nlstat.backends.netlink.routes import (
     ATTRS_OFFSET,
@@ -26,7 +27,6 @@ from nlstat.backends.netlink.routes import (
     InterfaceNames,
     capture_routes,
     strerror,
-    to_s32,
 )
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.netlink import NLMSG_DONE, NLMSG_ERROR
