@@ -5,10 +5,8 @@ This is the one place that turns exceptions into stderr lines and exit statuses.
 
 from __future__ import annotations
 
-import errno
 import importlib
 import os
-import signal
 import sys
 from typing import Sequence
 
@@ -17,6 +15,15 @@ from nlstat.errors import Exit, NlstatError
 
 
 def main(argv: Sequence[str], env: Environment) -> int:
+    try:
+        return _reported(argv, env)
+    except BrokenPipeError:
+        # `nlstat -ant | head -1`: the reader left (also while flushing after an error).
+        # netstat dies of SIGPIPE without a word.
+        return _die_of("SIGPIPE")
+
+
+def _reported(argv: Sequence[str], env: Environment) -> int:
     try:
         return _main(argv, env)
     except Exit as stop:
@@ -28,13 +35,10 @@ def main(argv: Sequence[str], env: Environment) -> int:
         return err.status
     except KeyboardInterrupt:
         # Ctrl-C ends -c quietly; netstat dies of SIGINT, and so do we, for the same status.
-        return _die_of(signal.SIGINT)
+        return _die_of("SIGINT")
     except BrokenPipeError:
-        # `nlstat -ant | head -1`: the reader left. netstat dies of SIGPIPE without a word.
-        return _die_of(signal.SIGPIPE)
+        raise
     except OSError as err:
-        if err.errno == errno.EPIPE:
-            return _die_of(signal.SIGPIPE)
         env.warn(f"nlstat: {err}")
         return 1
     except Exception as err:  # noqa: BLE001 - the promise is: never a traceback
@@ -75,8 +79,11 @@ def _flush(env: Environment) -> None:
         pass
 
 
-def _die_of(signum: int) -> int:
+def _die_of(name: str) -> int:
     """End the way netstat ends on this signal: killed by it, nothing printed."""
+    import signal  # only on these two ways out: not a start-up cost
+
+    signum = int(getattr(signal, name))
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -120,13 +120,17 @@ def letters_of(args: Sequence[str]) -> Optional[str]:
 
 
 def has_continuous(args: Sequence[str]) -> bool:
-    for arg in args:
-        if arg == "--":
-            return False
-        if arg == "--continuous" or (arg.startswith("-") and not arg.startswith("--")
-                                     and "c" in arg.split("A", 1)[0]):
-            return True
-    return False
+    """Would these arguments make netstat repeat for ever (-c, --cont, ...)? Read by nlstat's
+    own parser, so that abbreviations and option arguments count as netstat counts them."""
+    import io
+
+    from nlstat.cli import parse
+    from nlstat.env import Environment
+    from nlstat.query import Query
+
+    quiet = Environment(stdout=io.BytesIO(), stderr=io.StringIO())
+    parsed = parse(args, quiet)
+    return isinstance(parsed, Query) and parsed.continuous
 
 
 def equivalent(args: Sequence[str]) -> Optional[Program]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import struct
 from collections import deque
 from typing import Callable, Deque, Iterable, Iterator, Optional, Union
@@ -69,6 +68,8 @@ def _grow(fd: int) -> None:
 def _helper(work: Work, chunks_in: int, results_out: int) -> None:
     """The forked helper: format each chunk it is sent, send the bytes back, in order."""
     # Ctrl-C reaches the whole process group: the helper dies quietly, the parent reports.
+    import signal  # the helper only: not a start-up cost
+
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:

@@ -14,7 +14,6 @@ import itertools
 import socket
 from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional
 
-from nlstat.backends.procfs.sockets import open_proc, read_unix, text_chunks
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
@@ -44,6 +43,13 @@ class UnixTable(NamedTuple):
 
 
 PROC_FILES = {"tcp": "tcp", "udp": "udp", "udplite": "udplite", "raw": "raw"}
+
+
+def proc_chunks(path: str) -> Iterator[bytes]:
+    """A /proc table's text chunks (the /proc parsers are imported only when /proc is read)."""
+    from nlstat.backends.procfs.sockets import open_proc, text_chunks
+
+    return text_chunks(open_proc(path))
 
 
 def proc_file(protocol: str, family: int) -> str:
@@ -117,19 +123,19 @@ class SocketSource:
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
                 self._refused(proc_file(protocol, family), err, path)
-        return InetTable([], None, text_chunks(open_proc(path)), path)
+        return InetTable([], None, proc_chunks(path), path)
 
     def unix(self) -> UnixTable:
         """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")
         if self.backend != BACKEND_NETLINK:
-            return UnixTable(text_chunks(open_proc(path)), None, path)
+            return UnixTable(proc_chunks(path), None, path)
         try:
             records = self._sockdiag().unix()
             first = next(records, None)
         except BackendUnavailable as err:
             self._refused("unix", err, path)
-            return UnixTable(text_chunks(open_proc(path)), None, path)
+            return UnixTable(proc_chunks(path), None, path)
         if first is None:
             return UnixTable(None, iter(()), path)
         return UnixTable(None, self._join_unix(itertools.chain((first,), records), path), path)
@@ -144,6 +150,8 @@ class SocketSource:
         same inode, enriched with what only /proc knows, and embryos are taken from /proc.
         Sockets created between the two reads (netlink only) follow at the end.
         """
+        from nlstat.backends.procfs.sockets import read_unix
+
         try:
             rows = read_unix(path, None)
         except OSError:

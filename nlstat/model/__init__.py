@@ -4,7 +4,3 @@ One module per table; each record keeps the kernel's raw values (numbers, addres
 kernel state numbers), never formatted columns, and keeps what netlink gives beyond what
 netstat prints (socket cookie, interface) for the JSON, watch and replay features.
 """
-
-from nlstat.model.sockets import InetSocket, UnixSocket
-
-__all__ = ["InetSocket", "UnixSocket"]

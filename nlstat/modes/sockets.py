@@ -11,7 +11,6 @@ import socket
 from itertools import islice
 from typing import Any, Callable, Iterable, List, Mapping, Optional, TypeVar
 
-from nlstat.backends.procfs.sockets import UnixText, parse_inet, split_chunk
 from nlstat.backends.sockets import InetTable, SocketSource
 from nlstat.env import Environment
 from nlstat.errors import Exit
@@ -181,6 +180,8 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         if keep_unix is not None:
             render_unix = _filtered(render_unix, keep_unix)
         if table.chunks is not None:
+            from nlstat.backends.procfs.sockets import UnixText
+
             parser = UnixText(table.path, env.warn)
 
             def work(chunk: bytes) -> bytes:
@@ -269,6 +270,9 @@ def _write_inet_table(
     if keep is not None:
         render = _filtered(render, keep)
     if decoder is None:
+        # /proc text (the netlink path never imports the /proc parsers)
+        from nlstat.backends.procfs.sockets import parse_inet, split_chunk
+
         path = table.path
 
         def work_text(chunk: bytes) -> bytes:

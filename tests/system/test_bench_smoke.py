@@ -271,7 +271,8 @@ def test_nlstat_compare_bad_options_give_netstats_status(load: Load) -> None:
 
 
 def test_nlstat_compare_refuses_continuous_and_bad_run_counts() -> None:
-    for args in (["-ctn"], ["--continuous"], ["--compare-runs", "x", "-ant"],
+    # "--conti" is --continuous abbreviated, as netstat's getopt_long reads it.
+    for args in (["-ctn"], ["--continuous"], ["--conti", "-t"], ["--compare-runs", "x", "-ant"],
                  ["--compare-runs=0"]):
         done = subprocess.run([sys.executable, "-c", RUN_COMPARE, *args], capture_output=True,
                               text=True, env=c_env(), timeout=60)

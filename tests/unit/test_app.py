@@ -1,0 +1,35 @@
+"""app.main: the one place that turns failures into statuses, never a traceback."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+# An error whose report needs a flush of stdout, when the reader of stdout has gone.
+SCRIPT = """
+import io, sys
+from nlstat import app
+from nlstat.env import Environment
+from nlstat.errors import NlstatError
+
+class Gone(io.BytesIO):
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+def failing(argv, env):
+    raise NlstatError("rtnetlink refused the dump")
+
+app._main = failing
+sys.exit(app.main(["-rn"], Environment(stdout=Gone())))
+"""
+
+
+def test_broken_pipe_while_reporting_an_error_dies_of_sigpipe() -> None:
+    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=str(REPO), capture_output=True,
+                          timeout=30)
+    assert done.returncode == -signal.SIGPIPE
+    assert b"Traceback" not in done.stderr
