@@ -12,6 +12,7 @@ from typing import Sequence
 
 from nlstat.env import Environment
 from nlstat.errors import Exit, NlstatError
+from nlstat.query import BACKENDS
 
 
 def main(argv: Sequence[str], env: Environment) -> int:
@@ -64,6 +65,10 @@ def _main(argv: Sequence[str], env: Environment) -> int:
         return parsed
     if parsed.backend is not None:
         env.backend = parsed.backend
+    elif env.backend not in BACKENDS:
+        # NLSTAT_BACKEND gets the check --backend gets (a typo must not mean "auto").
+        env.warn(f"nlstat: invalid NLSTAT_BACKEND '{env.backend}' (choose auto, netlink or proc)")
+        return cli.STATUS_USAGE
     module = importlib.import_module(MODULES[parsed.mode])
     status: int = module.run(parsed, env)
     _flush(env)

@@ -30,12 +30,6 @@ class MalformedInput(NlstatError):
         self.line_number = line_number
 
 
-class UsageError(NlstatError):
-    """Bad command line; the message has been printed already by the parser."""
-
-    status = 3
-
-
 class Exit(Exception):
     """Stop now with this status (netstat returns from deep inside its steps)."""
 

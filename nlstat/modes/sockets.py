@@ -27,6 +27,9 @@ PROC_PERIOD = 4
 # Lines per write(): large enough that write() costs nothing, small enough to stream.
 BATCH_LINES = 2048
 
+# The Internet steps of netstat.c main(), in order (the Query field of each is its switch).
+INET_STEPS = (TCP, "sctp", UDP, UDPLITE, RAW)
+
 # Legacy families: netstat's step, its /proc files and the name in its "no support" notice.
 LEGACY_FAMILIES = (
     ("ipx", ("net/ipx/socket", "net/ipx"), "AF IPX"),
@@ -129,22 +132,15 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
     selected = query.selections > 0
 
     # Step 1: the Internet header (and the -p map, built before it as netstat does).
-    if not selected or query.tcp or query.sctp or query.udp or query.udplite or query.raw:
+    inet_steps = [step for step in INET_STEPS if query.wants(step)]
+    if inet_steps:
         if query.programs:
             programs = _load_programs(query, env)
             programs_loaded = True
         out.text(inet_header(query))
         rows = InetRows(query, names, programs)
         keep = _keep_inet(query)
-        for protocol, flag in (
-            (TCP, query.tcp),
-            ("sctp", query.sctp),
-            (UDP, query.udp),
-            (UDPLITE, query.udplite),
-            (RAW, query.raw),
-        ):
-            if selected and not flag:
-                continue
+        for protocol in inet_steps:
             if protocol == "sctp":
                 status = _sctp(query, env, out)
             else:
@@ -163,7 +159,7 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
             return status
 
     # Step 8: UNIX domain sockets.
-    if not selected or query.unix:
+    if query.wants("unix"):
         if query.programs and not programs_loaded:
             programs = _load_programs(query, env)
         try:
@@ -196,7 +192,7 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
     out.flush()
     # Steps 9-13: families whose /proc files went away with their kernel code.
     for attribute, files, title in LEGACY_FAMILIES:
-        if selected and not getattr(query, attribute):
+        if not query.wants(attribute):
             continue
         if any(os.path.exists(env.proc(path)) for path in files):
             env.trace(f"{files[0]} exists but nlstat does not list {title} sockets")

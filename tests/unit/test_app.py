@@ -33,3 +33,18 @@ def test_broken_pipe_while_reporting_an_error_dies_of_sigpipe() -> None:
                           timeout=30)
     assert done.returncode == -signal.SIGPIPE
     assert b"Traceback" not in done.stderr
+
+
+def test_an_unknown_nlstat_backend_is_refused_unless_the_option_overrides_it() -> None:
+    import os
+
+    env = dict(os.environ, NLSTAT_BACKEND="bogus", PYTHONPATH=str(REPO))
+    refused = subprocess.run([sys.executable, "-m", "nlstat", "-s"], cwd=str(REPO), env=env,
+                             capture_output=True, text=True, timeout=30)
+    assert refused.returncode == 3 and refused.stdout == ""
+    assert refused.stderr == (
+        "nlstat: invalid NLSTAT_BACKEND 'bogus' (choose auto, netlink or proc)\n"
+    )
+    chosen = subprocess.run([sys.executable, "-m", "nlstat", "--backend=proc", "-s"],
+                            cwd=str(REPO), env=env, capture_output=True, text=True, timeout=30)
+    assert chosen.returncode == 0 and chosen.stdout.startswith("Ip:")
