@@ -16,7 +16,6 @@ import argparse
 import os
 import platform
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -30,8 +29,11 @@ from nlstat.compare import (  # noqa: E402  (needs ROOT on sys.path)
     Program,
     Result,
     Sample,
+    c_env,
     equivalent,
     measure,
+    nlstat_env,
+    nlstat_program,
     verdict,
 )
 
@@ -49,8 +51,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="untimed runs first (default 1)")
     p.add_argument("--modes", default=",".join(DEFAULT_MODES),
                    help="comma-separated netstat option sets (write --modes=-ant,-rn)")
-    p.add_argument("--nlstat", help="command that runs nlstat (default: the console script if "
-                                    "installed, else python3 -m nlstat from this tree)")
+    p.add_argument("--nlstat", help="command that runs nlstat (default: python3 -m nlstat "
+                                    "from this tree)")
     p.add_argument("--timeout", type=float, default=600, help="seconds per run before a kill")
     p.add_argument("--output", help="also write the Markdown to this file")
     p.add_argument("--profile", help="instead of timing, cProfile `nlstat ARGS` once and print "
@@ -68,23 +70,13 @@ def reexec_inside(netns: str, argv: Sequence[str]) -> int:
     return subprocess.call(cmd, env=env)
 
 
-def c_env() -> Dict[str, str]:
-    return dict(os.environ, LC_ALL="C")
-
-
 def nlstat_command(option: Optional[str]) -> Tuple[List[str], Dict[str, str], str]:
-    """argv prefix, environment and a description of how nlstat is run."""
-    env = c_env()
-    # Installed packages come with compiled bytecode: let the warm-up run write it (see
-    # nlstat/compare.py); with PYTHONDONTWRITEBYTECODE=1 every run would compile nlstat again.
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    """argv prefix, environment and a description of how nlstat is run: this tree's code
+    unless --nlstat says otherwise (an installed console script may be an older version)."""
     if option:
-        return shlex.split(option), env, f"`{option}`"
-    script = shutil.which("nlstat")
-    if script:
-        return [script], env, f"installed console script `{script}`"
-    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    return [sys.executable, "-m", "nlstat"], env, f"`python3 -m nlstat` with PYTHONPATH={ROOT}"
+        return shlex.split(option), nlstat_env(), f"`{option}`"
+    tree = nlstat_program([])
+    return tree.argv, tree.env, f"`python3 -m nlstat` with PYTHONPATH={ROOT}"
 
 
 def read(path: str) -> str:

@@ -359,22 +359,31 @@ def aligned(rows: Sequence[Sequence[str]]) -> List[str]:
     return out
 
 
+def c_env() -> Dict[str, str]:
+    """The environment every timed program runs in: the caller's, under LC_ALL=C."""
+    return dict(os.environ, LC_ALL="C")
+
+
+def nlstat_env() -> Dict[str, str]:
+    """c_env() for nlstat: an installed package has its bytecode compiled, so the warm-up run
+    may write it here too, or every timed run would pay for compiling nlstat
+    (PYTHONDONTWRITEBYTECODE=1 in a CI)."""
+    env = c_env()
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
 def nlstat_program(args: Sequence[str]) -> Program:
     """This very nlstat, as a child: the same interpreter and the same package directory."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = dict(os.environ)
+    env = nlstat_env()
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env["LC_ALL"] = "C"
-    # An installed package has its bytecode compiled; let the warm-up run write it here too,
-    # or every timed run would pay for compiling nlstat (PYTHONDONTWRITEBYTECODE=1 in a CI).
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return Program("nlstat", [sys.executable, "-m", "nlstat", *args], env)
 
 
 def programs_for(args: Sequence[str]) -> List[Program]:
     """nlstat, netstat and the ss-like equivalent (if any), all under LC_ALL=C."""
-    env = dict(os.environ)
-    env["LC_ALL"] = "C"
+    env = c_env()
     programs = [nlstat_program(args), Program("netstat", ["netstat", *args], env)]
     other = equivalent(args)
     if other is not None:
