@@ -125,6 +125,17 @@ def _notice(env: Environment, what: str) -> None:
     env.warn(f"netstat: no support for `{what}' on this system.")
 
 
+def _missing_protocol(query: Query, env: Environment, out: Output, protocol: str) -> bool:
+    """A protocol's table is missing: netstat's notice when the protocol was asked for by
+    name (or -v); True when that ends the run (status 1)."""
+    if query.implicit_protocols:
+        return False
+    if query.selections or query.verbose:
+        out.flush()
+        _notice(env, f"AF INET ({protocol})")
+    return query.selections > 0
+
+
 def list_once(query: Query, env: Environment, source: SocketSource, names: Names) -> int:
     out = Output(env)
     programs: Optional[Mapping[int, str]] = None
@@ -237,10 +248,7 @@ def _inet_protocol(
         if table is None:
             if family == socket.AF_INET6:
                 continue  # a missing IPv6 file is skipped silently
-            if not query.implicit_protocols and (query.selections or query.verbose):
-                out.flush()
-                _notice(env, f"AF INET ({protocol})")
-            if not query.implicit_protocols and query.selections:
+            if _missing_protocol(query, env, out, protocol):
                 return 1
             continue
         _write_inet_table(env, out, table, protocol, family, rows, keep)
@@ -323,9 +331,6 @@ def _sctp(query: Query, env: Environment, out: Output) -> int:
         if os.path.exists(env.proc("net", "sctp", part)):
             env.trace(f"/proc/net/sctp/{part} exists but nlstat does not list SCTP sockets yet")
             continue
-        if not query.implicit_protocols and (query.selections or query.verbose):
-            out.flush()
-            _notice(env, "AF INET (sctp)")
-        if not query.implicit_protocols and query.selections:
+        if _missing_protocol(query, env, out, "sctp"):
             return 1
     return 0
