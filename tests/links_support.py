@@ -305,17 +305,17 @@ def compare_live(lab: Lab, args: Sequence[str], backend: str, attempts: int = 4
 CAPTURE_CODE = r"""
 import socket, sys
 from pathlib import Path
-from nlstat.backends.netlink.links import address_request, dump, link_request
+from nlstat.backends.netlink.links import address_request, link_request
 from nlstat.backends.netlink.nlsocket import NetlinkSocket
 from nlstat.kernel.link import RTM_GETADDR, RTM_GETLINK, RTM_GETMULTICAST
 out = Path(sys.argv[1])
 with NetlinkSocket(0) as sock:
     files = {
-        "links.nl": dump(sock, RTM_GETLINK, link_request()),
-        "addr4.nl": dump(sock, RTM_GETADDR, address_request(socket.AF_INET)),
-        "addr6.nl": dump(sock, RTM_GETADDR, address_request(socket.AF_INET6)),
-        "mcast4.nl": dump(sock, RTM_GETMULTICAST, address_request(socket.AF_INET)),
-        "mcast6.nl": dump(sock, RTM_GETMULTICAST, address_request(socket.AF_INET6)),
+        "links.nl": sock.dump_all(RTM_GETLINK, link_request()),
+        "addr4.nl": sock.dump_all(RTM_GETADDR, address_request(socket.AF_INET)),
+        "addr6.nl": sock.dump_all(RTM_GETADDR, address_request(socket.AF_INET6)),
+        "mcast4.nl": sock.dump_all(RTM_GETMULTICAST, address_request(socket.AF_INET)),
+        "mcast6.nl": sock.dump_all(RTM_GETMULTICAST, address_request(socket.AF_INET6)),
     }
 for name, chunks in files.items():
     (out / name).write_bytes(b"".join(chunks))

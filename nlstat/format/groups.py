@@ -23,10 +23,9 @@ def group_row(row: GroupMembership, names: Names) -> str:
         text = names.socket_host4(row.address)
     else:
         text = names.socket_host6(row.address)
-    users = row.users if row.users is not None else 1
     device = row.device
     # printf pads by bytes, not characters.
     padding = 15 - len(device.encode("utf-8", "surrogateescape"))
     if padding > 0:
         device += " " * padding
-    return f"{device} {users:<6d} {text[:ADDRESS_LIMIT]}\n"
+    return f"{device} {row.users:<6d} {text[:ADDRESS_LIMIT]}\n"

@@ -10,6 +10,46 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Optional
 
+from nlstat.kernel.link import (
+    ARPHRD_ADAPT,
+    ARPHRD_ARCNET,
+    ARPHRD_ASH,
+    ARPHRD_AX25,
+    ARPHRD_CSLIP,
+    ARPHRD_CSLIP6,
+    ARPHRD_DLCI,
+    ARPHRD_ETHER,
+    ARPHRD_EUI64,
+    ARPHRD_FDDI,
+    ARPHRD_FRAD,
+    ARPHRD_HDLC,
+    ARPHRD_HIPPI,
+    ARPHRD_IRDA,
+    ARPHRD_LAPB,
+    ARPHRD_LOOPBACK,
+    ARPHRD_NETROM,
+    ARPHRD_PPP,
+    ARPHRD_ROSE,
+    ARPHRD_SIT,
+    ARPHRD_SLIP,
+    ARPHRD_SLIP6,
+    ARPHRD_TUNNEL,
+    ARPHRD_X25,
+    IFF_ALLMULTI,
+    IFF_BROADCAST,
+    IFF_DEBUG,
+    IFF_DYNAMIC,
+    IFF_LOOPBACK,
+    IFF_MASTER,
+    IFF_MULTICAST,
+    IFF_NOARP,
+    IFF_NOTRAILERS,
+    IFF_POINTOPOINT,
+    IFF_PROMISC,
+    IFF_RUNNING,
+    IFF_SLAVE,
+    IFF_UP,
+)
 from nlstat.model.links import Inet6Address, Interface, LinkStats
 
 TITLE = "Kernel Interface table\n"
@@ -22,43 +62,38 @@ INDENT = "        "
 
 # Short-format letters, in ife_print_short's order (two flags share "P").
 SHORT_FLAGS: tuple[tuple[int, str], ...] = (
-    (0x200, "A"),  # ALLMULTI
-    (0x2, "B"),  # BROADCAST
-    (0x4, "D"),  # DEBUG
-    (0x8, "L"),  # LOOPBACK
-    (0x1000, "M"),  # MULTICAST
-    (0x8000, "d"),  # DYNAMIC
-    (0x100, "P"),  # PROMISC
-    (0x20, "N"),  # NOTRAILERS
-    (0x80, "O"),  # NOARP
-    (0x10, "P"),  # POINTOPOINT
-    (0x800, "s"),  # SLAVE
-    (0x400, "m"),  # MASTER
-    (0x40, "R"),  # RUNNING
-    (0x1, "U"),  # UP
+    (IFF_ALLMULTI, "A"),
+    (IFF_BROADCAST, "B"),
+    (IFF_DEBUG, "D"),
+    (IFF_LOOPBACK, "L"),
+    (IFF_MULTICAST, "M"),
+    (IFF_DYNAMIC, "d"),
+    (IFF_PROMISC, "P"),
+    (IFF_NOTRAILERS, "N"),
+    (IFF_NOARP, "O"),
+    (IFF_POINTOPOINT, "P"),
+    (IFF_SLAVE, "s"),
+    (IFF_MASTER, "m"),
+    (IFF_RUNNING, "R"),
+    (IFF_UP, "U"),
 )
 # Long-format names, in ife_print_long's order.
 LONG_FLAGS: tuple[tuple[int, str], ...] = (
-    (0x1, "UP"),
-    (0x2, "BROADCAST"),
-    (0x4, "DEBUG"),
-    (0x8, "LOOPBACK"),
-    (0x10, "POINTOPOINT"),
-    (0x20, "NOTRAILERS"),
-    (0x40, "RUNNING"),
-    (0x80, "NOARP"),
-    (0x100, "PROMISC"),
-    (0x200, "ALLMULTI"),
-    (0x800, "SLAVE"),
-    (0x400, "MASTER"),
-    (0x1000, "MULTICAST"),
-    (0x8000, "DYNAMIC"),
+    (IFF_UP, "UP"),
+    (IFF_BROADCAST, "BROADCAST"),
+    (IFF_DEBUG, "DEBUG"),
+    (IFF_LOOPBACK, "LOOPBACK"),
+    (IFF_POINTOPOINT, "POINTOPOINT"),
+    (IFF_NOTRAILERS, "NOTRAILERS"),
+    (IFF_RUNNING, "RUNNING"),
+    (IFF_NOARP, "NOARP"),
+    (IFF_PROMISC, "PROMISC"),
+    (IFF_ALLMULTI, "ALLMULTI"),
+    (IFF_SLAVE, "SLAVE"),
+    (IFF_MASTER, "MASTER"),
+    (IFF_MULTICAST, "MULTICAST"),
+    (IFF_DYNAMIC, "DYNAMIC"),
 )
-IFF_BROADCAST = 0x2
-IFF_POINTOPOINT = 0x10
-
-ARPHRD_CSLIP = 257
-ARPHRD_CSLIP6 = 259
 
 # Debian's get_name() (CVE-2025-46836 fix) copies at most 15 characters and then does not
 # consume the ':', so sscanf() of the counters fails: a 15-character name shows all zeros.
@@ -131,34 +166,34 @@ Printer = Optional[Callable[[bytes], str]]
 
 # ARPHRD number -> (name, printer, title), as lib/hw.c finds them with get_hwntype().
 HARDWARE: dict[int, tuple[str, Printer, str]] = {
-    772: ("loop", None, "Local Loopback"),
-    256: ("slip", None, "Serial Line IP"),
-    257: ("cslip", None, "VJ Serial Line IP"),
-    258: ("slip6", None, "6-bit Serial Line IP"),
-    259: ("cslip6", None, "VJ 6-bit Serial Line IP"),
-    264: ("adaptive", None, "Adaptive Serial Line IP"),
-    781: ("ash", _ash, "Ash"),
-    1: ("ether", lambda a: _hex(a, 6, "%02x", ":"), "Ethernet"),
-    3: ("ax25", _callsign, "AMPR AX.25"),
-    0: ("netrom", _callsign, "AMPR NET/ROM"),
-    270: ("rose", lambda a: _hex(a, 5, "%02x", ""), "AMPR ROSE"),
-    768: ("tunnel", lambda a: "", "IPIP Tunnel"),
-    512: ("ppp", None, "Point-to-Point Protocol"),
-    513: ("hdlc", None, "(Cisco)-HDLC"),
-    516: ("lapb", None, "LAPB"),
-    7: ("arcnet", lambda a: f"{a[0]:02X}", "ARCnet"),
-    15: ("dlci", _dlci, "Frame Relay DLCI"),
-    770: ("frad", None, "Frame Relay Access Device"),
-    776: ("sit", None, "IPv6-in-IPv4"),
-    774: ("fddi", lambda a: _hex(a, 6, "%02X", "-"), "Fiber Distributed Data Interface"),
-    780: ("hippi", lambda a: _hex(a, 6, "%02X", ":"), "HIPPI"),
-    783: ("irda", _irda, "IrLAP"),
-    271: ("x25", _x25, "generic X.25"),
-    27: ("eui64", lambda a: _hex(a, 8, "%02X", ":"), "Generic EUI-64"),
+    ARPHRD_LOOPBACK: ("loop", None, "Local Loopback"),
+    ARPHRD_SLIP: ("slip", None, "Serial Line IP"),
+    ARPHRD_CSLIP: ("cslip", None, "VJ Serial Line IP"),
+    ARPHRD_SLIP6: ("slip6", None, "6-bit Serial Line IP"),
+    ARPHRD_CSLIP6: ("cslip6", None, "VJ 6-bit Serial Line IP"),
+    ARPHRD_ADAPT: ("adaptive", None, "Adaptive Serial Line IP"),
+    ARPHRD_ASH: ("ash", _ash, "Ash"),
+    ARPHRD_ETHER: ("ether", lambda a: _hex(a, 6, "%02x", ":"), "Ethernet"),
+    ARPHRD_AX25: ("ax25", _callsign, "AMPR AX.25"),
+    ARPHRD_NETROM: ("netrom", _callsign, "AMPR NET/ROM"),
+    ARPHRD_ROSE: ("rose", lambda a: _hex(a, 5, "%02x", ""), "AMPR ROSE"),
+    ARPHRD_TUNNEL: ("tunnel", lambda a: "", "IPIP Tunnel"),
+    ARPHRD_PPP: ("ppp", None, "Point-to-Point Protocol"),
+    ARPHRD_HDLC: ("hdlc", None, "(Cisco)-HDLC"),
+    ARPHRD_LAPB: ("lapb", None, "LAPB"),
+    ARPHRD_ARCNET: ("arcnet", lambda a: f"{a[0]:02X}", "ARCnet"),
+    ARPHRD_DLCI: ("dlci", _dlci, "Frame Relay DLCI"),
+    ARPHRD_FRAD: ("frad", None, "Frame Relay Access Device"),
+    ARPHRD_SIT: ("sit", None, "IPv6-in-IPv4"),
+    ARPHRD_FDDI: ("fddi", lambda a: _hex(a, 6, "%02X", "-"), "Fiber Distributed Data Interface"),
+    ARPHRD_HIPPI: ("hippi", lambda a: _hex(a, 6, "%02X", ":"), "HIPPI"),
+    ARPHRD_IRDA: ("irda", _irda, "IrLAP"),
+    ARPHRD_X25: ("x25", _x25, "generic X.25"),
+    ARPHRD_EUI64: ("eui64", lambda a: _hex(a, 8, "%02X", ":"), "Generic EUI-64"),
 }
 UNSPEC: tuple[str, Printer, str] = ("unspec", _unspec, "UNSPEC")
 # Only ash suppresses an all-zero address (hw->suppress_null_addr), over its 64-byte length.
-SUPPRESS_NULL = {781}
+SUPPRESS_NULL = {ARPHRD_ASH}
 
 
 def hardware_line(interface: Interface) -> str:

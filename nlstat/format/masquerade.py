@@ -23,7 +23,8 @@ from __future__ import annotations
 
 from typing import Iterable, List
 
-from nlstat.model.conntrack import ConntrackEntry
+from nlstat.kernel.conntrack import IPS_DST_NAT, IPS_SRC_NAT
+from nlstat.model.conntrack import ICMP_PROTOCOLS, ConntrackEntry
 from nlstat.resolve import Names
 
 TITLE = "IP masquerading entries"
@@ -44,19 +45,16 @@ PROTOCOL_NAMES = {
     132: "sctp",
     136: "udplite",
 }
-_ICMP = (1, 58)
 # Only these have netstat service lists (lib/inet.c get_sname()); others print numbers.
 _SERVICE_TABLES = {"tcp": "tcp", "udp": "udp"}
-_IPS_SRC_NAT = 1 << 4
-_IPS_DST_NAT = 1 << 5
 
 
 def masq_port(entry: ConntrackEntry) -> int:
     """The port (or ICMP id) the NAT substituted, masq's "mport"."""
-    if entry.protocol in _ICMP:
+    if entry.protocol in ICMP_PROTOCOLS:
         return entry.reply_sport
-    source_nat = entry.status & _IPS_SRC_NAT or entry.reply_dst != entry.orig_src
-    if source_nat or not (entry.status & _IPS_DST_NAT or entry.reply_src != entry.orig_dst):
+    source_nat = entry.status & IPS_SRC_NAT or entry.reply_dst != entry.orig_src
+    if source_nat or not (entry.status & IPS_DST_NAT or entry.reply_src != entry.orig_dst):
         return entry.reply_dport
     return entry.reply_sport
 

@@ -13,6 +13,7 @@ from itertools import chain, repeat
 from operator import itemgetter
 from typing import Dict, List, Optional, Tuple
 
+from nlstat.cscan import c_int
 from nlstat.kernel.rtnetlink import (
     RTCF_BROADCAST,
     RTCF_DEAD,
@@ -50,7 +51,7 @@ from nlstat.kernel.rtnetlink import (
     RTF_UP,
     RTF_WINDOW,
 )
-from nlstat.model.routes import CachedRoute, Route, Route6, RouteCache
+from nlstat.model.routes import CachedRoute, Route, Route6, Route6Data, RouteCache, RouteData
 from nlstat.resolve import Names, unmap_v4
 
 IPV4_TITLE = "Kernel IP routing table\n"
@@ -106,7 +107,7 @@ _IPV4_LETTERS: Tuple[Tuple[int, str], ...] = (
     (RTF_MODIFIED, "M"),
     (RTF_DEFAULT, "d"),
     (RTF_ALLONLINK, "a"),
-    (0x00040000, "c"),  # RTF_ADDRCONF
+    (RTF_ADDRCONF, "c"),
     (RTF_NONEXTHOP, "o"),
     (RTF_EXPIRES, "e"),
     (RTF_CACHE, "c"),
@@ -158,7 +159,7 @@ class Ipv4Rows:
         data = route.data
         cached = self.tails.get(id(data))
         if cached is None:
-            cached = self.tails[id(data)] = self._tail(route)
+            cached = self.tails[id(data)] = self._tail(data)
         tail, mask, host = cached
         if self.names is None:
             destination = route.destination
@@ -186,16 +187,15 @@ class Ipv4Rows:
         if not tails.keys() >= set(ids):
             for data_id, data in zip(ids, datas):
                 if data_id not in tails:
-                    tails[data_id] = self._tail(Route("", data))
+                    tails[data_id] = self._tail(data)
         # "%-15s " is ljust(16) for a dotted quad, which is never longer than 15. The pieces
         # are joined by the caller: no per-row concatenation.
         heads = map(str.ljust, map(itemgetter(0), routes), repeat(16))
         texts = map(itemgetter(0), map(tails.__getitem__, ids))
         return list(chain.from_iterable(zip(heads, texts)))
 
-    def _tail(self, route: Route) -> Tuple[str, int, bool]:
+    def _tail(self, data: RouteData) -> Tuple[str, int, bool]:
         """Everything after the destination column, the mask as a number, the RTF_HOST bit."""
-        data = route.data
         flags = self.flag_texts.get(data.flags)
         if flags is None:
             flags = self.flag_texts[data.flags] = ipv4_flags(data.flags)
@@ -374,7 +374,7 @@ class Ipv6Rows:
         data = route.data
         cached = self.tails.get(id(data))
         if cached is None:
-            cached = self.tails[id(data)] = self._tail(route)
+            cached = self.tails[id(data)] = self._tail(data)
         suffix, tail = cached
         if self.names is None:
             destination = route.destination
@@ -384,8 +384,7 @@ class Ipv6Rows:
             destination = self.names.inet6_name(route.destination, False)
         return f"{destination + suffix:<30} {tail}"
 
-    def _tail(self, route: Route6) -> Tuple[str, str]:
-        data = route.data
+    def _tail(self, data: Route6Data) -> Tuple[str, str]:
         flags = self.flag_texts.get(data.flags)
         if flags is None:
             flags = self.flag_texts[data.flags] = ipv6_flags(data.flags)
@@ -449,8 +448,7 @@ class CBuffer:
             value = int(text[:digits])
         except ValueError:
             return 0
-        value = max(min(value, (1 << 63) - 1), -(1 << 63)) & 0xFFFFFFFF
-        return value - (1 << 32) if value & 0x80000000 else value
+        return c_int(value)
 
 
 def ax25_lines(lines: List[bytes]) -> List[str]:

@@ -1,4 +1,7 @@
-"""ctnetlink constants (uapi/linux/netfilter/nfnetlink{,_conntrack}.h, nf_conntrack_common.h)."""
+"""ctnetlink constants (uapi/linux/netfilter/nfnetlink{,_conntrack}.h, nf_conntrack_common.h).
+
+Only the members nlstat uses; the values are the kernel's.
+"""
 
 # nfnetlink.h: the message type is (subsystem << 8) | message; every message starts with
 # struct nfgenmsg { __u8 nfgen_family; __u8 version; __be16 res_id; }.
@@ -13,26 +16,15 @@ IPCTNL_MSG_CT_GET = 1
 CTA_TUPLE_ORIG = 1
 CTA_TUPLE_REPLY = 2
 CTA_STATUS = 3
-CTA_PROTOINFO = 4
-CTA_HELP = 5
-CTA_NAT_SRC = 6
 CTA_TIMEOUT = 7
 CTA_MARK = 8
-CTA_COUNTERS_ORIG = 9
-CTA_COUNTERS_REPLY = 10
-CTA_USE = 11
 CTA_ID = 12
-CTA_NAT_DST = 13
-CTA_TUPLE_MASTER = 14
 CTA_SEQ_ADJ_ORIG = 15
-CTA_SEQ_ADJ_REPLY = 16
-CTA_SECMARK = 17
 CTA_ZONE = 18
 
 # enum ctattr_tuple
 CTA_TUPLE_IP = 1
 CTA_TUPLE_PROTO = 2
-CTA_TUPLE_ZONE = 3
 
 # enum ctattr_ip
 CTA_IP_V4_SRC = 1
@@ -57,19 +49,9 @@ CTA_SEQADJ_OFFSET_BEFORE = 2
 CTA_SEQADJ_OFFSET_AFTER = 3
 
 # enum ip_conntrack_status (nf_conntrack_common.h), bit values
-IPS_EXPECTED = 1 << 0
 IPS_SEEN_REPLY = 1 << 1
 IPS_ASSURED = 1 << 2
 IPS_CONFIRMED = 1 << 3
 IPS_SRC_NAT = 1 << 4
 IPS_DST_NAT = 1 << 5
 IPS_NAT_MASK = IPS_SRC_NAT | IPS_DST_NAT
-IPS_SEQ_ADJUST = 1 << 6
-IPS_SRC_NAT_DONE = 1 << 7
-IPS_DST_NAT_DONE = 1 << 8
-IPS_DYING = 1 << 9
-IPS_FIXED_TIMEOUT = 1 << 10
-IPS_TEMPLATE = 1 << 11
-IPS_UNTRACKED = 1 << 12
-IPS_HELPER = 1 << 13
-IPS_OFFLOAD = 1 << 14

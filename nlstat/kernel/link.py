@@ -1,6 +1,7 @@
 """rtnetlink link, address and interface constants.
 
-From include/uapi/linux/{rtnetlink,if_link,if_addr,if,if_arp,sockios}.h and include/net/ipv6.h.
+From include/uapi/linux/{rtnetlink,if_link,if_addr,if,if_arp,sockios}.h and include/net/ipv6.h;
+only the members nlstat uses.
 """
 
 # include/uapi/linux/rtnetlink.h: message types.
@@ -18,31 +19,20 @@ RT_SCOPE_LINK = 253
 RT_SCOPE_HOST = 254
 
 # include/uapi/linux/if_link.h: ifinfomsg attributes.
-IFLA_UNSPEC = 0
 IFLA_ADDRESS = 1
-IFLA_BROADCAST = 2
 IFLA_IFNAME = 3
 IFLA_MTU = 4
-IFLA_LINK = 5
-IFLA_QDISC = 6
 IFLA_STATS = 7
 IFLA_TXQLEN = 13
 IFLA_MAP = 14
-IFLA_OPERSTATE = 16
 IFLA_STATS64 = 23
-IFLA_EXT_MASK = 29
-IFLA_PAD = 42
 
 # include/uapi/linux/if_addr.h: ifaddrmsg attributes.
-IFA_UNSPEC = 0
 IFA_ADDRESS = 1
 IFA_LOCAL = 2
 IFA_LABEL = 3
 IFA_BROADCAST = 4
-IFA_ANYCAST = 5
-IFA_CACHEINFO = 6
 IFA_MULTICAST = 7
-IFA_FLAGS = 8
 
 # include/uapi/linux/if.h: net_device_flags. SIOCGIFFLAGS carries only the low 16 bits.
 IFF_UP = 0x1
@@ -58,12 +48,7 @@ IFF_ALLMULTI = 0x200
 IFF_MASTER = 0x400
 IFF_SLAVE = 0x800
 IFF_MULTICAST = 0x1000
-IFF_PORTSEL = 0x2000
-IFF_AUTOMEDIA = 0x4000
 IFF_DYNAMIC = 0x8000
-IFF_LOWER_UP = 0x10000
-IFF_DORMANT = 0x20000
-IFF_ECHO = 0x40000
 
 IFNAMSIZ = 16
 
@@ -85,12 +70,10 @@ ARPHRD_PPP = 512
 ARPHRD_HDLC = 513
 ARPHRD_LAPB = 516
 ARPHRD_TUNNEL = 768
-ARPHRD_TUNNEL6 = 769
 ARPHRD_FRAD = 770
 ARPHRD_LOOPBACK = 772
 ARPHRD_SIT = 776
 ARPHRD_FDDI = 774
-ARPHRD_IPGRE = 778
 ARPHRD_HIPPI = 780
 ARPHRD_ASH = 781
 ARPHRD_IRDA = 783

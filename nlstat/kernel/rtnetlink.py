@@ -5,8 +5,6 @@ include/uapi/linux/ipv6_route.h) and the legacy RTF_* flags that /proc and netst
 RTM_NEWROUTE = 24
 RTM_DELROUTE = 25
 RTM_GETROUTE = 26
-RTM_NEWLINK = 16
-RTM_GETLINK = 18
 
 # struct rtmsg.rtm_flags
 RTM_F_NOTIFY = 0x100
@@ -159,6 +157,3 @@ RTCF_BROADCAST = 0x10000000
 RTCF_MULTICAST = 0x20000000
 RTCF_REJECT = 0x40000000
 RTCF_LOCAL = 0x80000000
-
-# Netlink socket options (include/uapi/linux/netlink.h) used by the route dump.
-NETLINK_GET_STRICT_CHK = 12

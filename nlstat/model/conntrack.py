@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from nlstat.kernel.conntrack import IPS_NAT_MASK
+
 
 class ConntrackEntry(NamedTuple):
     """One connection-tracking entry: its original and reply tuples, status and time left.
@@ -35,9 +37,8 @@ class ConntrackEntry(NamedTuple):
     seq_offset_after: int = 0  # CTA_SEQADJ_OFFSET_AFTER (signed)
 
 
-# IPS_SRC_NAT | IPS_DST_NAT (kernel/conntrack.py has the names; kept here to stay import-light).
-_NAT_BITS = (1 << 4) | (1 << 5)
-_ICMP = (1, 58)
+# IPPROTO_ICMP and IPPROTO_ICMPV6: their tuples hold the echo id and (type << 8) | code.
+ICMP_PROTOCOLS = (1, 58)
 
 
 def is_nat(entry: ConntrackEntry) -> bool:
@@ -46,10 +47,10 @@ def is_nat(entry: ConntrackEntry) -> bool:
     The status bits say so on netlink; /proc has no such bits, and a translation also shows as a
     reply tuple that is not the original one reversed (ICMP: same echo id, types differ anyway).
     """
-    if entry.status & _NAT_BITS:
+    if entry.status & IPS_NAT_MASK:
         return True
     if entry.reply_src != entry.orig_dst or entry.reply_dst != entry.orig_src:
         return True
-    if entry.protocol in _ICMP:
+    if entry.protocol in ICMP_PROTOCOLS:
         return entry.reply_sport != entry.orig_sport
     return entry.reply_sport != entry.orig_dport or entry.reply_dport != entry.orig_sport

@@ -46,22 +46,6 @@ class Route(NamedTuple):
     destination: str
     data: RouteData
 
-    @property
-    def gateway(self) -> str:
-        return self.data.gateway
-
-    @property
-    def genmask(self) -> str:
-        return self.data.genmask
-
-    @property
-    def flags(self) -> int:
-        return self.data.flags
-
-    @property
-    def iface(self) -> str:
-        return self.data.iface
-
 
 class Route6Data(NamedTuple):
     """An IPv6 route as /proc/net/ipv6_route shows it, without the destination.
@@ -91,22 +75,6 @@ class Route6(NamedTuple):
 
     destination: str
     data: Route6Data
-
-    @property
-    def prefix_len(self) -> int:
-        return self.data.prefix_len
-
-    @property
-    def next_hop(self) -> str:
-        return self.data.next_hop
-
-    @property
-    def flags(self) -> int:
-        return self.data.flags
-
-    @property
-    def iface(self) -> str:
-        return self.data.iface
 
 
 class CachedRoute(NamedTuple):

@@ -8,11 +8,6 @@ from typing import NamedTuple, Tuple
 # and a negative number in a file wraps ("-1" -> 18446744073709551615, spec §11 item 26).
 COUNTER_MAX = (1 << 64) - 1
 
-# Layouts of the three kinds of statistics file, which netstat parses differently (spec §7.2-7.3).
-PAIRS = "pairs"  # /proc/net/snmp, /proc/net/netstat: "Ip: name name ..." then "Ip: value value ..."
-NAME_VALUE6 = "snmp6"  # /proc/net/snmp6: "Ip6InReceives 31", sections found from the names
-NAME_VALUE = "sctp"  # /proc/net/sctp/snmp: "SctpCurrEstab 0", all in one "Sctp" section
-
 
 class StatsSection(NamedTuple):
     """One section of a statistics file ("Ip", "TcpExt", "Icmp6", ...) with its counters.
@@ -35,7 +30,6 @@ class StatsFile(NamedTuple):
     """
 
     path: str
-    layout: str
     sections: Tuple[StatsSection, ...] = ()
     open_errno: int = 0
     read_errno: int = 0

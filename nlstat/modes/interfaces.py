@@ -12,18 +12,16 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
-from nlstat.backends.procfs.links import InterfaceFetchError, read_if_inet6
+from nlstat.backends.procfs.links import InterfaceFetchError, ProcInterfaces, read_if_inet6
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.format.interfaces import SHORT_HEADER, TITLE, render
+from nlstat.kernel.link import IFF_UP
 from nlstat.model.links import Inet6Address
 from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
 
-IFF_UP = 0x1
-
 if TYPE_CHECKING:
     from nlstat.backends.netlink.links import NetlinkInterfaces
-    from nlstat.backends.procfs.links import ProcInterfaces
 
 
 def _open_source(
@@ -47,8 +45,6 @@ def _open_source(
                 env.warn(f"nlstat: {message}")
             else:
                 env.trace(message)
-    from nlstat.backends.procfs.links import ProcInterfaces
-
     return ProcInterfaces(env.proc("net", "dev"), env.warn)
 
 

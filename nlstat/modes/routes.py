@@ -15,7 +15,7 @@ from __future__ import annotations
 import errno
 import gc
 import os
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable, NlstatError
@@ -27,7 +27,6 @@ from nlstat.format.routes import (
     ipv6_header,
     route_layout,
 )
-from nlstat.kernel.rtnetlink import RTF_CACHE
 from nlstat.model.routes import Route6, RouteCache
 from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
 from nlstat.resolve import Names
@@ -142,13 +141,14 @@ class RouteRun:
     def refused(self, what: str, err: BackendUnavailable) -> None:
         """netlink said no: stop if it was forced, else fall back to /proc and say so."""
         if self.env.backend == BACKEND_NETLINK:
-            raise NlstatError(
-                f"rtnetlink refused the {what} dump ({err}) and NLSTAT_BACKEND=netlink"
-            )
+            self.forced_refusal(what, err)
         if self.query.verbose or self.env.debug:
             self.env.warn(f"nlstat: rtnetlink refused the {what} dump ({err}); reading /proc")
         if err.errno in (errno.EPROTONOSUPPORT, errno.EPERM, errno.EACCES, errno.EAFNOSUPPORT):
             self.netlink_refused = True
+
+    def forced_refusal(self, what: str, err: BackendUnavailable) -> NoReturn:
+        raise NlstatError(f"rtnetlink refused the {what} dump ({err}) and NLSTAT_BACKEND=netlink")
 
     def _proc_ipv4(self) -> int:
         from nlstat.backends.procfs.routes import read_ipv4
@@ -208,12 +208,12 @@ class RouteRun:
         return 0
 
     def ipv6_table(self, cache: bool) -> int:
-        routes: Optional[List[Route6]] = None
+        routes: List[Route6]
         if self.env.backend == BACKEND_NETLINK:
-            routes = self._netlink_ipv6()
-            if routes is not None and cache:
-                routes = [route for route in routes if route.data.flags & RTF_CACHE]
-        if routes is None:
+            # The decoder skips cloned (RTM_F_CLONED) routes and never sets RTF_CACHE, so the
+            # cache view is empty: as in ipv4_cache(), nothing is dumped for it.
+            routes = [] if cache else self._netlink_ipv6()
+        else:
             from nlstat.backends.procfs.routes import read_ipv6
 
             path = self.env.proc("net", "ipv6_route")
@@ -227,16 +227,16 @@ class RouteRun:
         self.write([ipv6_header(cache)] + Ipv6Rows(self.names).render_all(routes))
         return 0
 
-    def _netlink_ipv6(self) -> Optional[List[Route6]]:
+    def _netlink_ipv6(self) -> List[Route6]:
+        """Only under NLSTAT_BACKEND=netlink, so a refusal is an error (no /proc fallback)."""
         from nlstat.backends.netlink.routes6 import read_ipv6
 
         try:
             routes = read_ipv6()
-            self.env.trace("IPv6 routes from rtnetlink (no Ref column there: printed as 1)")
-            return routes
         except BackendUnavailable as err:
-            self.refused("IPv6 routes", err)
-            return None
+            self.forced_refusal("IPv6 routes", err)
+        self.env.trace("IPv6 routes from rtnetlink (no Ref column there: printed as 1)")
+        return routes
 
     # -- families whose /proc files are gone ----------------------------------------------
 

@@ -19,7 +19,6 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from nlstat.backends.cscan import to_s32  # noqa: E402
 from nlstat.backends.netlink import routes6 as netlink_routes6  # noqa: E402
 from nlstat.backends.netlink.routes import (  # noqa: E402
     NOT_FIXED,
@@ -29,6 +28,7 @@ from nlstat.backends.netlink.routes import (  # noqa: E402
 )
 from nlstat.backends.netlink.routes6 import decode_ipv6  # noqa: E402
 from nlstat.backends.procfs.routes import read_ipv4, read_ipv6  # noqa: E402
+from nlstat.cscan import to_s32  # noqa: E402
 from nlstat.errors import BackendUnavailable  # noqa: E402
 from nlstat.kernel import rtnetlink as rt  # noqa: E402
 from nlstat.model.routes import Route, Route6  # noqa: E402

@@ -14,6 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from nlstat import cscan  # noqa: E402
 from nlstat.backends.procfs import snmp  # noqa: E402
 from nlstat.env import Environment  # noqa: E402
 from nlstat.format.stats import IPV4, IPV6, StatisticsPrinter, Switches  # noqa: E402
@@ -25,13 +26,13 @@ ALL = Switches(raw=True, tcp=True, udp=True, sctp=True)
 
 
 def test_strtoull_examples() -> None:
-    assert snmp.strtoull(b" -1 7", 0) == (COUNTER_MAX, 3)
-    assert snmp.strtoull(b"18446744073709551616", 0) == (COUNTER_MAX, 20)
-    assert snmp.strtoull(b"-18446744073709551615", 0) == (1, 21)
-    assert snmp.strtoull(b"+42x", 0) == (42, 3)
-    assert snmp.strtoull(b"x1", 0) == (0, 0)
-    assert snmp.strtoull(b"  -", 0) == (0, 0)
-    assert snmp.strtoull(b"\x0b\x0c\r12", 0) == (12, 5)
+    assert cscan.strtoull(b" -1 7", 0) == (COUNTER_MAX, 3)
+    assert cscan.strtoull(b"18446744073709551616", 0) == (COUNTER_MAX, 20)
+    assert cscan.strtoull(b"-18446744073709551615", 0) == (1, 21)
+    assert cscan.strtoull(b"+42x", 0) == (42, 3)
+    assert cscan.strtoull(b"x1", 0) == (0, 0)
+    assert cscan.strtoull(b"  -", 0) == (0, 0)
+    assert cscan.strtoull(b"\x0b\x0c\r12", 0) == (12, 5)
 
 
 def test_pairs_basic() -> None:
@@ -217,11 +218,11 @@ def test_values_fast_path_matches_emulation(tokens: list[bytes], count: int, sep
     for _ in range(count):
         while pos < len(text) and text[pos] in b" \t\n":
             pos += 1
-        value, pos = snmp.strtoull(text, pos)
+        value, pos = cscan.strtoull(text, pos)
         expected.append(value)
-    assert snmp._values(text, count) == expected
+    assert cscan.read_counters(text, count) == expected
 
 
 @pytest.mark.parametrize("value", [0, 1, COUNTER_MAX, COUNTER_MAX + 1, 10**30])
 def test_values_clamp(value: int) -> None:
-    assert snmp._values(str(value).encode(), 1) == [min(value, COUNTER_MAX)]
+    assert cscan.read_counters(str(value).encode(), 1) == [min(value, COUNTER_MAX)]

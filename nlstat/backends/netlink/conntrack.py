@@ -14,9 +14,9 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from typing import Iterable, Iterator, Optional, Tuple
+from typing import Iterable, Iterator, Tuple
 
-from nlstat.backends.netlink.nlsocket import NetlinkSocket, messages
+from nlstat.backends.netlink.nlsocket import NLATTR, NLMSGHDR, NetlinkSocket, iter_attrs, messages
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.conntrack import (
     CTA_ID,
@@ -50,21 +50,17 @@ from nlstat.kernel.conntrack import (
     NFNETLINK_V0,
     NFNL_SUBSYS_CTNETLINK,
 )
-from nlstat.kernel.netlink import NETLINK_NETFILTER
+from nlstat.kernel.netlink import NETLINK_NETFILTER, NLA_TYPE_MASK
 from nlstat.model.conntrack import ConntrackEntry
 
 # struct nfgenmsg { __u8 nfgen_family; __u8 version; __be16 res_id; }
 NFGENMSG = struct.Struct("!BBH")
-# struct nlattr { __u16 nla_len; __u16 nla_type; } (host order, like every netlink header)
-_NLATTR = struct.Struct("=HH")
 _BE16 = struct.Struct("!H")
 _BE32 = struct.Struct("!I")
 _BE32_SIGNED = struct.Struct("!i")
-_NLA_TYPE_MASK = 0x3FFF  # drop NLA_F_NESTED / NLA_F_NET_BYTEORDER
 
 CT_GET = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_GET
 CT_NEW = (NFNL_SUBSYS_CTNETLINK << 8) | IPCTNL_MSG_CT_NEW
-_NFGENMSG_OFFSET = 16  # after struct nlmsghdr
 
 # (address, address, protocol, source "port", destination "port")
 Tuple5 = Tuple[str, str, int, int, int]
@@ -78,7 +74,7 @@ def dump_request(family: int) -> bytes:
 
 def _tuple(buf: bytes, pos: int, end: int) -> Tuple5:
     """CTA_TUPLE_* payload -> (source, destination, protocol, sport, dport)."""
-    unpack_attr = _NLATTR.unpack_from
+    unpack_attr = NLATTR.unpack_from
     src = dst = ""
     proto = sport = dport = 0
     icmp_type = icmp_code = 0
@@ -87,7 +83,7 @@ def _tuple(buf: bytes, pos: int, end: int) -> Tuple5:
         length, kind = unpack_attr(buf, pos)
         if length < 4:
             break
-        kind &= _NLA_TYPE_MASK
+        kind &= NLA_TYPE_MASK
         inner = pos + 4
         stop = pos + length
         if kind == CTA_TUPLE_IP:
@@ -95,7 +91,7 @@ def _tuple(buf: bytes, pos: int, end: int) -> Tuple5:
                 ip_length, ip_kind = unpack_attr(buf, inner)
                 if ip_length < 4:
                     break
-                ip_kind &= _NLA_TYPE_MASK
+                ip_kind &= NLA_TYPE_MASK
                 if ip_kind == CTA_IP_V4_SRC:
                     src = socket.inet_ntop(socket.AF_INET, buf[inner + 4 : inner + 8])
                 elif ip_kind == CTA_IP_V4_DST:
@@ -110,7 +106,7 @@ def _tuple(buf: bytes, pos: int, end: int) -> Tuple5:
                 l4_length, l4_kind = unpack_attr(buf, inner)
                 if l4_length < 4:
                     break
-                l4_kind &= _NLA_TYPE_MASK
+                l4_kind &= NLA_TYPE_MASK
                 value = inner + 4
                 if l4_kind == CTA_PROTO_NUM:
                     proto = buf[value]
@@ -138,18 +134,13 @@ def _tuple(buf: bytes, pos: int, end: int) -> Tuple5:
 def _seqadj(buf: bytes, pos: int, end: int) -> Tuple[int, int, int]:
     """CTA_SEQ_ADJ_* payload -> (correction position, offset before, offset after)."""
     position = before = after = 0
-    while pos + 4 <= end:
-        length, kind = _NLATTR.unpack_from(buf, pos)
-        if length < 4:
-            break
-        kind &= _NLA_TYPE_MASK
+    for kind, value, _stop in iter_attrs(buf, pos, end):
         if kind == CTA_SEQADJ_CORRECTION_POS:
-            (position,) = _BE32.unpack_from(buf, pos + 4)
+            (position,) = _BE32.unpack_from(buf, value)
         elif kind == CTA_SEQADJ_OFFSET_BEFORE:
-            (before,) = _BE32_SIGNED.unpack_from(buf, pos + 4)
+            (before,) = _BE32_SIGNED.unpack_from(buf, value)
         elif kind == CTA_SEQADJ_OFFSET_AFTER:
-            (after,) = _BE32_SIGNED.unpack_from(buf, pos + 4)
-        pos += (length + 3) & ~3
+            (after,) = _BE32_SIGNED.unpack_from(buf, value)
     return position, before, after
 
 
@@ -166,9 +157,9 @@ def decode_entry(buf: bytes, offset: int, length: int) -> ConntrackEntry:
 
 
 def _decode_entry(buf: bytes, offset: int, end: int) -> ConntrackEntry:
-    family = buf[offset + _NFGENMSG_OFFSET]
-    pos = offset + _NFGENMSG_OFFSET + NFGENMSG.size
-    unpack_attr = _NLATTR.unpack_from
+    family = buf[offset + NLMSGHDR.size]
+    pos = offset + NLMSGHDR.size + NFGENMSG.size
+    unpack_attr = NLATTR.unpack_from
     orig = reply = _EMPTY_TUPLE
     status = timeout = mark = zone = entry_id = 0
     seq = (0, 0, 0)
@@ -176,7 +167,7 @@ def _decode_entry(buf: bytes, offset: int, end: int) -> ConntrackEntry:
         attr_length, kind = unpack_attr(buf, pos)
         if attr_length < 4:
             break
-        kind &= _NLA_TYPE_MASK
+        kind &= NLA_TYPE_MASK
         value = pos + 4
         stop = min(pos + attr_length, end)
         if kind == CTA_TUPLE_ORIG:
@@ -223,27 +214,15 @@ def decode_entries(chunks: Iterable[bytes]) -> Iterator[ConntrackEntry]:
 
     Raises BackendUnavailable when the kernel answered with an error (no ctnetlink, EPERM).
     """
-    walker = messages(iter(chunks))
-    while True:
-        try:
-            buf, offset, length, msg_type, _flags = next(walker)
-        except StopIteration:
-            return
-        except struct.error as err:  # an NLMSG_ERROR cut short
-            raise BackendUnavailable(f"malformed netlink answer: {err}", errno.EBADMSG) from err
+    for buf, offset, length, msg_type, _flags in messages(chunks):
         if msg_type == CT_NEW:
             yield decode_entry(buf, offset, length)
 
 
-def dump(family: int = socket.AF_INET, sock: Optional[NetlinkSocket] = None) -> Iterator[bytes]:
+def dump(family: int = socket.AF_INET) -> Iterator[bytes]:
     """Ask the kernel for its conntrack table; the raw answer chunks (for decode_entries)."""
-    owned = sock is None
-    nl = NetlinkSocket(NETLINK_NETFILTER) if sock is None else sock
-    try:
+    with NetlinkSocket(NETLINK_NETFILTER) as nl:
         yield from nl.dump(CT_GET, dump_request(family))
-    finally:
-        if owned:
-            nl.close()
 
 
 def entries(family: int = socket.AF_INET) -> Iterator[ConntrackEntry]:

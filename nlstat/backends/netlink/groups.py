@@ -12,8 +12,8 @@ import socket
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from nlstat.backends.netlink.links import IFADDRMSG, NLMSG_HDRLEN, address_request, dump
-from nlstat.backends.netlink.nlsocket import NetlinkSocket, iter_attrs, messages
+from nlstat.backends.netlink.links import IFADDRMSG, address_request
+from nlstat.backends.netlink.nlsocket import NLMSGHDR, NetlinkSocket, iter_attrs, messages
 from nlstat.kernel.link import IFA_MULTICAST, RTM_GETMULTICAST, RTM_NEWMULTICAST
 from nlstat.kernel.netlink import NETLINK_ROUTE
 from nlstat.model.groups import GroupMembership
@@ -30,14 +30,14 @@ class Membership(NamedTuple):
 def decode_memberships(chunks: Iterable[bytes]) -> list[Membership]:
     """RTM_NEWMULTICAST messages -> Membership, in dump order (each device's mc_list order)."""
     result: list[Membership] = []
-    for buf, offset, length, msg_type, _flags in messages(iter(chunks)):
+    for buf, offset, length, msg_type, _flags in messages(chunks):
         # The kernel answers a dump with RTM_GETMULTICAST messages (inet6_fill_ifmcaddr's event);
         # notifications use RTM_NEWMULTICAST.
         if msg_type != RTM_GETMULTICAST and msg_type != RTM_NEWMULTICAST:
             continue
-        family, _prefix, _flags8, _scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSG_HDRLEN)
+        family, _prefix, _flags8, _scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSGHDR.size)
         size = 4 if family == socket.AF_INET else 16
-        start = offset + NLMSG_HDRLEN + IFADDRMSG.size
+        start = offset + NLMSGHDR.size + IFADDRMSG.size
         for attr, begin, finish in iter_attrs(buf, start, offset + length):
             if attr == IFA_MULTICAST and finish - begin >= size:
                 address = socket.inet_ntop(family, buf[begin : begin + size])
@@ -49,7 +49,7 @@ def decode_memberships(chunks: Iterable[bytes]) -> list[Membership]:
 def dump_memberships(family: int) -> list[bytes]:
     """The raw answer to one RTM_GETMULTICAST dump (BackendUnavailable if the kernel refuses)."""
     with NetlinkSocket(NETLINK_ROUTE) as sock:
-        return dump(sock, RTM_GETMULTICAST, address_request(family))
+        return sock.dump_all(RTM_GETMULTICAST, address_request(family))
 
 
 def _index_name(index: int) -> str:
@@ -72,7 +72,7 @@ def join_with_proc(
     names: dict[int, str] = {}
     device_rank: dict[int, int] = {}
     for row in proc_rows or ():
-        users.setdefault((row.ifindex, row.address), row.users if row.users is not None else 1)
+        users.setdefault((row.ifindex, row.address), row.users)
         names.setdefault(row.ifindex, row.device)
         device_rank.setdefault(row.ifindex, len(device_rank))
     first_seen: dict[int, int] = {}

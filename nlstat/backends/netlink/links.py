@@ -14,7 +14,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-from nlstat.backends.netlink.nlsocket import NLATTR, NetlinkSocket, iter_attrs, messages
+from nlstat.backends.netlink.nlsocket import NLATTR, NLMSGHDR, NetlinkSocket, iter_attrs, messages
 from nlstat.backends.procfs.links import InterfaceFetchError, netstat_order
 from nlstat.kernel.link import (
     IFA_ADDRESS,
@@ -40,13 +40,7 @@ from nlstat.kernel.link import (
     RTM_NEWLINK,
     IPV6_ADDR_COMPATv4,
 )
-from nlstat.kernel.netlink import (
-    NETLINK_ROUTE,
-    NLA_TYPE_MASK,
-    NLM_F_DUMP_INTR,
-    NLMSG_DONE,
-    NLMSG_ERROR,
-)
+from nlstat.kernel.netlink import NETLINK_ROUTE, NLA_TYPE_MASK
 from nlstat.model.links import DeviceMap, Inet6Address, InetAddress, Interface, LinkStats
 
 # struct ifinfomsg { unsigned char ifi_family, __ifi_pad; unsigned short ifi_type;
@@ -57,9 +51,6 @@ IFADDRMSG = struct.Struct("=BBBBI")
 # struct rtnl_link_ifmap { __u64 mem_start, mem_end, base_addr; __u16 irq; __u8 dma, port; }
 RTNL_LINK_IFMAP = struct.Struct("=QQQHBB")
 U32 = struct.Struct("=I")
-# The first fields of struct nlmsghdr: length, type, flags.
-NLMSG_START = struct.Struct("=IHH")
-NLMSG_HDRLEN = 16
 U64_MASK = 0xFFFFFFFFFFFFFFFF
 
 # struct rtnl_link_stats64 field positions (include/uapi/linux/if_link.h); older kernels
@@ -154,10 +145,10 @@ def decode_links(chunks: Iterable[bytes]) -> list[Device]:
     """
     devices: list[Device] = []
     unpack_attr = NLATTR.unpack_from
-    for buf, offset, length, msg_type, _flags in messages(iter(chunks)):
+    for buf, offset, length, msg_type, _flags in messages(chunks):
         if msg_type != RTM_NEWLINK:
             continue
-        _family, kind, index, flags, _change = IFINFOMSG.unpack_from(buf, offset + NLMSG_HDRLEN)
+        _family, kind, index, flags, _change = IFINFOMSG.unpack_from(buf, offset + NLMSGHDR.size)
         name = ""
         address = b""
         mtu = 0
@@ -165,7 +156,7 @@ def decode_links(chunks: Iterable[bytes]) -> list[Device]:
         device_map = DeviceMap()
         stats64: LinkStats | None = None
         stats32: LinkStats | None = None
-        position = offset + NLMSG_HDRLEN + IFINFOMSG.size
+        position = offset + NLMSGHDR.size + IFINFOMSG.size
         end = offset + length
         while position + 4 <= end:
             size, attr = unpack_attr(buf, position)
@@ -204,15 +195,15 @@ def _ipv4(buf: bytes, start: int) -> str:
 def decode_ipv4_addresses(chunks: Iterable[bytes]) -> list[Ipv4Entry]:
     """AF_INET RTM_NEWADDR messages -> Ipv4Entry, in dump order (each device's ifa_list order)."""
     entries: list[Ipv4Entry] = []
-    for buf, offset, length, msg_type, _flags in messages(iter(chunks)):
+    for buf, offset, length, msg_type, _flags in messages(chunks):
         if msg_type != RTM_NEWADDR:
             continue
-        family, prefix, _flags8, _scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSG_HDRLEN)
+        family, prefix, _flags8, _scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSGHDR.size)
         if family != socket.AF_INET:
             continue
         label = ""
         local = address = broadcast = "0.0.0.0"
-        start = offset + NLMSG_HDRLEN + IFADDRMSG.size
+        start = offset + NLMSGHDR.size + IFADDRMSG.size
         for attr, begin, finish in iter_attrs(buf, start, offset + length):
             if attr == IFA_LOCAL and finish - begin >= 4:
                 local = _ipv4(buf, begin)
@@ -240,7 +231,8 @@ def proc_scope(rt_scope: int, raw: bytes) -> int:
         scope = IPV6_ADDR_SITELOCAL
     else:
         scope = 0
-    if raw[:12] == bytes(12) and raw[12:] not in (bytes(4), b"\0\0\0\1") and scope in (0, 0x10):
+    v4_compatible = raw[:12] == bytes(12) and raw[12:] not in (bytes(4), b"\0\0\0\1")
+    if v4_compatible and scope in (0, IPV6_ADDR_LOOPBACK):
         scope |= IPV6_ADDR_COMPATv4
     return scope
 
@@ -248,15 +240,15 @@ def proc_scope(rt_scope: int, raw: bytes) -> int:
 def decode_ipv6_addresses(chunks: Iterable[bytes], names: dict[int, str]) -> list[Inet6Address]:
     """AF_INET6 RTM_NEWADDR messages -> Inet6Address (device names from `names`), dump order."""
     result: list[Inet6Address] = []
-    for buf, offset, length, msg_type, _flags in messages(iter(chunks)):
+    for buf, offset, length, msg_type, _flags in messages(chunks):
         if msg_type != RTM_NEWADDR:
             continue
-        family, prefix, flags, scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSG_HDRLEN)
+        family, prefix, flags, scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSGHDR.size)
         if family != socket.AF_INET6:
             continue
         raw: bytes | None = None
         local: bytes | None = None
-        start = offset + NLMSG_HDRLEN + IFADDRMSG.size
+        start = offset + NLMSGHDR.size + IFADDRMSG.size
         for attr, begin, finish in iter_attrs(buf, start, offset + length):
             if attr == IFA_ADDRESS and finish - begin >= 16:
                 raw = buf[begin : begin + 16]
@@ -271,37 +263,6 @@ def decode_ipv6_addresses(chunks: Iterable[bytes], names: dict[int, str]) -> lis
         result.append(Inet6Address(names.get(index, ""), index, address, prefix,
                                    proc_scope(scope, raw), flags))
     return result
-
-
-# A dump that ran while devices or addresses changed is flagged NLM_F_DUMP_INTR; ask again.
-DUMP_ATTEMPTS = 3
-
-
-def dump(sock: NetlinkSocket, msg_type: int, payload: bytes) -> list[bytes]:
-    """The whole answer to one dump request, as raw chunks (low volume: a few per host)."""
-    chunks: list[bytes] = []
-    for _attempt in range(DUMP_ATTEMPTS):
-        chunks = []
-        interrupted = _until_done(sock.dump(msg_type, payload), chunks)
-        if not interrupted:
-            break
-    return chunks
-
-
-def _until_done(source: Iterator[bytes], chunks: list[bytes]) -> bool:
-    """Collect chunks up to the one holding NLMSG_DONE or an error (recv() would block after
-    it); return whether any message carried NLM_F_DUMP_INTR."""
-    interrupted = False
-    for chunk in source:
-        chunks.append(chunk)
-        offset = 0
-        while offset + NLMSG_HDRLEN <= len(chunk):
-            length, msg_type, flags = NLMSG_START.unpack_from(chunk, offset)
-            interrupted = interrupted or bool(flags & NLM_F_DUMP_INTR)
-            if msg_type in (NLMSG_ERROR, NLMSG_DONE) or length < NLMSG_HDRLEN:
-                return interrupted
-            offset += (length + 3) & ~3
-    return interrupted
 
 
 def interfaces_from(devices: list[Device], entries: list[Ipv4Entry]) -> Iterator[Interface]:
@@ -339,10 +300,10 @@ class NetlinkInterfaces:
 
     def __init__(self) -> None:
         with NetlinkSocket(NETLINK_ROUTE) as sock:
-            self.link_chunks = dump(sock, RTM_GETLINK, link_request())
-            self.address_chunks = dump(sock, RTM_GETADDR, address_request(socket.AF_INET))
-        self.devices = decode_links(self.link_chunks)
-        self.entries = decode_ipv4_addresses(self.address_chunks)
+            link_chunks = sock.dump_all(RTM_GETLINK, link_request())
+            address_chunks = sock.dump_all(RTM_GETADDR, address_request(socket.AF_INET))
+        self.devices = decode_links(link_chunks)
+        self.entries = decode_ipv4_addresses(address_chunks)
 
     def __iter__(self) -> Iterator[Interface]:
         return interfaces_from(self.devices, self.entries)
@@ -357,5 +318,5 @@ class NetlinkInterfaces:
 def ipv6_addresses(names: dict[int, str]) -> list[Inet6Address]:
     """Every IPv6 address from an AF_INET6 RTM_GETADDR dump, in dump order."""
     with NetlinkSocket(NETLINK_ROUTE) as sock:
-        chunks = dump(sock, RTM_GETADDR, address_request(socket.AF_INET6))
+        chunks = sock.dump_all(RTM_GETADDR, address_request(socket.AF_INET6))
     return decode_ipv6_addresses(chunks, names)

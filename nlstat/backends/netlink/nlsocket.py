@@ -10,10 +10,17 @@ import errno as errno_mod
 import os
 import socket
 import struct
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 from nlstat.errors import BackendUnavailable
-from nlstat.kernel.netlink import NLA_TYPE_MASK, NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
+from nlstat.kernel.netlink import (
+    NLA_TYPE_MASK,
+    NLM_F_DUMP,
+    NLM_F_DUMP_INTR,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+)
 
 # struct nlmsghdr { __u32 nlmsg_len; __u16 nlmsg_type; __u16 nlmsg_flags; __u32 nlmsg_seq;
 #                   __u32 nlmsg_pid; };
@@ -31,10 +38,8 @@ SO_RCVBUF_SIZE = 1 << 20
 # Each recv() makes the kernel fill the next skb at once, so a silent socket means something
 # is wrong: never hang a scripted snapshot on it.
 RECV_TIMEOUT = struct.pack("=qq", 30, 0)
-
-
-def align4(n: int) -> int:
-    return (n + 3) & ~3
+# A dump that ran while its table changed is flagged NLM_F_DUMP_INTR; dump_all() asks again.
+DUMP_ATTEMPTS = 3
 
 
 def nlmsg_error(buf: bytes, offset: int) -> int:
@@ -63,6 +68,24 @@ def dump_ended(chunk: bytes) -> bool:
     return size >= DONE_SIZE and (
         LENGTH_TYPE.unpack_from(chunk, size - DONE_SIZE) == (DONE_SIZE, NLMSG_DONE)
     )
+
+
+def dump_interrupted(chunks: Iterable[bytes]) -> bool:
+    """Does any message of a dump's answer carry NLM_F_DUMP_INTR (its table changed while the
+    kernel walked it)? NLMSG_DONE counts: netlink_dump() flags it too, when the change came
+    after the last record, so this reads every header rather than going through messages()."""
+    unpack = NLMSGHDR.unpack_from
+    for buf in chunks:
+        offset = 0
+        end = len(buf)
+        while offset + NLMSGHDR.size <= end:
+            length, _msg_type, flags, _seq, _pid = unpack(buf, offset)
+            if flags & NLM_F_DUMP_INTR:
+                return True
+            if length < NLMSGHDR.size:
+                break
+            offset += (length + 3) & ~3
+    return False
 
 
 def iter_attrs(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
@@ -142,27 +165,48 @@ class NetlinkSocket:
         self.send(msg_type, payload)
         return self.chunks()
 
+    def dump_all(self, msg_type: int, payload: bytes) -> list[bytes]:
+        """The whole answer to one dump request, up to the chunk that ends it (recv() would
+        block after it), for low-volume dumps: a few chunks per host. An answer flagged
+        NLM_F_DUMP_INTR is asked for again, up to DUMP_ATTEMPTS times; the last one is kept."""
+        chunks: list[bytes] = []
+        for _attempt in range(DUMP_ATTEMPTS):
+            chunks = []
+            for chunk in self.dump(msg_type, payload):
+                chunks.append(chunk)
+                if dump_ended(chunk):
+                    break
+            if not dump_interrupted(chunks):
+                break
+        return chunks
 
-def messages(chunks: Iterator[bytes]) -> Iterator[tuple[bytes, int, int, int, int]]:
+
+def messages(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, int, int, int, int]]:
     """Generic walker for low-volume dumps: yield (buf, offset, length, type, flags) per message.
 
-    Stops at NLMSG_DONE; raises BackendUnavailable on NLMSG_ERROR. Hot paths inline this loop.
+    Stops at NLMSG_DONE, and at a message cut short (shorter than its header, or running past
+    the end of its chunk); raises BackendUnavailable on NLMSG_ERROR (EBADMSG when it is too
+    short to hold its errno). Every yielded message lies within its chunk. Hot paths inline
+    this loop.
     """
     unpack = NLMSGHDR.unpack_from
+    header = NLMSGHDR.size
     for buf in chunks:
         offset = 0
         end = len(buf)
-        while offset + 16 <= end:
+        while offset + header <= end:
             length, msg_type, flags, _seq, _pid = unpack(buf, offset)
-            if length < 16:
+            if length < header or offset + length > end:
                 return
             if msg_type == NLMSG_DONE:
                 # A dump that failed before its first record ends with an errno in DONE.
-                if length >= 20 and nlmsg_error(buf, offset):
-                    code = nlmsg_error(buf, offset)
+                code = nlmsg_error(buf, offset) if length >= DONE_SIZE else 0
+                if code:
                     raise BackendUnavailable(f"netlink dump: {os.strerror(code)}", code)
                 return
             if msg_type == NLMSG_ERROR:
+                if length < DONE_SIZE:  # not even the errno that starts struct nlmsgerr
+                    raise BackendUnavailable("netlink: error message cut short", errno_mod.EBADMSG)
                 code = nlmsg_error(buf, offset)
                 if code:
                     raise BackendUnavailable(f"netlink: {os.strerror(code)}", code)

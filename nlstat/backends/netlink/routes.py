@@ -12,13 +12,13 @@ The dump socket and the ifindex names are shared with routes6.py (IPv6).
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import struct
 from itertools import repeat
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
-from nlstat.backends.cscan import to_s32
 from nlstat.backends.netlink.nlsocket import (
     LENGTH_TYPE,
     NLMSGHDR,
@@ -27,10 +27,16 @@ from nlstat.backends.netlink.nlsocket import (
     iter_attrs,
     nlmsg_error,
 )
+from nlstat.cscan import to_s32
 from nlstat.errors import BackendUnavailable
-from nlstat.kernel.netlink import NETLINK_ROUTE, NLMSG_DONE, NLMSG_ERROR, SOL_NETLINK
-from nlstat.kernel.rtnetlink import (
+from nlstat.kernel.netlink import (
     NETLINK_GET_STRICT_CHK,
+    NETLINK_ROUTE,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    SOL_NETLINK,
+)
+from nlstat.kernel.rtnetlink import (
     RT_TABLE_MAIN,
     RT_TABLE_UNSPEC,
     RTA_DST,
@@ -62,8 +68,6 @@ from nlstat.model.routes import Route, RouteData
 # struct rtmsg { unsigned char rtm_family, rtm_dst_len, rtm_src_len, rtm_tos;
 #                unsigned char rtm_table, rtm_protocol, rtm_scope, rtm_type; unsigned rtm_flags; };
 RTMSG = struct.Struct("=BBBBBBBBI")
-# nlmsghdr length and type, then the rtmsg, in one call.
-HEAD = struct.Struct("=IH10xBBBBBBBBI")
 # struct rtnexthop { unsigned short rtnh_len; unsigned char rtnh_flags, rtnh_hops;
 #                     int rtnh_ifindex; };
 RTNEXTHOP = struct.Struct("=HBBi")
@@ -88,7 +92,7 @@ IfName = Callable[[int], str]
 
 def prefix_mask(prefix_len: int) -> str:
     """24 -> "255.255.255.0"."""
-    bits = (0xFFFFFFFF << (32 - prefix_len)) & 0xFFFFFFFF if prefix_len else 0
+    bits = (0xFFFFFFFF << (32 - prefix_len)) & 0xFFFFFFFF
     return socket.inet_ntoa(bits.to_bytes(4, "big"))
 
 
@@ -140,12 +144,6 @@ def route_chunks(family: int, table: int = RT_TABLE_UNSPEC) -> Iterator[bytes]:
 def capture_routes(family: int, table: int = RT_TABLE_UNSPEC) -> List[bytes]:
     """The raw chunks of one dump, up to and including NLMSG_DONE (tests, --save)."""
     return list(route_chunks(family, table))
-
-
-def strerror(code: int) -> str:
-    import os
-
-    return os.strerror(code)
 
 
 # -- IPv4 -------------------------------------------------------------------------------------
@@ -224,7 +222,9 @@ class Ipv4Decoder:
         return routes
 
     def feed(self, buf: bytes) -> bool:
-        """Decode one chunk; True once the dump is over (NLMSG_DONE, or a truncated message)."""
+        """Decode one chunk; True once the dump is over (NLMSG_DONE, or a truncated message).
+
+        BackendUnavailable for an NLMSG_ERROR, or an NLMSG_DONE, that carries an errno."""
         if self._fixed_chunk(buf):
             return False
         unpack = LENGTH_TYPE.unpack_from
@@ -232,12 +232,18 @@ class Ipv4Decoder:
         end = len(buf)
         while offset + 16 <= end:
             length, msg_type = unpack(buf, offset)
-            if length < 16 or offset + length > end or msg_type == NLMSG_DONE:
+            if length < 16 or offset + length > end:
+                return True
+            if msg_type == NLMSG_DONE:
+                # A dump that failed before its first record ends with an errno in DONE.
+                code = nlmsg_error(buf, offset) if length >= 20 else 0
+                if code:
+                    raise BackendUnavailable(f"RTM_GETROUTE: {os.strerror(code)}", code)
                 return True
             if msg_type == NLMSG_ERROR:
                 code = nlmsg_error(buf, offset)
                 if code:
-                    raise BackendUnavailable(f"RTM_GETROUTE: {strerror(code)}", code)
+                    raise BackendUnavailable(f"RTM_GETROUTE: {os.strerror(code)}", code)
             elif msg_type == RTM_NEWROUTE and length >= ATTRS_OFFSET:
                 self._one(buf, offset, length)
             offset += (length + 3) & ~3
@@ -324,8 +330,8 @@ def _decode_route4(buf: bytes, offset: int, length: int, ifname: IfName) -> Opti
     gateway that reads the first 4 bytes of it, and the Gateway column stays 0); RTF_HOST for
     a /32; the first next hop's device, "*" when there is none.
     """
-    _, _, _, dst_len, _, _, rtm_table, protocol, _, rtm_type, rtm_flags = (
-        HEAD.unpack_from(buf, offset)
+    _, dst_len, _, _, rtm_table, protocol, _, rtm_type, rtm_flags = RTMSG.unpack_from(
+        buf, offset + RTMSG_OFFSET
     )
     if rtm_flags & RTM_F_CLONED or rtm_type in (RTN_BROADCAST, RTN_MULTICAST):
         return None

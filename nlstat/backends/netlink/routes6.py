@@ -13,23 +13,21 @@ is the plain attribute walk.
 from __future__ import annotations
 
 import socket
-from typing import Iterable, Iterator, List, Optional, Tuple
+from typing import Iterable, List, Optional, Tuple
 
-from nlstat.backends.cscan import to_s32
-from nlstat.backends.netlink.nlsocket import LENGTH_TYPE, iter_attrs, nlmsg_error
+from nlstat.backends.netlink.nlsocket import iter_attrs, messages
 from nlstat.backends.netlink.routes import (
     ATTRS_OFFSET,
     CACHEINFO_EXPIRES,
-    HEAD,
+    RTMSG,
+    RTMSG_OFFSET,
     RTNEXTHOP,
     U32,
     IfName,
     InterfaceNames,
     capture_routes,
-    strerror,
 )
-from nlstat.errors import BackendUnavailable
-from nlstat.kernel.netlink import NLMSG_DONE, NLMSG_ERROR
+from nlstat.cscan import to_s32
 from nlstat.kernel.rtnetlink import (
     RT_TABLE_LOCAL,
     RT_TABLE_MAIN,
@@ -63,29 +61,6 @@ from nlstat.kernel.rtnetlink import (
 )
 from nlstat.model.routes import Route6, Route6Data
 
-
-def _messages(chunks: Iterable[bytes]) -> Iterator[Tuple[bytes, int, int]]:
-    """(buffer, offset, length) of each RTM_NEWROUTE message, up to NLMSG_DONE."""
-    unpack = LENGTH_TYPE.unpack_from
-    for buf in chunks:
-        offset = 0
-        end = len(buf)
-        while offset + 16 <= end:
-            length, msg_type = unpack(buf, offset)
-            if length < 16 or offset + length > end:
-                return
-            if msg_type == NLMSG_DONE:
-                return
-            if msg_type == NLMSG_ERROR:
-                code = nlmsg_error(buf, offset)
-                if code:
-                    raise BackendUnavailable(f"RTM_GETROUTE: {strerror(code)}", code)
-            elif msg_type == RTM_NEWROUTE and length >= ATTRS_OFFSET:
-                yield buf, offset, length
-            offset += (length + 3) & ~3
-
-
-
 # fib6_null_entry as /proc/net/ipv6_route prints it (net/ipv6/route.c): reject, no next hop,
 # metric ~0, on the namespace's loopback device.
 NULL_ENTRY_FLAGS = RTF_REJECT | RTF_NONEXTHOP
@@ -106,7 +81,9 @@ def decode_ipv6(chunks: Iterable[bytes], ifname: IfName, loopback: str = "lo") -
     current: Optional[List[Route6]] = None
     current_table = -1
     has_default = False
-    for buf, offset, length in _messages(chunks):
+    for buf, offset, length, msg_type, _ in messages(chunks):
+        if msg_type != RTM_NEWROUTE or length < ATTRS_OFFSET:
+            continue
         decoded = _decode_route6(buf, offset, length, ifname)
         if decoded is None:
             continue
@@ -151,8 +128,8 @@ def _decode_route6(
     buf: bytes, offset: int, length: int, ifname: IfName
 ) -> Optional[Tuple[int, bool, List[Route6]]]:
     """One AF_INET6 route message -> (table, is ::/0 without source, rows)."""
-    _, _, _, dst_len, src_len, _, rtm_table, protocol, _, rtm_type, rtm_flags = (
-        HEAD.unpack_from(buf, offset)
+    _, dst_len, src_len, _, rtm_table, protocol, _, rtm_type, rtm_flags = RTMSG.unpack_from(
+        buf, offset + RTMSG_OFFSET
     )
     if rtm_flags & RTM_F_CLONED:
         return None
@@ -251,9 +228,9 @@ def _nexthops6(buf: bytes, start: int, stop: int) -> List[Tuple[int, Optional[by
     return hops
 
 
-def read_ipv6(ifname: Optional[IfName] = None) -> List[Route6]:
+def read_ipv6() -> List[Route6]:
     """Every IPv6 table, as /proc/net/ipv6_route lists them, from the kernel."""
-    names = ifname or InterfaceNames()
+    names = InterfaceNames()
     chunks = capture_routes(socket.AF_INET6)
     # The null entries sit on the namespace's loopback device, which is always ifindex 1
     # (LOOPBACK_IFINDEX).

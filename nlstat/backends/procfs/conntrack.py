@@ -15,12 +15,8 @@ import socket
 from typing import Dict, Iterator, List
 
 from nlstat.errors import MalformedInput
+from nlstat.kernel.conntrack import IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY
 from nlstat.model.conntrack import ConntrackEntry
-
-# nf_conntrack_common.h bits that the text does show (as flags), or implies.
-_IPS_SEEN_REPLY = 1 << 1
-_IPS_ASSURED = 1 << 2
-_IPS_CONFIRMED = 1 << 3  # every entry in the table has been confirmed
 
 _FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
 
@@ -36,15 +32,17 @@ def parse_line(line: str, path: str = "/proc/net/nf_conntrack", number: int = 0)
     except (IndexError, KeyError, ValueError) as err:
         raise MalformedInput(path, number, line.rstrip("\n"), "not a conntrack entry") from err
     tuples: List[Dict[str, str]] = []
-    status = _IPS_SEEN_REPLY | _IPS_CONFIRMED
+    # The status bits the text shows (as flags) or implies: every entry in the table has been
+    # confirmed, and one is replied unless it says [UNREPLIED].
+    status = IPS_SEEN_REPLY | IPS_CONFIRMED
     mark = zone = 0
     for field in fields[5:]:
         key, sep, value = field.partition("=")
         if not sep:
             if field == "[UNREPLIED]":
-                status &= ~_IPS_SEEN_REPLY
+                status &= ~IPS_SEEN_REPLY
             elif field == "[ASSURED]":
-                status |= _IPS_ASSURED
+                status |= IPS_ASSURED
             continue
         if key == "src":
             tuples.append({})

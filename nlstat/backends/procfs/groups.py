@@ -12,6 +12,7 @@ import socket
 import struct
 from collections.abc import Callable, Iterable, Iterator
 
+from nlstat.cscan import c_int
 from nlstat.model.groups import GroupMembership
 
 Warn = Callable[[str], None]
@@ -31,10 +32,8 @@ def _scan_int(text: str, pos: int) -> tuple[int | None, int]:
         pos += 1
     if pos == digits:
         return None, start
-    value = int(text[start:pos])
-    # %d stores an int: the low 32 bits.
-    value &= 0xFFFFFFFF
-    return (value - (1 << 32) if value & 0x80000000 else value), pos
+    # glibc converts with strtol() (clamped to long), then %d stores an int: the low 32 bits.
+    return c_int(int(text[start:pos])), pos
 
 
 def _skip_blanks(text: str, pos: int) -> int:

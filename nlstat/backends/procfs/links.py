@@ -13,7 +13,9 @@ import os
 import socket
 import struct
 from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
+from nlstat.cscan import c_int, read_counters
 from nlstat.errors import NlstatError
 from nlstat.kernel.link import (
     IFNAMSIZ,
@@ -38,7 +40,6 @@ IFR_DATA = IFNAMSIZ
 IFMAP = struct.Struct("@LLHBBB")
 # struct ifconf { int ifc_len; char *ifc_buf; } with native alignment.
 IFCONF = struct.Struct("@iP")
-SHORT = struct.Struct("@h")
 USHORT = struct.Struct("@H")
 INT = struct.Struct("@i")
 
@@ -64,10 +65,7 @@ def _is_digit(byte: int) -> bool:
 
 def _atoi(digits: bytes) -> int:
     """glibc atoi() of a digit run: strtol() clamped to long, then cut to int."""
-    value = int(digits) if digits else 0
-    value = min(value, (1 << 63) - 1)
-    value &= 0xFFFFFFFF
-    return value - (1 << 32) if value & 0x80000000 else value
+    return c_int(int(digits)) if digits else 0
 
 
 def _cut_alias(name: bytes) -> tuple[bytes, bytes | None]:
@@ -93,11 +91,10 @@ def _digits_start(name: bytes) -> int:
     return pos
 
 
-def _cmp(a: bytes, b: bytes) -> int:
-    return (a > b) - (a < b)
+_Ordered = TypeVar("_Ordered", bytes, int)
 
 
-def _cmp_int(a: int, b: int) -> int:
+def _cmp(a: _Ordered, b: _Ordered) -> int:
     return (a > b) - (a < b)
 
 
@@ -113,7 +110,7 @@ def nstrcmp(a: bytes, b: bytes) -> int:
         return result
     if a_index != b_index:
         return 1 if a_index > b_index else -1
-    result = _cmp_int(_atoi(a_name[a_index:]), _atoi(b_name[b_index:]))
+    result = _cmp(_atoi(a_name[a_index:]), _atoi(b_name[b_index:]))
     if result:
         return result
     result = _cmp(a_name, b_name)
@@ -121,7 +118,7 @@ def nstrcmp(a: bytes, b: bytes) -> int:
         return result
     a_number = _atoi(a_alias) if a_alias is not None else -1
     b_number = _atoi(b_alias) if b_alias is not None else -1
-    result = _cmp_int(a_number, b_number)
+    result = _cmp(a_number, b_number)
     if result:
         return result
     if a_alias is not None and b_alias is not None:
@@ -182,36 +179,6 @@ def _walk_order(encoded: list[tuple[bytes, str]]) -> list[str]:
 # -- /proc/net/dev ------------------------------------------------------------------------------
 
 
-U64_MAX = 0xFFFFFFFFFFFFFFFF
-
-
-def _counters(text: str, count: int) -> list[int]:
-    """Leading unsigned numbers of `text`, as sscanf("%Lu %lu ...") reads them; missing are 0.
-
-    strtoull() semantics: an optional sign ("-1" is U64_MAX), saturation at U64_MAX, and the
-    scan stops at the first word that does not start with digits (after taking its digits).
-    """
-    values: list[int] = []
-    for word in text.split():
-        if len(values) == count:
-            break
-        sign = word[:1] if word[:1] in "+-" else ""
-        body = word[len(sign):]
-        end = 0
-        while end < len(body) and "0" <= body[end] <= "9":
-            end += 1
-        if end == 0:
-            break
-        value = min(int(body[:end]), U64_MAX)
-        if sign == "-":
-            value = -value & U64_MAX
-        values.append(value)
-        if end < len(body):
-            break
-    values.extend([0] * (count - len(values)))
-    return values
-
-
 def parse_proc_net_dev(text: str) -> list[tuple[str, LinkStats]]:
     """The lines of /proc/net/dev -> (name, counters), in file order.
 
@@ -232,14 +199,16 @@ def parse_proc_net_dev(text: str) -> list[tuple[str, LinkStats]]:
         name = head.strip()
         if not colon or not name:
             continue
+        # sscanf("%llu %llu %lu ...") of the rest: strtoull() after strtoull().
+        counters = rest.encode("utf-8", "surrogateescape")
         if version == 3:
-            stats = LinkStats(*_counters(rest, 16))
+            stats = LinkStats(*read_counters(counters, 16))
         elif version == 2:
-            v = _counters(rest, 13)
+            v = read_counters(counters, 13)
             stats = LinkStats(v[0], v[1], v[2], v[3], v[4], v[5], 0, 0,
                               v[6], v[7], v[8], v[9], v[10], v[11], v[12], 0)
         else:
-            v = _counters(rest, 11)
+            v = read_counters(counters, 11)
             stats = LinkStats(0, v[0], v[1], v[2], v[3], v[4], 0, 0,
                               0, v[5], v[6], v[7], v[8], v[9], v[10], 0)
         result.append((name, stats))

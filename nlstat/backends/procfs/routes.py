@@ -17,6 +17,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+from nlstat.cscan import c_int, to_s32
 from nlstat.kernel.rtnetlink import RTF_CACHE, RTF_UP
 from nlstat.model.routes import CachedRoute, Route, Route6, Route6Data, RouteCache, RouteData
 
@@ -113,9 +114,7 @@ def scan(text: str, specs: Sequence[Spec]) -> List[ScanValue]:
             number = min(number, (1 << 64) - 1) if number >= 0 else number % (1 << 64)
             number &= 0xFFFFFFFF
         else:
-            number = max(min(number, (1 << 63) - 1), -(1 << 63)) & 0xFFFFFFFF
-            if number & 0x80000000:
-                number -= 1 << 32
+            number = c_int(number)
         values.append(number)
     return values
 
@@ -235,7 +234,7 @@ def read_ipv4(path: str) -> ProcTable:
     if not lines:
         return ProcTable([], "")
     title = _title(lines)
-    specs, missing = header_specs(title + " ", _ROUTE_FIELDS)
+    specs, missing = header_specs(title, _ROUTE_FIELDS)
     if specs is None:
         return ProcTable([], f"warning: {path} does not contain required field {missing}")
     routes = None
@@ -373,7 +372,7 @@ def read_ipv4_cache(path: str) -> RouteCache:
         blank = CachedRoute("0.0.0.0", "0.0.0.0", "0.0.0.0", 0, 0, 0, 0, "", 0, 0, 0)
         return RouteCache(guess, [blank] * len(lines))
     fields = [(title, _cache_spec(title)) for title in titles]
-    specs, missing = header_specs(title_line + " ", fields)
+    specs, missing = header_specs(title_line, fields)
     if specs is None:
         # netstat would sscanf() with a NULL format and crash; print no rows instead.
         return RouteCache(layout, [])
@@ -519,19 +518,15 @@ class _Ipv6State:
         data = Route6Data(
             prefix_len=int(v[8]),
             next_hop=self.next_hop,
-            metric=_s32(metric),
-            refcnt=_s32(refcnt),
-            use=_s32(use),
+            metric=to_s32(metric),
+            refcnt=to_s32(refcnt),
+            use=to_s32(use),
             flags=flags,
             iface=str(v[30]),
             source=_ipv6_text(v[9:17]) or "::",
             source_len=int(v[17]),
         )
         return Route6(self.destination, data), clean
-
-
-def _s32(value: int) -> int:
-    return value - (1 << 32) if value & 0x80000000 else value
 
 
 def _ipv6_text(groups: Sequence[ScanValue]) -> Optional[str]:

@@ -14,21 +14,12 @@ from __future__ import annotations
 import errno
 from typing import Iterator, List, Optional, Tuple
 
-from nlstat.model.stats import (
-    COUNTER_MAX,
-    NAME_VALUE,
-    NAME_VALUE6,
-    PAIRS,
-    StatsFile,
-    StatsSection,
-)
+from nlstat.cscan import read_counters, strtoull
+from nlstat.model.stats import StatsFile, StatsSection
 
 # netstat reads snmp6 and sctp/snmp with fgets() into 1024-byte buffers: a longer line is read
 # as several lines of at most 1023 bytes.
 FGETS_SIZE = 1024
-
-_ASCII_SPACE = b" \t\n\r\x0b\x0c"  # C isspace() in the C locale (strtoull skips these)
-_DIGITS = b"0123456789"
 
 
 def _read(path: str) -> Tuple[bytes, int, int]:
@@ -52,59 +43,6 @@ def _c_string(line: bytes) -> bytes:
 def _c_words(text: bytes) -> List[bytes]:
     """Words as netstat's strspn/strcspn(" \\t\\n") loop cuts them (\\r, \\v, \\f stay in words)."""
     return [word for word in text.replace(b"\t", b" ").replace(b"\n", b" ").split(b" ") if word]
-
-
-def strtoull(text: bytes, pos: int) -> Tuple[int, int]:
-    """C strtoull(text + pos, &end, 10) -> (value, end).
-
-    Skips C whitespace, takes an optional sign and the digits; no digits -> (0, pos), the end
-    pointer not moving. Overflow gives COUNTER_MAX; a negative number wraps modulo 2**64.
-    Example: strtoull(b" -1 7", 0) -> (18446744073709551615, 3).
-    """
-    end = len(text)
-    i = pos
-    while i < end and text[i] in _ASCII_SPACE:
-        i += 1
-    negative = False
-    if i < end and text[i] in b"+-":
-        negative = text[i] == 0x2D
-        i += 1
-    first = i
-    while i < end and text[i] in _DIGITS:
-        i += 1
-    if i == first:
-        return 0, pos
-    value = int(text[first:i])
-    if value > COUNTER_MAX:
-        return COUNTER_MAX, i
-    if negative:
-        value = -value & COUNTER_MAX
-    return value, i
-
-
-def _values(text: bytes, count: int) -> List[int]:
-    """The `count` values netstat's loop reads from a value line (text after its ":").
-
-    netstat calls strtoull() once per name, starting where the previous call stopped. A token
-    that is not a number stops the pointer there for good, so every later value reads as 0;
-    missing values read as 0 too.
-    """
-    tokens = text.split()
-    # Fast path, the kernel's case: plain decimal tokens, each strtoull() call takes one.
-    if all(token.isdigit() for token in tokens):
-        values = [int(token) for token in tokens[:count]]
-        if any(value > COUNTER_MAX for value in values):
-            values = [min(value, COUNTER_MAX) for value in values]
-        values.extend([0] * (count - len(values)))
-        return values
-    result: List[int] = []
-    pos = 0
-    for _ in range(count):
-        while pos < len(text) and text[pos] in b" \t\n":
-            pos += 1
-        value, pos = strtoull(text, pos)
-        result.append(value)
-    return result
 
 
 def parse_pairs(data: bytes) -> Tuple[List[StatsSection], bool]:
@@ -135,7 +73,7 @@ def parse_pairs(data: bytes) -> Tuple[List[StatsSection], bool]:
         if colon < 0 or value_colon < 0:
             return sections, True
         names = _c_words(title[colon + 1 :])
-        numbers = _values(values[value_colon + 1 :], len(names))
+        numbers = read_counters(values[value_colon + 1 :], len(names))
         sections.append(
             StatsSection(
                 title[:colon].decode("latin-1"),
@@ -233,17 +171,17 @@ def read_pairs_file(path: str, name: str) -> StatsFile:
     """/proc/net/snmp or /proc/net/netstat; `name` is netstat's path for messages."""
     data, open_errno, read_errno = _read(path)
     if open_errno or read_errno:
-        return StatsFile(name, PAIRS, (), open_errno, read_errno)
+        return StatsFile(name, (), open_errno, read_errno)
     sections, malformed = parse_pairs(data)
-    return StatsFile(name, PAIRS, tuple(sections), malformed=malformed)
+    return StatsFile(name, tuple(sections), malformed=malformed)
 
 
 def read_snmp6_file(path: str, name: str) -> StatsFile:
     """/proc/net/snmp6."""
     data, open_errno, read_errno = _read(path)
     if open_errno or read_errno:
-        return StatsFile(name, NAME_VALUE6, (), open_errno, read_errno)
-    return StatsFile(name, NAME_VALUE6, tuple(parse_snmp6(data)))
+        return StatsFile(name, (), open_errno, read_errno)
+    return StatsFile(name, tuple(parse_snmp6(data)))
 
 
 def read_sctp_file(path: str, name: str) -> StatsFile:
@@ -251,5 +189,5 @@ def read_sctp_file(path: str, name: str) -> StatsFile:
     because netstat opens the section before it reads the first line."""
     data, open_errno, read_errno = _read(path)
     if open_errno:
-        return StatsFile(name, NAME_VALUE, (), open_errno)
-    return StatsFile(name, NAME_VALUE, (parse_sctp(data),), read_errno=read_errno)
+        return StatsFile(name, (), open_errno)
+    return StatsFile(name, (parse_sctp(data),), read_errno=read_errno)
