@@ -29,7 +29,7 @@ from nlstat import cli  # noqa: E402
 from nlstat.backends.netlink.sockdiag import InetDecoder, decode_inet, decode_unix  # noqa: E402
 from nlstat.env import Environment  # noqa: E402
 from nlstat.format.sockets import InetRows, unix_renderer  # noqa: E402
-from nlstat.model.sockets import TCP, InetSocket  # noqa: E402
+from nlstat.model.sockets import TCP, InetSocket, UnixBatch  # noqa: E402
 from nlstat.procmap import build_inode_map  # noqa: E402
 from nlstat.resolve import Names  # noqa: E402
 
@@ -238,8 +238,8 @@ def test_decode_and_format_tcp4(benchmark: Any, tcp4_chunks: List[bytes]) -> Non
 
 def test_format_unix(benchmark: Any, unix_chunks: List[bytes]) -> None:
     query = query_for(["-anx"])
-    batches = [list(decode_unix([chunk])) for chunk in unix_chunks[:-1]]
-    batches.append(list(decode_unix(unix_chunks[-1:])))
+    batches = [UnixBatch.of(decode_unix([chunk])) for chunk in unix_chunks[:-1]]
+    batches.append(UnixBatch.of(decode_unix(unix_chunks[-1:])))
     render = unix_renderer(query)
     lines = benchmark(lambda: "".join(map(render, batches))).splitlines()
     assert len(lines) == SOCKETS // 4
@@ -275,7 +275,7 @@ def test_parse_and_format_unix_text(benchmark: Any, unix_text_chunks: List[bytes
 
     def pipeline() -> List[str]:
         parser = UnixText("/proc/net/unix")
-        return [render(parser.parse(chunk)) for chunk in unix_text_chunks]
+        return [render(parser.batch(chunk)) for chunk in unix_text_chunks]
 
     lines = "".join(benchmark(pipeline)).splitlines()
     assert len(lines) == SOCKETS // 4

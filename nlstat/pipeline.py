@@ -14,7 +14,7 @@ import os
 import select
 import struct
 from collections import deque
-from typing import Callable, Deque, Iterable, Iterator, Optional, Union
+from typing import Callable, Deque, Iterable, Iterator, Optional, Protocol, Union
 
 from nlstat.errors import BackendUnavailable, NlstatError
 
@@ -36,6 +36,16 @@ F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
 
 Work = Callable[[bytes], bytes]
+# SIGPIPE's number (13 on Linux), kept here so that `signal` is imported by the helper only.
+SIGPIPE = 13
+
+
+class Sink(Protocol):
+    """Where a helper writes its results itself: the run's binary stdout."""
+
+    def write(self, data: bytes) -> object: ...
+
+    def flush(self) -> object: ...
 
 
 def _write_all(fd: int, data: Union[bytes, memoryview]) -> None:
@@ -65,9 +75,11 @@ def _grow(fd: int) -> None:
         pass  # a smaller pipe only means more waiting, never a wrong order
 
 
-def _helper(work: Work, chunks_in: int, results_out: int) -> None:
-    """The forked helper: format each chunk it is sent, send the bytes back, in order."""
+def _helper(work: Work, chunks_in: int, results_out: int, sink: Optional[Sink]) -> None:
+    """The forked helper: format each chunk it is sent, in order, and send the bytes back, or
+    give them to `sink` (then, at the end, flush it and say so with a STOP_FRAME)."""
     # Ctrl-C reaches the whole process group: the helper dies quietly, the parent reports.
+    # A reader that left (`| head`) kills it with SIGPIPE, as it would kill netstat.
     import signal  # the helper only: not a start-up cost
 
     signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -76,9 +88,15 @@ def _helper(work: Work, chunks_in: int, results_out: int) -> None:
         while True:
             (size,) = FRAME.unpack(_read_exact(chunks_in, FRAME.size))
             if size == STOP_FRAME:
+                if sink is not None:
+                    sink.flush()
+                    _write_all(results_out, FRAME.pack(STOP_FRAME))
                 return
             result = work(_read_exact(chunks_in, size))
-            _write_all(results_out, FRAME.pack(len(result) + 1) + b"\0" + result)
+            if sink is None:
+                _write_all(results_out, FRAME.pack(len(result) + 1) + b"\0" + result)
+            else:
+                sink.write(result)
     except EOFError:
         return
     except BackendUnavailable as err:
@@ -100,7 +118,7 @@ def _helper(work: Work, chunks_in: int, results_out: int) -> None:
 
 
 class _Helper:
-    def __init__(self, work: Work) -> None:
+    def __init__(self, work: Work, sink: Optional[Sink] = None) -> None:
         chunks_read, self.chunks_write = os.pipe()
         self.results_read, results_write = os.pipe()
         for fd in (self.chunks_write, results_write):
@@ -110,11 +128,12 @@ class _Helper:
             try:
                 os.close(self.chunks_write)
                 os.close(self.results_read)
-                _helper(work, chunks_read, results_write)
+                _helper(work, chunks_read, results_write, sink)
             finally:
                 os._exit(0)  # never return into the parent's code (no atexit, no flushes)
         os.close(chunks_read)
         os.close(results_write)
+        self.status: Optional[int] = None  # the wait status, once it has been reaped
 
     def send(self, chunk: bytes) -> None:
         _write_all(self.chunks_write, FRAME.pack(len(chunk)) + chunk)
@@ -126,6 +145,8 @@ class _Helper:
     def result(self) -> bytes:
         try:
             (size,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
+            if size == STOP_FRAME:
+                return b""
             if size == REFUSED_FRAME:
                 (code,) = ERRNO.unpack(_read_exact(self.results_read, ERRNO.size))
                 (length,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
@@ -139,6 +160,21 @@ class _Helper:
         except EOFError:
             raise NlstatError("formatting helper ended unexpectedly") from None
 
+    def finish(self) -> None:
+        """Tell a helper with a sink that the chunks have ended; return once it has written
+        and flushed everything. A helper killed by SIGPIPE (the reader left) is a broken pipe
+        here too."""
+        try:
+            _write_all(self.chunks_write, FRAME.pack(STOP_FRAME))
+            if self.result() != b"":
+                raise NlstatError("formatting helper sent a result it should have written")
+        except (BrokenPipeError, NlstatError):
+            self.close()
+            status = self.status
+            if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == SIGPIPE:
+                raise BrokenPipeError from None
+            raise
+
     def close(self) -> None:
         try:
             _write_all(self.chunks_write, FRAME.pack(STOP_FRAME))
@@ -149,10 +185,11 @@ class _Helper:
                 os.close(fd)
             except OSError:
                 pass
-        try:
-            os.waitpid(self.pid, 0)
-        except OSError:
-            pass
+        if self.status is None:
+            try:
+                self.status = os.waitpid(self.pid, 0)[1]
+            except OSError:
+                pass
 
 
 def _never_last(chunk: bytes) -> bool:
@@ -218,5 +255,42 @@ def ordered_map(
         while slots:
             head = slots.popleft()
             yield helper.result() if head is None else head
+    finally:
+        helper.close()
+
+
+def handed_off(chunks: Iterable[bytes], work: Work, sink: Sink) -> None:
+    """sink.write(work(chunk)) for every chunk, in order; once the source is long, in a helper
+    that writes the results itself, while this process only reads and forwards the chunks.
+
+    For a source that costs more to read than to format: printing /proc/net/unix costs the
+    kernel 0.75 us a socket, parsing and formatting it 0.55 us (100k sockets: 0.164 s with the
+    reader formatting a quarter and writing everything, 0.14 s so). The sink is flushed before
+    the fork, so that nothing buffered is written twice, and this returns once the helper has
+    written and flushed its last result.
+    """
+    source = iter(chunks)
+    for _ in range(WARMUP_CHUNKS):
+        chunk = next(source, None)
+        if chunk is None:
+            return
+        sink.write(work(chunk))
+    helper: Optional[_Helper] = None
+    if (os.cpu_count() or 1) > 1:
+        sink.flush()
+        try:
+            helper = _Helper(work, sink)
+        except OSError:
+            helper = None
+    if helper is None:
+        for chunk in source:
+            sink.write(work(chunk))
+        return
+    try:
+        for chunk in source:
+            helper.send(chunk)
+            if helper.ready():
+                helper.result()  # only an error or a refusal comes back early: raise it
+        helper.finish()
     finally:
         helper.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import List
 
 import pytest
 
@@ -14,7 +15,7 @@ from nlstat.format.sockets import (
     unix_header,
     unix_renderer,
 )
-from nlstat.model.sockets import InetSocket, UnixSocket
+from nlstat.model.sockets import InetSocket, UnixBatch, UnixKind, UnixSocket
 from nlstat.query import Query
 from nlstat.resolve import Names
 
@@ -136,7 +137,7 @@ def test_unix_rows() -> None:
     batch_render = unix_renderer(Query())
 
     def render_unix(record: UnixSocket) -> str:
-        return batch_render([record])
+        return batch_render(UnixBatch.of([record]))
 
     listener = UnixSocket(1, 1, 0x10000, 870859, "/tmp/srv.sock", 2)
     assert render_unix(listener) == (
@@ -152,7 +153,7 @@ def test_unix_rows() -> None:
         "unix  1      [ W N ]     UNKNOWN    DISCONNECTING"
     )
     with_programs = unix_renderer(Query(programs=True), {5: "12/sshd"})
-    row = with_programs([UnixSocket(1, 3, 0, 5, "/p", 2)])
+    row = with_programs(UnixBatch.of([UnixSocket(1, 3, 0, 5, "/p", 2)]))
     assert row.endswith("5        12/sshd              /p\n")
 
 
@@ -168,7 +169,7 @@ def test_unix_rows() -> None:
     ],
 )
 def test_unix_path_is_cut_like_scanf(path: str, shown: str) -> None:
-    line = unix_renderer(Query())([UnixSocket(1, 1, 0x10000, 5, path, 2)])
+    line = unix_renderer(Query())(UnixBatch.of([UnixSocket(1, 1, 0x10000, 5, path, 2)]))
     assert line.endswith("5        " + shown + "\n")
 
 
@@ -180,7 +181,36 @@ def test_dense_owner_table_renders_as_the_dict() -> None:
 
     owners = {100: "12/sshd", 102: "7/nginx: worker"}
     dense = DenseOwners(100, array("I", [1, 0, 2]), ["", "12/sshd", "7/nginx: worker"])
-    records = [UnixSocket(1, 3, 0, inode, "/p", 2) for inode in (99, 100, 101, 102, 103)]
+    records = UnixBatch.of(
+        UnixSocket(1, 3, 0, inode, "/p", 2) for inode in (99, 100, 101, 102, 103)
+    )
     query = Query(programs=True)
     assert unix_renderer(query, dense)(records) == unix_renderer(query, owners)(records)
     assert "7/nginx: worker" in unix_renderer(query, dense)(records)
+
+
+def test_unix_batch_rows_and_records() -> None:
+    """A batch is its records as columns: of() and records() are inverse, where() keeps the
+    rows whose kind passes (asked once per kind), and the rows render as the records do."""
+    records = [
+        UnixSocket(1, 1, 0x10000, 10, "/srv", 2),
+        UnixSocket(1, 3, 0, 11, "", 3),
+        UnixSocket(1, 3, 0, 12, "/x", 3),
+        UnixSocket(2, 1, 0, 13, "", 2, protocol=1),
+    ]
+    batch = UnixBatch.of(records)
+    assert batch.records() == records
+    assert batch.kinds[1] == UnixKind(1, 3, 0, 3, 0) == batch.kinds[2]
+    asked: List[UnixKind] = []
+
+    def connected(kind: UnixKind) -> bool:
+        asked.append(kind)
+        return kind.socket_state == 3
+
+    kept = batch.where(connected)
+    assert kept.records() == records[1:3]
+    assert sorted(asked) == sorted(set(batch.kinds))
+    assert batch.where(lambda kind: True) is batch
+    render = unix_renderer(Query())
+    assert render(batch) == "".join(render(UnixBatch.of([record])) for record in records)
+    assert render(UnixBatch([], [], [])) == ""

@@ -106,7 +106,7 @@ def test_unix_text_gives_parse_unix_records(size: int) -> None:
     parser = UnixText("/proc/net/unix", None)
     records = [record for chunk in unix_chunks(rows, size) for record in parser.parse(chunk)]
     assert records == by_line(rows, [])
-    assert parser.fronts  # the expression path was taken
+    assert parser.kinds  # the expression path was taken
 
 
 @pytest.mark.parametrize(
