@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
 def main() -> int:
+    from nlstat.app import die_of
     from nlstat.app import main as app_main
     from nlstat.env import Environment
 
-    return app_main(sys.argv[1:], Environment.from_os())
+    status = app_main(sys.argv[1:], Environment.from_os())
+    # Python's own shutdown frees every module, cache and table one by one: 6 ms on an idle
+    # host, more after a big listing, for nothing once the output is out. Flush and leave.
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        status = die_of("SIGPIPE")
+    except (OSError, ValueError):
+        pass
+    os._exit(status)
 
 
 if __name__ == "__main__":

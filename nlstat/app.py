@@ -21,7 +21,7 @@ def main(argv: Sequence[str], env: Environment) -> int:
     except BrokenPipeError:
         # `nlstat -ant | head -1`: the reader left (also while flushing after an error).
         # netstat dies of SIGPIPE without a word.
-        return _die_of("SIGPIPE")
+        return die_of("SIGPIPE")
 
 
 def _reported(argv: Sequence[str], env: Environment) -> int:
@@ -36,7 +36,7 @@ def _reported(argv: Sequence[str], env: Environment) -> int:
         return err.status
     except KeyboardInterrupt:
         # Ctrl-C ends -c quietly; netstat dies of SIGINT, and so do we, for the same status.
-        return _die_of("SIGINT")
+        return die_of("SIGINT")
     except BrokenPipeError:
         raise
     except OSError as err:
@@ -84,7 +84,7 @@ def _flush(env: Environment) -> None:
         pass
 
 
-def _die_of(name: str) -> int:
+def die_of(name: str) -> int:
     """End the way netstat ends on this signal: killed by it, nothing printed."""
     import signal  # only on these two ways out: not a start-up cost
 
