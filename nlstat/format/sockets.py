@@ -172,18 +172,22 @@ class InetRows:
         cut = join_endpoint
         width = ADDRESS_WIDTH
         is_raw = protocol == RAW
+        head = ("%-5s " if protocol in (UDP, UDPLITE) else "%-4s  ") % label
         if protocol == TCP:
-            fixed = "%-4s  " % label + "%6d %6d %-23s %-23s %-11s"
             states: Sequence[str] = TCP_STATE_NAMES + ("",) * 244
         elif is_raw:
-            fixed = "%-4s  " % label + "%6d %6d %-23s %-23s %-11d"
             states = ()
         else:
-            fixed = "%-5s " % label + "%6d %6d %-23s %-23s %-11s"
             udp_states = ["UNKNOWN"] * 256
             udp_states[1] = "ESTABLISHED"
             udp_states[7] = ""
             states = udp_states
+        fixed = head + "%6d %6d %-23s %-23s " + ("%-11d" if is_raw else "%-11s")
+        # The plain row built by concatenation: one "%" with five values cost 0.35 us a row,
+        # the pieces below 0.15 us. "%-23s " is .ljust(23) + " " (no cut, as with -W).
+        queues = head + "%6d %6d "
+        no_queues = queues % (0, 0)
+        state_ends = ["%-11s\n" % name for name in states]
         extend = query.extend > 0
         programs = self.programs
         timers = query.timers
@@ -206,11 +210,14 @@ class InetRows:
                 for record in batch:
                     (_p, _f, state, local_address, local_port, remote_address, remote_port,
                      recv_q, send_q, _u, _n, _t, _ms, _r, _pr, _c, _i) = record
-                    append(fixed_line % (
-                        recv_q, send_q,
-                        local_address + (colon_ports[local_port] or colon_port(local_port)),
-                        remote_address + (colon_ports[remote_port] or colon_port(remote_port)),
-                        states[state]))
+                    # An "a.b.c.d:port" is at most 21 columns: "%-23s " is .ljust(24).
+                    append(
+                        (queues % (recv_q, send_q) if recv_q or send_q else no_queues)
+                        + (local_address + (colon_ports[local_port] or colon_port(local_port)))
+                        .ljust(24)
+                        + (remote_address + (colon_ports[remote_port] or colon_port(remote_port)))
+                        .ljust(24)
+                        + state_ends[state])
                 return "".join(lines)
 
             return render_numeric
@@ -235,6 +242,12 @@ class InetRows:
                     remote = host + ":" + port
                 else:
                     remote = cut(host, port, False)
+                if plain and not is_raw:
+                    append(
+                        (queues % (recv_q, send_q) if recv_q or send_q else no_queues)
+                        + local.ljust(23) + " " + remote.ljust(23) + " "
+                        + (state_ends[state] if state < 256 else "           \n"))
+                    continue
                 state_text = state if is_raw else (states[state] if state < 256 else "")
                 if plain:
                     append(fixed_line % (recv_q, send_q, local, remote, state_text))

@@ -7,6 +7,8 @@ import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nlstat.backends.netlink.nlsocket import NLMSGHDR, dump_ended, read_chunks
 from nlstat.backends.netlink.sockdiag import (
@@ -180,3 +182,71 @@ def test_dump_ended_on_a_refusal_and_a_runt() -> None:
     # A message whose tail is 20 bytes of anything else is not the end.
     other = synthetic(socket.AF_INET, b"\x7f\0\0\x01" + bytes(12), bytes(16), 80, 0, TCP_LISTEN)
     assert not dump_ended(other)
+
+
+def expected_record(message: bytes, protocol: str) -> tuple:
+    """What one inet_diag message should decode to, read field by field with the message
+    layouts (an independent path from the decoder's per-chunk loop)."""
+    family = message[16]
+    layout = INET_MSG_V4 if family == socket.AF_INET else INET_MSG_V6
+    (_l, _t, _f, _s, _p, family, state, timer, retrans, sport, dport, src, dst, ifindex, cookie,
+     expires, rqueue, wqueue, uid, inode) = layout.unpack_from(message)
+    text = socket.inet_ntoa if family == socket.AF_INET else (
+        lambda a: socket.inet_ntop(socket.AF_INET6, a))
+    retransmits = probes = 0
+    if protocol == "tcp":
+        wqueue = 0 if state == TCP_LISTEN else wqueue
+        retransmits, probes = (retrans, 0) if timer == 1 else (0, retrans)
+    return (protocol, family, state, text(src), socket.ntohs(sport), text(dst),
+            0 if protocol == "raw" else socket.ntohs(dport), rqueue, wqueue, uid, inode, timer,
+            expires, retransmits, probes, cookie, ifindex)
+
+
+def with_attributes(message: bytes, extra: int) -> bytes:
+    """The message grown by `extra` bytes of attributes, its length field to match."""
+    grown = message + bytes(extra)
+    return struct.pack("=I", len(grown)) + grown[4:]
+
+
+def with_timer(message: bytes, timer: int, retrans: int) -> bytes:
+    return message[:18] + bytes([timer, retrans]) + message[20:]  # idiag_timer, idiag_retrans
+
+
+_V4 = st.builds(lambda s, d, sp, dp, state, timer, retrans: with_timer(
+    synthetic(socket.AF_INET, s, d, sp, dp, state), timer, retrans),
+    st.binary(min_size=4, max_size=4), st.binary(min_size=4, max_size=4),
+    st.integers(0, 65535), st.integers(0, 65535), st.integers(0, 12), st.integers(0, 4),
+    st.integers(0, 255))
+_V6 = st.builds(lambda s, d, sp, dp, state: synthetic(socket.AF_INET6, s, d, sp, dp, state),
+                st.binary(min_size=16, max_size=16), st.binary(min_size=16, max_size=16),
+                st.integers(0, 65535), st.integers(0, 65535), st.integers(0, 12))
+_MESSAGES = st.lists(
+    st.tuples(st.one_of(_V4, _V6), st.sampled_from([0, 4, 8, 36])), min_size=1, max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_MESSAGES, st.sampled_from(["tcp", "udp", "raw"]), st.booleans(), st.integers(1, 30))
+def test_any_messages_decode_as_read_one_by_one(
+    messages: list, protocol: str, noop_inside: bool, per_chunk: int
+) -> None:
+    """Families mixed in a chunk, attributes of any size, an NLMSG_NOOP among the records,
+    any cut into chunks: every record is what its own message says, in order."""
+    bodies = [with_attributes(message, extra) for message, extra in messages]
+    noop = NLMSGHDR.pack(16, 1, 0, 1, 0)
+    if noop_inside:
+        bodies.insert(len(bodies) // 2, noop)
+    done = NLMSGHDR.pack(20, 3, 2, 1, 0) + struct.pack("=i", 0)
+    stream = bodies + [done]
+    chunks = [b"".join(stream[i : i + per_chunk]) for i in range(0, len(stream), per_chunk)]
+    decoded = [tuple(record) for record in decode_inet(chunks, protocol)]
+    assert decoded == [expected_record(body, protocol) for body in bodies if body != noop]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.integers(0, 400))
+def test_any_bytes_end_in_records_or_a_refusal(data: bytes, cut: int) -> None:
+    """Whatever a saved answer holds, decoding ends, with records or BackendUnavailable."""
+    try:
+        list(decode_inet([data[:cut], data[cut:]], "tcp"))
+    except BackendUnavailable:
+        pass

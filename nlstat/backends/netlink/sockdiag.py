@@ -54,10 +54,10 @@ INET_DIAG_REQ_V2 = struct.Struct("=BBBBI48x")
 # comes out as its 4 bytes without slicing. Ports are big-endian: unpacked natively, swapped below.
 INET_MSG_V4 = struct.Struct("=IHHIIBBBBHH4s12x4s12xIQIIIII")
 INET_MSG_V6 = struct.Struct("=IHHIIBBBBHH16s16sIQIIIII")
-# The same layouts without the nlmsghdr fields the hot loop does not use (type, flags, seq,
-# pid): four fewer ints to build per record.
-INET_ROW_V4 = struct.Struct("=I12xBBBBHH4s12x4s12xIQIIIII")
-INET_ROW_V6 = struct.Struct("=I12xBBBBHH16s16sIQIIIII")
+# The same layouts without the nlmsghdr fields the hot loop does not use (flags, seq, pid):
+# three fewer ints to build per record.
+INET_ROW_V4 = struct.Struct("=IH10xBBBBHH4s12x4s12xIQIIIII")
+INET_ROW_V6 = struct.Struct("=IH10xBBBBHH16s16sIQIIIII")
 INET_MSG_SIZE = INET_MSG_V6.size  # 16 + 72
 assert INET_MSG_V4.size == INET_MSG_SIZE
 
@@ -147,12 +147,16 @@ class InetDecoder:
         if self.done:
             return records
         append = records.append
-        unpack4 = INET_ROW_V4.unpack_from
-        unpack6 = INET_ROW_V6.unpack_from
-        swap = port_table(len(buf))
-        ntoa = socket.inet_ntoa
-        ntop = socket.inet_ntop
-        af6 = socket.AF_INET6
+        end = len(buf)
+        if end < INET_MSG_SIZE:
+            return self._slow(buf, 0, records)
+        # A dump answers for one family: read every message with that family's layout, and
+        # leave anything else (a control message, a runt) to _slow().
+        layout_family = buf[16]
+        unpack = (INET_ROW_V4 if layout_family == socket.AF_INET else INET_ROW_V6).unpack_from
+        last_row = end - INET_MSG_SIZE
+        swap = port_table(end)
+        ntoa = socket.inet_ntoa if layout_family == socket.AF_INET else _ntop6
         texts = self.texts
         if len(texts) > TEXT_CACHE_LIMIT:
             texts.clear()  # a million distinct peers must not cost a million cached strings
@@ -167,36 +171,17 @@ class InetDecoder:
         want_info = self.want_info
         msg_size = INET_MSG_SIZE
         offset = 0
-        end = len(buf)
-        while offset < end:
-            # nlmsg_type is the u16 at +4; on little-endian hosts its low byte comes first.
-            if buf[offset + 4] != SOCK_DIAG_BY_FAMILY or buf[offset + 5] != 0:
-                length, msg_type, _f, _s, _p = NLMSGHDR.unpack_from(buf, offset)
-                if msg_type == NLMSG_DONE:
-                    self.done = True
-                    _check_done(buf, offset, length, protocol)
-                    return records
-                _check_control(buf, offset, msg_type, protocol)
-                offset += (length + 3) & ~3
-                continue
-            if buf[offset + 16] == 2:  # AF_INET
-                (length, family, state, timer, retrans, sport, dport, src, dst,
-                 ifindex, cookie, expires, rqueue, wqueue, uid, inode) = unpack4(buf, offset)
-                local = texts_get(src)
-                if local is None:
-                    local = texts[src] = ntoa(src)
-                remote = texts_get(dst)
-                if remote is None:
-                    remote = texts[dst] = ntoa(dst)
-            else:
-                (length, family, state, timer, retrans, sport, dport, src, dst,
-                 ifindex, cookie, expires, rqueue, wqueue, uid, inode) = unpack6(buf, offset)
-                local = texts_get(src)
-                if local is None:
-                    local = texts[src] = ntop(af6, src)
-                remote = texts_get(dst)
-                if remote is None:
-                    remote = texts[dst] = ntop(af6, dst)
+        while offset <= last_row:
+            (length, msg_type, family, state, timer, retrans, sport, dport, src, dst,
+             ifindex, cookie, expires, rqueue, wqueue, uid, inode) = unpack(buf, offset)
+            if msg_type != SOCK_DIAG_BY_FAMILY or family != layout_family or length < msg_size:
+                return self._slow(buf, offset, records)
+            local = texts_get(src)
+            if local is None:
+                local = texts[src] = ntoa(src)
+            remote = texts_get(dst)
+            if remote is None:
+                remote = texts[dst] = ntoa(dst)
             retransmits = probes = 0
             if is_tcp:
                 if state == TCP_LISTEN:
@@ -204,7 +189,7 @@ class InetDecoder:
                 # The kernel appends attributes (shutdown, sockopt, ...) even unasked: only
                 # walk them when INET_DIAG_INFO was requested (-o).
                 if want_info and length > msg_size:
-                    retransmits, probes = _tcp_info_counters(buf, offset, length)
+                    retransmits, probes = _tcp_info_counters(buf, offset, min(length, end - offset))
                 elif timer == 1:
                     retransmits = retrans
                 else:
@@ -215,8 +200,31 @@ class InetDecoder:
                 protocol, family, state, local, swap[sport], remote, swap[dport], rqueue,
                 wqueue, uid, inode, timer, expires, retransmits, probes, cookie, ifindex)))
             offset += (length + 3) & ~3
-        return records
+        return self._slow(buf, offset, records)
         # fmt: on
+
+    def _slow(self, buf: bytes, offset: int, records: List[InetSocket]) -> List[InetSocket]:
+        """The rest of a chunk from `offset`, message by message: control messages (NLMSG_DONE
+        ends the dump, NLMSG_ERROR raises), records of the other family's layout, and the
+        end of a chunk cut short."""
+        end = len(buf)
+        while offset + NLMSGHDR.size <= end:
+            length, msg_type, _f, _s, _p = NLMSGHDR.unpack_from(buf, offset)
+            if length < NLMSGHDR.size:
+                return records  # a runt: nothing after it can be trusted
+            if msg_type == NLMSG_DONE:
+                self.done = True
+                _check_done(buf, offset, length, self.protocol)
+                return records
+            if msg_type == SOCK_DIAG_BY_FAMILY:
+                if length < INET_MSG_SIZE or offset + INET_MSG_SIZE > end:
+                    return records  # cut short
+                # The other family's layout: this one message through the loop above.
+                records.extend(self.chunk(buf[offset : offset + length]))
+            else:
+                _check_control(buf, offset, msg_type, self.protocol)
+            offset += (length + 3) & ~3
+        return records
 
 
 def decode_inet(
@@ -228,6 +236,10 @@ def decode_inet(
         yield from decoder.chunk(buf)
         if decoder.done:
             return
+
+
+def _ntop6(address: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6, address)
 
 
 def _tcp_info_counters(buf: bytes, offset: int, length: int) -> Tuple[int, int]:
