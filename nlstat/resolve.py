@@ -8,7 +8,7 @@ the run, so a 100k-row listing asks the resolver once per distinct address.
 
 from __future__ import annotations
 
-import socket
+import _socket
 from typing import Dict, List, Optional, Tuple
 
 # The files are read as NSS "files" would; tests point these at fixtures.
@@ -82,7 +82,7 @@ def read_networks(path: str = NETWORKS_PATH) -> Dict[int, str]:
 def lookup_host(address: str) -> Optional[str]:
     """gethostbyaddr()'s h_name, or None (netstat falls back to the numeric text)."""
     try:
-        return socket.gethostbyaddr(address)[0]
+        return _socket.gethostbyaddr(address)[0]
     except (OSError, UnicodeError, ValueError):
         return None
 
@@ -90,7 +90,7 @@ def lookup_host(address: str) -> Optional[str]:
 def lookup_host6(address: str) -> str:
     """getnameinfo() with flags 0: a name, or the numeric text when nothing is found."""
     try:
-        return socket.getnameinfo((address, 0, 0, 0), 0)[0]
+        return _socket.getnameinfo((address, 0, 0, 0), 0)[0]
     except (OSError, UnicodeError, ValueError):
         return address
 
@@ -140,7 +140,7 @@ class Names:
         """IPv4 address text -> netstat's text for it (spec §2.2); netmask in host order."""
         if numeric:
             return address
-        value = int.from_bytes(socket.inet_aton(address), "big")
+        value = int.from_bytes(_socket.inet_aton(address), "big")
         if value == 0:
             if netmask == 0:
                 return "default" if default_word else "*"

@@ -9,9 +9,9 @@ proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
 
 from __future__ import annotations
 
+import _socket
 import errno
 import itertools
-import socket
 from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional
 
 from nlstat.env import Environment
@@ -54,7 +54,7 @@ def proc_chunks(path: str) -> Iterator[bytes]:
 
 def proc_file(protocol: str, family: int) -> str:
     name = PROC_FILES[protocol]
-    return name + "6" if family == socket.AF_INET6 else name
+    return name + "6" if family == _socket.AF_INET6 else name
 
 
 def tcp_states(query: Query) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import _socket
 
 from nlstat.model.groups import GroupMembership
 from nlstat.resolve import Names
@@ -19,7 +19,7 @@ ADDRESS_LIMIT = 127
 
 def group_row(row: GroupMembership, names: Names) -> str:
     """`%-15s %-6d %s`: device, users, group (a host name unless numeric hosts were asked for)."""
-    if row.family == socket.AF_INET:
+    if row.family == _socket.AF_INET:
         text = names.socket_host4(row.address)
     else:
         text = names.socket_host6(row.address)

@@ -8,7 +8,7 @@ one concatenation per row.
 
 from __future__ import annotations
 
-import socket
+import _socket
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import Dict, List, Optional, Tuple
@@ -202,7 +202,7 @@ class Ipv4Rows:
         mask = self.masks.get(data.genmask)
         if mask is None:
             mask = self.masks[data.genmask] = int.from_bytes(
-                socket.inet_aton(data.genmask), "big"
+                _socket.inet_aton(data.genmask), "big"
             )
         genmask = data.genmask[:NAME_CUT]
         ext = self.ext

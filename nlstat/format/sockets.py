@@ -6,7 +6,7 @@ per (address, port, table): on a busy host most rows repeat the same hosts and s
 
 from __future__ import annotations
 
-import socket
+import _socket
 from itertools import chain, repeat
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, cast
 
@@ -54,14 +54,14 @@ UNIX_STATE_NAMES = {0: "FREE", 2: "CONNECTING", 3: "CONNECTED", 4: "DISCONNECTIN
 # Section label and service table per protocol and family (udplite prints "udpl" and uses udp
 # names; raw "ports" are IP protocol numbers named from /etc/protocols).
 LABELS: Dict[Tuple[str, int], str] = {
-    (TCP, socket.AF_INET): "tcp",
-    (TCP, socket.AF_INET6): "tcp6",
-    (UDP, socket.AF_INET): "udp",
-    (UDP, socket.AF_INET6): "udp6",
-    (UDPLITE, socket.AF_INET): "udpl",
-    (UDPLITE, socket.AF_INET6): "udpl6",
-    (RAW, socket.AF_INET): "raw",
-    (RAW, socket.AF_INET6): "raw6",
+    (TCP, _socket.AF_INET): "tcp",
+    (TCP, _socket.AF_INET6): "tcp6",
+    (UDP, _socket.AF_INET): "udp",
+    (UDP, _socket.AF_INET6): "udp6",
+    (UDPLITE, _socket.AF_INET): "udpl",
+    (UDPLITE, _socket.AF_INET6): "udpl6",
+    (RAW, _socket.AF_INET): "raw",
+    (RAW, _socket.AF_INET6): "raw6",
 }
 SERVICE_TABLE = {TCP: "tcp", UDP: "udp", UDPLITE: "udp", RAW: "raw"}
 
@@ -125,14 +125,15 @@ class InetRows:
         self.names = names
         # -p with no map (nothing could be read) still prints the column, all "-".
         self.programs = programs if programs is not None or not query.programs else {}
-        self._hosts: Dict[int, Dict[str, str]] = {socket.AF_INET: {}, socket.AF_INET6: {}}
+        self._hosts: Dict[int, Dict[str, str]] = {_socket.AF_INET: {}, _socket.AF_INET6: {}}
         self._ports: Dict[str, List[Optional[str]]] = {}
 
     def host(self, family: int, address: str) -> str:
         names = self.names
-        text = (
-            names.socket_host4(address) if family == socket.AF_INET else names.socket_host6(address)
-        )
+        if family == _socket.AF_INET:
+            text = names.socket_host4(address)
+        else:
+            text = names.socket_host6(address)
         hosts = self._hosts[family]
         if len(hosts) > HOST_CACHE_LIMIT:
             hosts.clear()  # flat memory with a million distinct peers; names stay in resolve
@@ -164,7 +165,7 @@ class InetRows:
         hosts_get = self._hosts[family].get
         # -n on IPv4: the address text is the host text. Skipping the cache matters where
         # addresses hardly repeat (100k clients: 30 ms of misses).
-        verbatim = family == socket.AF_INET and self.names.numeric_hosts
+        verbatim = family == _socket.AF_INET and self.names.numeric_hosts
         ports = self.port_texts(table)
         host_of = self.host
         port_of = self.port

@@ -8,8 +8,8 @@ RTM_GETMULTICAST and joins the counts (and /proc's device order) in.
 
 from __future__ import annotations
 
+import _socket
 import contextlib
-import socket
 
 from nlstat.backends.procfs.groups import GroupReader, read_lines
 from nlstat.env import Environment
@@ -61,7 +61,7 @@ def write_groups(query: Query, env: Environment) -> int:
             env.warn(f"{path}: {err.strerror}")
             return 255
         if netlink:
-            joined = _netlink_rows(env, socket.AF_INET, rows)
+            joined = _netlink_rows(env, _socket.AF_INET, rows)
             if joined is not None:
                 rows, missing = joined, False
         if missing:
@@ -81,7 +81,7 @@ def write_groups(query: Query, env: Environment) -> int:
         with contextlib.suppress(OSError):
             rows = _proc_rows(reader, path)
         if netlink:
-            joined = _netlink_rows(env, socket.AF_INET6, rows)
+            joined = _netlink_rows(env, _socket.AF_INET6, rows)
             if joined is not None:
                 rows = joined
         if rows:

@@ -9,7 +9,7 @@ root) nlstat says what netstat says and exits 1, so it degrades to netstat's beh
 
 from __future__ import annotations
 
-import socket
+import _socket
 from typing import List, Optional
 
 from nlstat.env import Environment
@@ -49,14 +49,14 @@ def collect(env: Environment) -> Optional[List[ConntrackEntry]]:
         entries = _from_proc(env)
     if entries is None:
         return None
-    return [entry for entry in entries if entry.family == socket.AF_INET and is_nat(entry)]
+    return [entry for entry in entries if entry.family == _socket.AF_INET and is_nat(entry)]
 
 
 def _from_netlink(env: Environment) -> Optional[List[ConntrackEntry]]:
     from nlstat.backends.netlink import conntrack
 
     try:
-        entries = list(conntrack.entries(socket.AF_INET))
+        entries = list(conntrack.entries(_socket.AF_INET))
     except BackendUnavailable as err:
         env.trace(f"-M: ctnetlink refused ({err}); trying /proc/net/nf_conntrack")
         return None

@@ -6,9 +6,9 @@ flat whatever the socket count. The backend is chosen per table (backends/socket
 
 from __future__ import annotations
 
+import _socket
 import gc
 import os
-import socket
 from itertools import islice
 from typing import Any, Callable, Iterable, List, Mapping, Optional
 
@@ -249,8 +249,8 @@ def _inet_protocol(
     keep: Optional[Callable[[InetSocket], bool]],
 ) -> int:
     for family, wanted in (
-        (socket.AF_INET, query.wants_inet_v4),
-        (socket.AF_INET6, query.wants_inet_v6),
+        (_socket.AF_INET, query.wants_inet_v4),
+        (_socket.AF_INET6, query.wants_inet_v6),
     ):
         if not wanted:
             continue
@@ -264,7 +264,7 @@ def _inet_protocol(
             env.warn(f"{err.filename}: {err.strerror}")
             raise Exit(255) from err
         if table is None:
-            if family == socket.AF_INET6:
+            if family == _socket.AF_INET6:
                 continue  # a missing IPv6 file is skipped silently
             if _missing_protocol(query, env, out, protocol):
                 return 1

@@ -11,8 +11,8 @@ test VM with 10,000 entries: this decoder 0.1 s; pyroute2 0.9.7 (import 0.12 s) 
 
 from __future__ import annotations
 
+import _socket
 import errno
-import socket
 import struct
 from typing import Iterable, Iterator, Tuple
 
@@ -93,13 +93,13 @@ def _tuple(buf: bytes, pos: int, end: int) -> Tuple5:
                     break
                 ip_kind &= NLA_TYPE_MASK
                 if ip_kind == CTA_IP_V4_SRC:
-                    src = socket.inet_ntop(socket.AF_INET, buf[inner + 4 : inner + 8])
+                    src = _socket.inet_ntop(_socket.AF_INET, buf[inner + 4 : inner + 8])
                 elif ip_kind == CTA_IP_V4_DST:
-                    dst = socket.inet_ntop(socket.AF_INET, buf[inner + 4 : inner + 8])
+                    dst = _socket.inet_ntop(_socket.AF_INET, buf[inner + 4 : inner + 8])
                 elif ip_kind == CTA_IP_V6_SRC:
-                    src = socket.inet_ntop(socket.AF_INET6, buf[inner + 4 : inner + 20])
+                    src = _socket.inet_ntop(_socket.AF_INET6, buf[inner + 4 : inner + 20])
                 elif ip_kind == CTA_IP_V6_DST:
-                    dst = socket.inet_ntop(socket.AF_INET6, buf[inner + 4 : inner + 20])
+                    dst = _socket.inet_ntop(_socket.AF_INET6, buf[inner + 4 : inner + 20])
                 inner += (ip_length + 3) & ~3
         elif kind == CTA_TUPLE_PROTO:
             while inner + 4 <= stop:
@@ -219,12 +219,12 @@ def decode_entries(chunks: Iterable[bytes]) -> Iterator[ConntrackEntry]:
             yield decode_entry(buf, offset, length)
 
 
-def dump(family: int = socket.AF_INET) -> Iterator[bytes]:
+def dump(family: int = _socket.AF_INET) -> Iterator[bytes]:
     """Ask the kernel for its conntrack table; the raw answer chunks (for decode_entries)."""
     with NetlinkSocket(NETLINK_NETFILTER) as nl:
         yield from nl.dump(CT_GET, dump_request(family))
 
 
-def entries(family: int = socket.AF_INET) -> Iterator[ConntrackEntry]:
+def entries(family: int = _socket.AF_INET) -> Iterator[ConntrackEntry]:
     """The kernel's conntrack entries of one family, decoded as they arrive."""
     return decode_entries(dump(family))

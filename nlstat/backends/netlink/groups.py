@@ -8,7 +8,7 @@ have moved between namespaces). IPv4 dumps exist since Linux 6.13; older kernels
 
 from __future__ import annotations
 
-import socket
+import _socket
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
@@ -36,11 +36,11 @@ def decode_memberships(chunks: Iterable[bytes]) -> list[Membership]:
         if msg_type != RTM_GETMULTICAST and msg_type != RTM_NEWMULTICAST:
             continue
         family, _prefix, _flags8, _scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSGHDR.size)
-        size = 4 if family == socket.AF_INET else 16
+        size = 4 if family == _socket.AF_INET else 16
         start = offset + NLMSGHDR.size + IFADDRMSG.size
         for attr, begin, finish in iter_attrs(buf, start, offset + length):
             if attr == IFA_MULTICAST and finish - begin >= size:
-                address = socket.inet_ntop(family, buf[begin : begin + size])
+                address = _socket.inet_ntop(family, buf[begin : begin + size])
                 result.append(Membership(family, index, address))
                 break
     return result
@@ -54,7 +54,7 @@ def dump_memberships(family: int) -> list[bytes]:
 
 def _index_name(index: int) -> str:
     try:
-        return socket.if_indextoname(index)
+        return _socket.if_indextoname(index)
     except OSError:
         return str(index)
 

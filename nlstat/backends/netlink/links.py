@@ -8,8 +8,8 @@ they run the same on a live socket and on captured bytes.
 
 from __future__ import annotations
 
+import _socket
 import errno
-import socket
 import struct
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
@@ -88,7 +88,7 @@ class Ipv4Entry(NamedTuple):
 
 
 def link_request() -> bytes:
-    return IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    return IFINFOMSG.pack(_socket.AF_UNSPEC, 0, 0, 0, 0)
 
 
 def address_request(family: int) -> bytes:
@@ -189,7 +189,7 @@ def decode_links(chunks: Iterable[bytes]) -> list[Device]:
 
 
 def _ipv4(buf: bytes, start: int) -> str:
-    return socket.inet_ntoa(buf[start : start + 4])
+    return _socket.inet_ntoa(buf[start : start + 4])
 
 
 def decode_ipv4_addresses(chunks: Iterable[bytes]) -> list[Ipv4Entry]:
@@ -199,7 +199,7 @@ def decode_ipv4_addresses(chunks: Iterable[bytes]) -> list[Ipv4Entry]:
         if msg_type != RTM_NEWADDR:
             continue
         family, prefix, _flags8, _scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSGHDR.size)
-        if family != socket.AF_INET:
+        if family != _socket.AF_INET:
             continue
         label = ""
         local = address = broadcast = "0.0.0.0"
@@ -244,7 +244,7 @@ def decode_ipv6_addresses(chunks: Iterable[bytes], names: dict[int, str]) -> lis
         if msg_type != RTM_NEWADDR:
             continue
         family, prefix, flags, scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSGHDR.size)
-        if family != socket.AF_INET6:
+        if family != _socket.AF_INET6:
             continue
         raw: bytes | None = None
         local: bytes | None = None
@@ -259,7 +259,7 @@ def decode_ipv6_addresses(chunks: Iterable[bytes], names: dict[int, str]) -> lis
             raw = local
         if raw is None:
             continue
-        address = socket.inet_ntop(socket.AF_INET6, raw)
+        address = _socket.inet_ntop(_socket.AF_INET6, raw)
         result.append(Inet6Address(names.get(index, ""), index, address, prefix,
                                    proc_scope(scope, raw), flags))
     return result
@@ -286,7 +286,7 @@ def interfaces_from(devices: list[Device], entries: list[Ipv4Entry]) -> Iterator
         first = first_address.get((device.ifindex, name))
         if first is not None:
             netmask = (0xFFFFFFFF << (32 - first.prefix_length)) & 0xFFFFFFFF
-            inet = InetAddress(first.local, socket.inet_ntoa(netmask.to_bytes(4, "big")),
+            inet = InetAddress(first.local, _socket.inet_ntoa(netmask.to_bytes(4, "big")),
                                first.broadcast, first.address)
         stats = device.stats if name == device.name else None
         if name == device.name and stats is None:
@@ -301,7 +301,7 @@ class NetlinkInterfaces:
     def __init__(self) -> None:
         with NetlinkSocket(NETLINK_ROUTE) as sock:
             link_chunks = sock.dump_all(RTM_GETLINK, link_request())
-            address_chunks = sock.dump_all(RTM_GETADDR, address_request(socket.AF_INET))
+            address_chunks = sock.dump_all(RTM_GETADDR, address_request(_socket.AF_INET))
         self.devices = decode_links(link_chunks)
         self.entries = decode_ipv4_addresses(address_chunks)
 
@@ -318,5 +318,5 @@ class NetlinkInterfaces:
 def ipv6_addresses(names: dict[int, str]) -> list[Inet6Address]:
     """Every IPv6 address from an AF_INET6 RTM_GETADDR dump, in dump order."""
     with NetlinkSocket(NETLINK_ROUTE) as sock:
-        chunks = sock.dump_all(RTM_GETADDR, address_request(socket.AF_INET6))
+        chunks = sock.dump_all(RTM_GETADDR, address_request(_socket.AF_INET6))
     return decode_ipv6_addresses(chunks, names)

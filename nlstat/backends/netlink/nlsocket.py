@@ -6,9 +6,9 @@ chunks are the kernel's bytes untouched, which is what --save/--load will record
 
 from __future__ import annotations
 
+import _socket
 import errno as errno_mod
 import os
-import socket
 import struct
 from typing import Iterable, Iterator, Optional
 
@@ -106,16 +106,16 @@ class NetlinkSocket:
         self.protocol = protocol
         self.seq = 0
         try:
-            self.sock = socket.socket(
-                socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, protocol
+            self.sock = _socket.socket(
+                _socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, protocol
             )
         except OSError as err:
             raise BackendUnavailable(
                 f"netlink protocol {protocol}: {err.strerror}", err.errno or 0
             ) from err
         try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SO_RCVBUF_SIZE)
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, RECV_TIMEOUT)
+            self.sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVBUF, SO_RCVBUF_SIZE)
+            self.sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_RCVTIMEO, RECV_TIMEOUT)
             self.sock.bind((0, 0))
         except OSError as err:
             self.sock.close()

@@ -12,9 +12,9 @@ The dump socket and the ifindex names are shared with routes6.py (IPv6).
 
 from __future__ import annotations
 
+import _socket
 import os
 import re
-import socket
 import struct
 from itertools import repeat
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
@@ -93,7 +93,7 @@ IfName = Callable[[int], str]
 def prefix_mask(prefix_len: int) -> str:
     """24 -> "255.255.255.0"."""
     bits = (0xFFFFFFFF << (32 - prefix_len)) & 0xFFFFFFFF
-    return socket.inet_ntoa(bits.to_bytes(4, "big"))
+    return _socket.inet_ntoa(bits.to_bytes(4, "big"))
 
 
 class InterfaceNames:
@@ -111,7 +111,7 @@ class InterfaceNames:
         name = self.names.get(index)
         if name is None:
             try:
-                name = socket.if_indextoname(index)
+                name = _socket.if_indextoname(index)
             except OSError:
                 name = "*"
             self.names[index] = name
@@ -274,7 +274,7 @@ class Ipv4Decoder:
         if self.fixed_specials and NOT_FIXED in datas:
             return False
         if self.fixed_specials and SKIP in datas:
-            ntoa = socket.inet_ntoa
+            ntoa = _socket.inet_ntoa
             self.routes.extend(
                 Route(ntoa(destination), data)
                 for destination, data in zip(destinations, datas)
@@ -282,7 +282,7 @@ class Ipv4Decoder:
             )
         else:
             self.routes.extend(
-                map(tuple.__new__, repeat(Route), zip(map(socket.inet_ntoa, destinations), datas))
+                map(tuple.__new__, repeat(Route), zip(map(_socket.inet_ntoa, destinations), datas))
             )
         return True
 
@@ -307,7 +307,7 @@ class Ipv4Decoder:
             data = self.known.get(key)
             if data is not None:
                 if data is not SKIP:
-                    destination = socket.inet_ntoa(buf[offset + DST4_START : offset + DST4_END])
+                    destination = _socket.inet_ntoa(buf[offset + DST4_START : offset + DST4_END])
                     self.routes.append(tuple.__new__(Route, (destination, data)))
                 return
         route = _decode_route4(buf, offset, length, self.ifname)
@@ -374,7 +374,7 @@ def _decode_route4(buf: bytes, offset: int, length: int, ifname: IfName) -> Opti
         # net.ipv4.nexthop_compat_mode=0: the route names its nexthop object only, and the
         # device and gateway /proc prints would need an RTM_GETNEXTHOP dump: use /proc.
         raise BackendUnavailable(
-            f"route {socket.inet_ntoa(destination)}/{dst_len} uses nexthop object "
+            f"route {_socket.inet_ntoa(destination)}/{dst_len} uses nexthop object "
             f"{nexthop_id}, not expanded (net.ipv4.nexthop_compat_mode=0)"
         )
     flags = RTF_UP
@@ -386,7 +386,7 @@ def _decode_route4(buf: bytes, offset: int, length: int, ifname: IfName) -> Opti
         flags |= RTF_HOST
     data = RouteData(
         genmask=_genmask(dst_len),
-        gateway=socket.inet_ntoa(gateway),
+        gateway=_socket.inet_ntoa(gateway),
         flags=flags,
         metric=to_s32(priority),
         refcnt=0,
@@ -400,7 +400,7 @@ def _decode_route4(buf: bytes, offset: int, length: int, ifname: IfName) -> Opti
         type=rtm_type,
         protocol=protocol,
     )
-    return Route(socket.inet_ntoa(destination), data)
+    return Route(_socket.inet_ntoa(destination), data)
 
 
 _GENMASKS: Dict[int, str] = {}
@@ -455,7 +455,7 @@ def _first_nexthop(buf: bytes, start: int, stop: int) -> Tuple[int, bytes, bool]
 
 def ipv4_chunks() -> Iterator[bytes]:
     """The chunks of the main table's AF_INET dump (Ipv4Decoder takes them)."""
-    return route_chunks(socket.AF_INET, RT_TABLE_MAIN)
+    return route_chunks(_socket.AF_INET, RT_TABLE_MAIN)
 
 
 __all__ = [

@@ -12,7 +12,7 @@ is the plain attribute walk.
 
 from __future__ import annotations
 
-import socket
+import _socket
 from typing import Iterable, List, Optional, Tuple
 
 from nlstat.backends.netlink.nlsocket import iter_attrs, messages
@@ -162,15 +162,15 @@ def _decode_route6(
     flags = _flags6(rtm_type, protocol, dst_len, expires)
     if not hops:
         hops = [(oif, gateway)]
-    ntop = socket.inet_ntop
-    destination_text = ntop(socket.AF_INET6, destination)
-    source_text = ntop(socket.AF_INET6, source)
+    ntop = _socket.inet_ntop
+    destination_text = ntop(_socket.AF_INET6, destination)
+    source_text = ntop(_socket.AF_INET6, source)
     rows = []
     for hop_oif, hop_gateway in hops:
         hop_flags = flags | RTF_GATEWAY if hop_gateway is not None else flags
         data = Route6Data(
             prefix_len=dst_len,
-            next_hop=ntop(socket.AF_INET6, hop_gateway) if hop_gateway is not None else "::",
+            next_hop=ntop(_socket.AF_INET6, hop_gateway) if hop_gateway is not None else "::",
             metric=to_s32(metric),
             refcnt=None,
             use=0,
@@ -231,7 +231,7 @@ def _nexthops6(buf: bytes, start: int, stop: int) -> List[Tuple[int, Optional[by
 def read_ipv6() -> List[Route6]:
     """Every IPv6 table, as /proc/net/ipv6_route lists them, from the kernel."""
     names = InterfaceNames()
-    chunks = capture_routes(socket.AF_INET6)
+    chunks = capture_routes(_socket.AF_INET6)
     # The null entries sit on the namespace's loopback device, which is always ifindex 1
     # (LOOPBACK_IFINDEX).
     loopback = names(1)

@@ -7,9 +7,9 @@ Measured on 100k sockets: pyroute2's DiagSocket 9.3 s, this fixed-layout decoder
 
 from __future__ import annotations
 
+import _socket
 import array
 import os
-import socket
 import struct
 import sys
 from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
@@ -74,9 +74,9 @@ TEXT_CACHE_LIMIT = 1 << 16
 TCP_INFO_HEAD = struct.Struct("=xxBB")
 
 class _Ntohs:
-    """Port byte order for small dumps: socket.ntohs behind the table's [] interface."""
+    """Port byte order for small dumps: _socket.ntohs behind the table's [] interface."""
 
-    __getitem__ = staticmethod(socket.ntohs)
+    __getitem__ = staticmethod(_socket.ntohs)
 
 
 _SWAP16: Optional[Sequence[int]] = None
@@ -106,7 +106,7 @@ def inet_request(protocol: str, family: int, states: int, want_info: bool = Fals
 
 
 def unix_request(states: int = 0xFFFFFFFF, show: int = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER) -> bytes:
-    return UNIX_DIAG_REQ.pack(socket.AF_UNIX, 0, 0, states, 0, show, 0)
+    return UNIX_DIAG_REQ.pack(_socket.AF_UNIX, 0, 0, states, 0, show, 0)
 
 
 def _check_control(buf: bytes, offset: int, msg_type: int, what: str) -> None:
@@ -153,10 +153,10 @@ class InetDecoder:
         # A dump answers for one family: read every message with that family's layout, and
         # leave anything else (a control message, a runt) to _slow().
         layout_family = buf[16]
-        unpack = (INET_ROW_V4 if layout_family == socket.AF_INET else INET_ROW_V6).unpack_from
+        unpack = (INET_ROW_V4 if layout_family == _socket.AF_INET else INET_ROW_V6).unpack_from
         last_row = end - INET_MSG_SIZE
         swap = port_table(end)
-        ntoa = socket.inet_ntoa if layout_family == socket.AF_INET else _ntop6
+        ntoa = _socket.inet_ntoa if layout_family == _socket.AF_INET else _ntop6
         texts = self.texts
         if len(texts) > TEXT_CACHE_LIMIT:
             texts.clear()  # a million distinct peers must not cost a million cached strings
@@ -239,7 +239,7 @@ def decode_inet(
 
 
 def _ntop6(address: bytes) -> str:
-    return socket.inet_ntop(socket.AF_INET6, address)
+    return _socket.inet_ntop(_socket.AF_INET6, address)
 
 
 def _tcp_info_counters(buf: bytes, offset: int, length: int) -> Tuple[int, int]:

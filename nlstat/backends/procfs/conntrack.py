@@ -11,14 +11,14 @@ status bits and no sequence adjustment: NAT shows as a reply tuple that differs.
 
 from __future__ import annotations
 
-import socket
+import _socket
 from typing import Dict, Iterator, List
 
 from nlstat.errors import MalformedInput
 from nlstat.kernel.conntrack import IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY
 from nlstat.model.conntrack import ConntrackEntry
 
-_FAMILIES = {"ipv4": socket.AF_INET, "ipv6": socket.AF_INET6}
+_FAMILIES = {"ipv4": _socket.AF_INET, "ipv6": _socket.AF_INET6}
 
 
 def parse_line(line: str, path: str = "/proc/net/nf_conntrack", number: int = 0) -> ConntrackEntry:

@@ -8,7 +8,7 @@ after the first (spec §9), so a new reader per listing is the fix.
 
 from __future__ import annotations
 
-import socket
+import _socket
 import struct
 from collections.abc import Callable, Iterable, Iterator
 
@@ -95,8 +95,8 @@ class GroupReader:
         self.device = device
         # "%08X%08X%08X%08X", each word put in network order: the digits read as one number.
         raw = bytes.fromhex(hexaddr[:32].ljust(32, "0"))
-        address = socket.inet_ntop(socket.AF_INET6, raw)
-        return GroupMembership(socket.AF_INET6, device, address, users, index)
+        address = _socket.inet_ntop(_socket.AF_INET6, raw)
+        return GroupMembership(_socket.AF_INET6, device, address, users, index)
 
     def _ipv4(self, number: int, line: str) -> GroupMembership | None:
         if not line.startswith("\t"):
@@ -127,8 +127,8 @@ class GroupReader:
         if users is None:
             self.warn(f"warning, got bogus igmp line {number}.")
             return None
-        address = socket.inet_ntoa(_U32_LE.pack(int(hexaddr, 16)))
-        return GroupMembership(socket.AF_INET, self.device, address, users, self.index)
+        address = _socket.inet_ntoa(_U32_LE.pack(int(hexaddr, 16)))
+        return GroupMembership(_socket.AF_INET, self.device, address, users, self.index)
 
     def read(self, lines: Iterable[str]) -> Iterator[GroupMembership]:
         for number, text in enumerate(lines):

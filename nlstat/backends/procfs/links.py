@@ -8,9 +8,9 @@ The netlink backend builds the same list from its dumps with `netstat_order`.
 
 from __future__ import annotations
 
+import _socket
 import errno as errno_mod
 import os
-import socket
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
@@ -241,7 +241,7 @@ def parse_if_inet6(text: str) -> list[Inet6Address]:
             index, prefix, scope, flags = (int(field, 16) for field in fields[1:5])
         except ValueError:
             continue
-        address = socket.inet_ntop(socket.AF_INET6, raw)
+        address = _socket.inet_ntop(_socket.AF_INET6, raw)
         result.append(Inet6Address(fields[5], index, address, prefix, scope, flags))
     return result
 
@@ -254,15 +254,15 @@ def read_if_inet6(path: str) -> list[Inet6Address]:
 # -- ioctls -------------------------------------------------------------------------------------
 
 
-def _open_socket() -> socket.socket:
+def _open_socket() -> _socket.socket:
     """netstat asks on an AF_INET socket (SIOCGIFCONF and SIOCGIFADDR need one)."""
     try:
-        return socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        return _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
     except OSError:
-        return socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        return _socket.socket(_socket.AF_UNIX, _socket.SOCK_DGRAM)
 
 
-def ifconf_labels(sock: socket.socket) -> list[str]:
+def ifconf_labels(sock: _socket.socket) -> list[str]:
     """SIOCGIFCONF: the label of every IPv4 address, in the kernel's device and address order."""
     import array
     import fcntl
@@ -289,11 +289,11 @@ def ifconf_labels(sock: socket.socket) -> list[str]:
 
 def _ipv4_text(request: bytearray) -> str:
     # struct sockaddr_in inside the union: family (2), port (2), address (4).
-    return socket.inet_ntoa(bytes(request[IFR_DATA + 4 : IFR_DATA + 8]))
+    return _socket.inet_ntoa(bytes(request[IFR_DATA + 4 : IFR_DATA + 8]))
 
 
 def fetch_interface(
-    sock: socket.socket, name: str, stats: LinkStats | None, request: bytearray
+    sock: _socket.socket, name: str, stats: LinkStats | None, request: bytearray
 ) -> Interface:
     """One name's ioctls, in the order of lib/interface.c if_fetch().
 
@@ -340,7 +340,7 @@ def fetch_interface(
         tx_queue_len = None
 
     inet: InetAddress | None = None
-    USHORT.pack_into(request, IFR_DATA, socket.AF_INET)
+    USHORT.pack_into(request, IFR_DATA, _socket.AF_INET)
     try:
         ioctl(fd, SIOCGIFADDR, request)
     except OSError:

@@ -11,7 +11,7 @@ line with the same text after the destination (see model/routes.py).
 
 from __future__ import annotations
 
-import socket
+import _socket
 from functools import partial
 from itertools import repeat
 from operator import itemgetter
@@ -154,7 +154,7 @@ def hex_ipv4(text: str) -> Optional[str]:
         return None
     head = text[:8]
     try:
-        return socket.inet_ntoa(bytes.fromhex(head)[::-1])
+        return _socket.inet_ntoa(bytes.fromhex(head)[::-1])
     except ValueError:
         return None
 
@@ -276,7 +276,7 @@ def _parse_ipv4_kernel(lines: List[str], specs: List[Spec]) -> Optional[List[Rou
         known[key] = None if route is None else route.data
     datas = list(map(known.__getitem__, keys))
     try:
-        texts = list(map(socket.inet_ntoa, map(_REVERSED, map(bytes.fromhex, destinations))))
+        texts = list(map(_socket.inet_ntoa, map(_REVERSED, map(bytes.fromhex, destinations))))
     except (ValueError, OSError):
         return None
     if None in datas:
@@ -339,7 +339,7 @@ class _Ipv4State:
 
 
 def _prefix_len(mask: str) -> int:
-    value = int.from_bytes(socket.inet_aton(mask), "big")
+    value = int.from_bytes(_socket.inet_aton(mask), "big")
     return bin(value).count("1")
 
 
@@ -449,7 +449,7 @@ def read_ipv6(path: str, cache: bool = False) -> List[Route6]:
 
 _DESTINATION6 = itemgetter(slice(0, 32))
 _AFTER_DESTINATION6 = itemgetter(slice(32, None))
-_NTOP6 = partial(socket.inet_ntop, socket.AF_INET6)
+_NTOP6 = partial(_socket.inet_ntop, _socket.AF_INET6)
 
 
 def _parse_ipv6_kernel(lines: List[str], cache: bool) -> Optional[List[Route6]]:
@@ -532,7 +532,7 @@ class _Ipv6State:
 def _ipv6_text(groups: Sequence[ScanValue]) -> Optional[str]:
     """netstat joins the eight 4-character groups with ":" and inet_pton()s the result."""
     try:
-        return socket.inet_ntop(socket.AF_INET6, socket.inet_pton(socket.AF_INET6, ":".join(
+        return _socket.inet_ntop(_socket.AF_INET6, _socket.inet_pton(_socket.AF_INET6, ":".join(
             str(g) for g in groups)))
     except (OSError, ValueError):
         return None

@@ -7,8 +7,8 @@ does not parse is reported (netstat's warning plus file and line number) and ski
 
 from __future__ import annotations
 
+import _socket
 import re
-import socket
 import struct
 from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -25,12 +25,12 @@ _FOUR_WORDS_BE = struct.Struct(">4I")
 def ipv6_hex_to_text(hexaddr: str) -> str:
     """ "0000000000000000FFFF00000100007F" -> "::ffff:127.0.0.1"."""
     raw = _FOUR_WORDS_BE.pack(*_FOUR_WORDS_LE.unpack(bytes.fromhex(hexaddr)))
-    return socket.inet_ntop(socket.AF_INET6, raw)
+    return _socket.inet_ntop(_socket.AF_INET6, raw)
 
 
 def ipv4_hex_to_text(hexaddr: str) -> str:
     """ "0100007F" -> "127.0.0.1" (a little-endian dump of the network-order address)."""
-    return socket.inet_ntoa(bytes.fromhex(hexaddr)[::-1])
+    return _socket.inet_ntoa(bytes.fromhex(hexaddr)[::-1])
 
 
 def read_lines(path: str) -> List[str]:
@@ -71,7 +71,7 @@ def parse_inet(
     is tcp 127.0.0.1:6000 LISTEN, Recv-Q 3 (rx_queue), Send-Q 0 (tx_queue comes first).
     `first_line` is the file line number of lines[0], for warnings.
     """
-    decode = ipv4_hex_to_text if family == socket.AF_INET else ipv6_hex_to_text
+    decode = ipv4_hex_to_text if family == _socket.AF_INET else ipv6_hex_to_text
     texts: Dict[str, str] = {}
     numbers = HexNumbers()
     what = "tcp" if protocol == "tcp" else ("raw" if protocol == "raw" else "udp")
