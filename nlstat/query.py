@@ -5,7 +5,6 @@ only this. Field names follow netstat's option meanings (net-tools netstat.c `fl
 with the derived flags of netstat's main() (spec §1.4) already applied by the parser.
 """
 
-from __future__ import annotations
 
 from typing import NamedTuple, Optional, Tuple
 

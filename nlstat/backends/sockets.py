@@ -7,7 +7,6 @@ netlink: every socket comes from sock_diag; unix RefCnt and socket state are joi
 proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
 """
 
-from __future__ import annotations
 
 import _socket
 import errno
@@ -29,7 +28,7 @@ class InetTable(NamedTuple):
     raw chunks still to come) or from /proc (text chunks of whole lines, see text_chunks)."""
 
     first: List[InetSocket]
-    decoder: Optional[InetDecoder]  # None: the chunks are /proc text
+    decoder: Optional["InetDecoder"]  # None: the chunks are /proc text
     chunks: Iterator[bytes]
     path: str
 
@@ -85,7 +84,7 @@ class SocketSource:
             self._diag.close()
             self._diag = None
 
-    def _sockdiag(self) -> SockDiag:
+    def _sockdiag(self) -> "SockDiag":
         if self._diag is None:
             from nlstat.backends.netlink.sockdiag import SockDiag
 

@@ -1,6 +1,5 @@
 """Conntrack records (`-M`), produced by backends/netlink/conntrack.py and procfs/conntrack.py."""
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

@@ -1,6 +1,5 @@
 """Multicast membership records for `netstat -g`, from the procfs and netlink groups backends."""
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

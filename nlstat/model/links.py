@@ -1,6 +1,5 @@
 """Interface records for `netstat -i`, produced by the netlink and procfs links backends."""
 
-from __future__ import annotations
 
 from typing import NamedTuple
 

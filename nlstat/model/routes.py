@@ -7,7 +7,6 @@ look-up per route instead of a full decode) and the formatter caches the text of
 is what keeps `nlstat -rn` on 100k routes within netstat's time.
 """
 
-from __future__ import annotations
 
 from typing import List, NamedTuple, Optional
 

@@ -1,6 +1,5 @@
 """Socket records, produced by backends/netlink/sockdiag.py and backends/procfs/sockets.py."""
 
-from __future__ import annotations
 
 from itertools import compress
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
@@ -87,7 +86,7 @@ class UnixBatch(NamedTuple):
     paths: Sequence[str]
 
     @classmethod
-    def of(cls, records: Iterable[UnixSocket]) -> UnixBatch:
+    def of(cls, records: Iterable[UnixSocket]) -> "UnixBatch":
         rows = list(records)
         return cls(
             [UnixKind(r.type, r.socket_state, r.flags, r.refcnt, r.protocol) for r in rows],
@@ -102,7 +101,7 @@ class UnixBatch(NamedTuple):
             for kind, inode, path in zip(self.kinds, self.inodes, self.paths)
         ]
 
-    def where(self, keep: Callable[[UnixKind], bool]) -> UnixBatch:
+    def where(self, keep: Callable[[UnixKind], bool]) -> "UnixBatch":
         """The rows whose kind passes `keep` (asked once per distinct kind)."""
         verdicts: Dict[UnixKind, bool] = {}
         for kind in set(self.kinds):

@@ -1,6 +1,5 @@
 """Statistics records (`netstat -s`), produced by backends/procfs/snmp.py from the kernel's MIBs."""
 
-from __future__ import annotations
 
 from typing import NamedTuple, Tuple
 
