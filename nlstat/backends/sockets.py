@@ -124,6 +124,22 @@ class SocketSource:
                 self._refused(proc_file(protocol, family), err, path)
         return InetTable([], None, proc_chunks(path), path)
 
+    def tcp_both(self) -> Optional[InetTable]:
+        """tcp over IPv4 and IPv6 from one sock_diag dump (SockDiag.tcp_both_stream): the
+        IPv4 table, whose decoder collects the IPv6 records in `others`. None when netlink is
+        not to be used or the kernel refuses the request: then each family is asked for on
+        its own, as inet() does."""
+        if self._netlink_refused:
+            return None
+        try:
+            first, decoder, rest = self._sockdiag().tcp_both_stream(
+                tcp_states(self.query), self.query.timers
+            )
+        except BackendUnavailable as err:
+            self.env.trace(f"nlstat: sock_diag refused tcp over both families ({err})")
+            return None
+        return InetTable(first, decoder, rest, self.env.proc("net", "tcp"))
+
     def unix(self) -> UnixTable:
         """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")

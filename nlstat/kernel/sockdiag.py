@@ -1,6 +1,9 @@
 """sock_diag constants (include/uapi/linux/{sock_diag,inet_diag,unix_diag}.h, net/tcp_states.h)."""
 
 SOCK_DIAG_BY_FAMILY = 20
+# The inet_diag request before SOCK_DIAG_BY_FAMILY (struct inet_diag_req): still answered, for
+# both families in one walk (net/ipv4/inet_diag.c inet_diag_dump_compat: AF_UNSPEC).
+TCPDIAG_GETSOCK = 18
 
 # inet_diag_req_v2.idiag_ext bits are 1 << (INET_DIAG_x - 1).
 INET_DIAG_NONE = 0

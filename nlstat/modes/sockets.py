@@ -9,6 +9,7 @@ from __future__ import annotations
 import _socket
 import gc
 import os
+import struct
 from itertools import islice
 from typing import Any, Callable, Iterable, List, Mapping, Optional
 
@@ -248,12 +249,19 @@ def _inet_protocol(
     rows: InetRows,
     keep: Optional[Callable[[InetSocket], bool]],
 ) -> int:
-    for family, wanted in (
-        (_socket.AF_INET, query.wants_inet_v4),
-        (_socket.AF_INET6, query.wants_inet_v6),
-    ):
-        if not wanted:
-            continue
+    families = [
+        family
+        for family, wanted in ((_socket.AF_INET, query.wants_inet_v4),
+                               (_socket.AF_INET6, query.wants_inet_v6))
+        if wanted
+    ]
+    if protocol == TCP and len(families) == 2:
+        both = source.tcp_both()
+        if both is not None:
+            if _write_tcp_both(out, both, rows):
+                return 0
+            families = [_socket.AF_INET6]  # IPv4 is written; IPv6 was too much to hold
+    for family in families:
         try:
             table: Optional[InetTable] = source.inet(protocol, family)
         except (FileNotFoundError, PermissionError):
@@ -318,6 +326,61 @@ def _write_inet_table(
 
     for data in ordered_map(table.chunks, work, dump_ended, period=DUMP_PERIOD):
         out.write(data)
+
+
+# A dump of both families gives IPv6 rows among the IPv4 ones, and netstat prints them after:
+# they wait as text. Past this much, they are dropped and IPv6 is asked for on its own (the
+# second walk that netstat and ss always pay).
+HELD_IPV6_LIMIT = 4 << 20
+LENGTH = struct.Struct("=I")
+
+
+def _write_tcp_both(out: Output, table: InetTable, rows: InetRows) -> bool:
+    """tcp over both families from one dump (SocketSource.tcp_both): the IPv4 rows as they
+    come, then the IPv6 rows. False when the IPv6 rows were too many to hold: the IPv4 rows
+    are written, the caller asks for IPv6 on its own."""
+    decoder = table.decoder
+    assert decoder is not None
+    others = decoder.others
+    render4 = rows.renderer(TCP, _socket.AF_INET)
+    render6 = rows.renderer(TCP, _socket.AF_INET6)
+    held: List[bytes] = []
+    held_size = 0
+
+    def hold(text: bytes) -> None:
+        nonlocal held_size
+        if held_size <= HELD_IPV6_LIMIT:
+            held.append(text)
+        held_size += len(text)
+
+    out.text(render4(table.first))
+    if others:
+        hold(render6(others).encode("utf-8", "surrogateescape"))
+        others.clear()
+    out.flush()
+    if not decoder.done:
+        from nlstat.backends.netlink.nlsocket import dump_ended
+
+        def work(chunk: bytes) -> bytes:
+            # The IPv4 rows' length, the IPv4 rows, then the IPv6 rows (the parent splits).
+            ipv4 = render4(decoder.chunk(chunk)).encode("utf-8", "surrogateescape")
+            if not others:
+                return LENGTH.pack(len(ipv4)) + ipv4
+            ipv6 = render6(others).encode("utf-8", "surrogateescape")
+            others.clear()
+            return LENGTH.pack(len(ipv4)) + ipv4 + ipv6
+
+        for data in ordered_map(table.chunks, work, dump_ended, period=DUMP_PERIOD):
+            (size,) = LENGTH.unpack_from(data)
+            view = memoryview(data)
+            out.write(view[4 : 4 + size])
+            if len(data) > 4 + size:
+                hold(data[4 + size :])
+    if held_size > HELD_IPV6_LIMIT:
+        return False
+    for text in held:
+        out.write(text)
+    return True
 
 
 def _filtered(

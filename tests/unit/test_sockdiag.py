@@ -250,3 +250,32 @@ def test_any_bytes_end_in_records_or_a_refusal(data: bytes, cut: int) -> None:
         list(decode_inet([data[:cut], data[cut:]], "tcp"))
     except BackendUnavailable:
         pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(_MESSAGES, st.integers(1, 30))
+def test_dump_of_both_families_splits_them_in_order(messages: list, per_chunk: int) -> None:
+    """TCPDIAG_GETSOCK answers for both families in one walk: a decoder for IPv4 returns the
+    IPv4 records and keeps the IPv6 ones in `others`, each family in the kernel's order."""
+    from nlstat.backends.netlink.sockdiag import InetDecoder
+    from nlstat.kernel.sockdiag import TCPDIAG_GETSOCK
+
+    bodies = [with_attributes(message, extra) for message, extra in messages]
+    compat = [body[:4] + struct.pack("=H", TCPDIAG_GETSOCK) + body[6:] for body in bodies]
+    stream = compat + [NLMSGHDR.pack(20, 3, 2, 1, 0) + struct.pack("=i", 0)]
+    chunks = [b"".join(stream[i : i + per_chunk]) for i in range(0, len(stream), per_chunk)]
+    decoder = InetDecoder("tcp", False, socket.AF_INET, TCPDIAG_GETSOCK)
+    ipv4 = [tuple(record) for chunk in chunks for record in decoder.chunk(chunk)]
+    assert decoder.done
+    expected = [expected_record(body, "tcp") for body in bodies]
+    assert ipv4 == [e for e in expected if e[1] == socket.AF_INET]
+    assert [tuple(r) for r in decoder.others] == [e for e in expected if e[1] != socket.AF_INET]
+
+
+def test_dump_of_both_families_has_the_kernels_layout() -> None:
+    from nlstat.backends.netlink.sockdiag import tcp_both_request
+
+    request = tcp_both_request(1 << TCP_LISTEN, True)
+    assert len(request) == 60  # sizeof(struct inet_diag_req)
+    assert struct.unpack_from("=BBBB", request) == (0, 0, 0, 2)  # INET_DIAG_INFO asked
+    assert struct.unpack_from("=II", request, 52) == (1 << TCP_LISTEN, 0)

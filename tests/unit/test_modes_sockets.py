@@ -1,0 +1,93 @@
+"""modes/sockets.py: tcp over both families from one dump prints as two dumps would."""
+
+from __future__ import annotations
+
+import _socket
+import io
+import struct
+from typing import Iterator, List, Tuple
+
+import pytest
+
+from nlstat.backends.netlink.sockdiag import INET_MSG_V4, INET_MSG_V6, InetDecoder, decode_inet
+from nlstat.backends.sockets import InetTable
+from nlstat.cli import parse
+from nlstat.env import Environment
+from nlstat.format.sockets import InetRows
+from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK
+from nlstat.modes import sockets as mode
+from nlstat.query import Query
+from nlstat.resolve import Names
+
+DONE = struct.pack("=IHHIIi", 20, 3, 2, 1, 0, 0)
+
+
+def message(index: int, family: int, msg_type: int) -> bytes:
+    """An ESTABLISHED tcp socket's inet_diag_msg, numbered so that every row differs."""
+    if family == _socket.AF_INET:
+        layout, src, dst = INET_MSG_V4, bytes([198, 18, index >> 8 & 255, index & 255]), \
+            bytes([198, 19, 0, 1])
+    else:
+        layout = INET_MSG_V6
+        src = _socket.inet_pton(_socket.AF_INET6, f"2001:db8::{index:x}")
+        dst = _socket.inet_pton(_socket.AF_INET6, "2001:db8::ffff")
+    sport = struct.unpack("=H", struct.pack(">H", 1024 + index))[0]
+    dport = struct.unpack("=H", struct.pack(">H", 443))[0]
+    return layout.pack(88, msg_type, 2, 1, 0, family, 1, 0, 0, sport, dport, src, dst,
+                       0, index, 0, index % 3, 0, 0, 5000 + index)
+
+
+def chunks_of(messages: List[bytes], per_chunk: int = 40) -> List[bytes]:
+    stream = messages + [DONE]
+    return [b"".join(stream[i : i + per_chunk]) for i in range(0, len(stream), per_chunk)]
+
+
+def kinds(count: int) -> List[int]:
+    # Mostly IPv4, an IPv6 socket every seventh row, as the hash tables mix them.
+    return [_socket.AF_INET6 if i % 7 == 3 else _socket.AF_INET for i in range(count)]
+
+
+def expected(query: Query, families: List[int], shown: Tuple[int, ...] = (2, 10)) -> bytes:
+    """Two dumps, one per family, rendered one after the other: what netstat shows."""
+    text = b""
+    for family in shown:
+        bodies = [message(i, f, SOCK_DIAG_BY_FAMILY) for i, f in enumerate(families)
+                  if f == family]
+        records = list(decode_inet(chunks_of(bodies), "tcp"))
+        render = InetRows(query, Names(True, True, True)).renderer("tcp", family)
+        text += render(records).encode()
+    return text
+
+
+def both_table(families: List[int]) -> InetTable:
+    chunks = chunks_of([message(i, f, TCPDIAG_GETSOCK) for i, f in enumerate(families)])
+    decoder = InetDecoder("tcp", False, _socket.AF_INET, TCPDIAG_GETSOCK)
+    rest: Iterator[bytes] = iter(chunks[1:])
+    return InetTable(decoder.chunk(chunks[0]), decoder, rest, "/proc/net/tcp")
+
+
+@pytest.mark.parametrize("count", [5, 300, 2000])
+def test_both_families_from_one_dump_print_as_two_dumps(count: int) -> None:
+    """IPv4 rows first, then the IPv6 rows, each in the kernel's order (2000 rows: 50 chunks,
+    the formatting helper takes part)."""
+    query = parse(["-ant"], Environment())
+    assert isinstance(query, Query)
+    families = kinds(count)
+    stdout = io.BytesIO()
+    out = mode.Output(Environment(stdout=stdout))
+    assert mode._write_tcp_both(out, both_table(families), InetRows(query, Names(True, True, True)))
+    assert stdout.getvalue() == expected(query, families)
+
+
+def test_too_many_ipv6_rows_are_left_to_their_own_dump(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past HELD_IPV6_LIMIT the IPv6 rows are not held: the IPv4 rows are written and the
+    caller is told to ask for IPv6 on its own."""
+    monkeypatch.setattr(mode, "HELD_IPV6_LIMIT", 100)
+    query = parse(["-ant"], Environment())
+    assert isinstance(query, Query)
+    families = kinds(2000)
+    stdout = io.BytesIO()
+    out = mode.Output(Environment(stdout=stdout))
+    rows = InetRows(query, Names(True, True, True))
+    assert not mode._write_tcp_both(out, both_table(families), rows)
+    assert stdout.getvalue() == expected(query, families, (_socket.AF_INET,))
