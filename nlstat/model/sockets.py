@@ -72,18 +72,49 @@ class UnixKind(NamedTuple):
     protocol: int
 
 
-class UnixBatch(NamedTuple):
-    """Consecutive unix sockets as three columns: row i is kinds[i], inodes[i], paths[i].
+class UnixBatch:
+    """Consecutive unix sockets as columns: row i is kinds[i], inodes[i], paths[i].
 
     This is how /proc/net/unix is carried from parser to formatter: a chunk's rows come out of
     one regular expression as columns, and the formatter puts them together column by column,
-    so no object is built per socket (100k sockets: 55 ms to parse and format instead of
-    125 ms with a record each). `records()` gives the UnixSocket of every row.
+    so no object is built per socket (100k sockets: ~50 ms to parse and format instead of
+    125 ms with a record each). The inodes are kept as the kernel printed them
+    (`inode_texts`, what netstat shows) and as numbers (`inodes`, for -p and the API), each
+    made from the other the first time it is asked for: a listing without -p never converts
+    them. `records()` gives the UnixSocket of every row. Immutable by convention.
     """
 
-    kinds: Sequence[UnixKind]
-    inodes: Sequence[int]
-    paths: Sequence[str]
+    __slots__ = ("kinds", "paths", "_inodes", "_inode_texts")
+
+    def __init__(
+        self,
+        kinds: Sequence[UnixKind],
+        inodes: Optional[Sequence[int]],
+        paths: Sequence[str],
+        inode_texts: Optional[Sequence[str]] = None,
+    ) -> None:
+        self.kinds = kinds
+        self.paths = paths
+        self._inodes = inodes
+        self._inode_texts = inode_texts
+
+    @property
+    def inodes(self) -> Sequence[int]:
+        if self._inodes is None:
+            self._inodes = list(map(int, self._inode_texts or ()))
+        return self._inodes
+
+    @property
+    def inode_texts(self) -> Sequence[str]:
+        if self._inode_texts is None:
+            self._inode_texts = list(map(str, self._inodes or ()))
+        return self._inode_texts
+
+    def __len__(self) -> int:
+        return len(self.kinds)
+
+    def __repr__(self) -> str:
+        return f"UnixBatch({len(self)} sockets)"
 
     @classmethod
     def of(cls, records: Iterable[UnixSocket]) -> "UnixBatch":
@@ -111,7 +142,7 @@ class UnixBatch(NamedTuple):
         selected = list(map(verdicts.__getitem__, self.kinds))
         return UnixBatch(
             list(compress(self.kinds, selected)),
-            list(compress(self.inodes, selected)),
+            None if self._inodes is None else list(compress(self._inodes, selected)),
             list(compress(self.paths, selected)),
+            None if self._inode_texts is None else list(compress(self._inode_texts, selected)),
         )
-

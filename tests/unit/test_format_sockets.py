@@ -214,3 +214,23 @@ def test_unix_batch_rows_and_records() -> None:
     render = unix_renderer(Query())
     assert render(batch) == "".join(render(UnixBatch.of([record])) for record in records)
     assert render(UnixBatch([], [], [])) == ""
+
+
+@pytest.mark.parametrize(
+    "inodes", [[12345678, 123456789, 99999999], [5, 12345678, 1234567], [10000000]]
+)
+def test_unix_rows_from_the_kernels_inode_texts(inodes: List[int]) -> None:
+    """A /proc batch keeps the inodes as the kernel printed them; its rows are the rows of the
+    same sockets given as numbers, whether every inode fills the 8 columns or not, with -p too."""
+    kind = UnixKind(1, 3, 0, 3, 0)
+    paths = ["/run/a.sock", "", "@abstract"][: len(inodes)]
+    as_texts = UnixBatch([kind] * len(inodes), None, paths, [str(i) for i in inodes])
+    as_numbers = UnixBatch([kind] * len(inodes), inodes, paths)
+    render = unix_renderer(Query())
+    assert render(as_texts) == render(as_numbers)
+    assert render(as_texts).splitlines()[0].endswith(" %-8d %s" % (inodes[0], paths[0]))
+    owners = {inodes[0]: "42/sshd"}
+    with_programs = unix_renderer(Query(programs=True), owners)
+    assert with_programs(as_texts) == with_programs(as_numbers)
+    assert "42/sshd" in with_programs(as_texts)
+    assert as_texts.inodes == inodes and as_numbers.inode_texts == [str(i) for i in inodes]

@@ -194,7 +194,8 @@ class UnixText:
                     return UnixBatch.of(self._by_line(text))
                 refcnt, protocol, flags, sock_type, state = (int(f, 16) for f in key.split(" "))
                 kinds[key] = UnixKind(sock_type, state, flags, refcnt, protocol)
-        return UnixBatch(list(map(kinds.__getitem__, keys)), list(map(int, inodes)), paths)
+        # The inodes stay the kernel's decimal texts ("%5lu" without its blanks).
+        return UnixBatch(list(map(kinds.__getitem__, keys)), None, paths, inodes)
 
     def parse(self, chunk: bytes) -> List[UnixSocket]:
         return self.batch(chunk).records()
