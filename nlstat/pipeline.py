@@ -1,11 +1,12 @@
 """Formats a long kernel dump on two cores while keeping its order (used for big socket tables).
 
-One Python process formats about 400k sockets a second; netstat's C is faster than that. A
-dump, though, arrives as independent chunks (one recv() each, whole messages only), so after a
-few chunks the listing forks one helper, gives it every other chunk through a pipe, formats
-the rest itself, and writes the results strictly in chunk order. The helper inherits the
-renderer (name caches, the -p map) through fork, so nothing is set up twice. Small dumps never
-fork: the warm-up chunks cover them.
+One Python process decodes and formats about 800k sockets a second; netstat's C is faster
+than that. A dump, though, arrives as independent chunks (one recv() each, whole messages
+only), so after a few chunks the listing forks one helper, gives it its share of the chunks
+through a pipe, formats the rest itself, and writes the results strictly in chunk order
+(ordered_map); or gives it every chunk and lets it write them itself (handed_off). The
+helper inherits the renderer (name caches, the -p map) through fork, so nothing is set up
+twice. Small dumps never fork: the warm-up chunks cover them.
 """
 
 from __future__ import annotations
@@ -209,8 +210,8 @@ def ordered_map(
     source that would not stop by itself (a netlink socket); by default the source's end is
     the end.
     The helper formats `period - 1` chunks of every `period`: the parent also pays for
-    fetching them (a netlink dump's kernel time is ~40% of the formatting work, printing a
-    /proc file ~50% of its parsing and formatting), so it keeps the smaller share.
+    fetching them (the kernel builds a dump inside the parent's recv()), so it keeps the
+    smaller share; callers set the period from measured costs (modes/sockets.py).
     """
     source = iter(chunks)
     for _ in range(WARMUP_CHUNKS):
