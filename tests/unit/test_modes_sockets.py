@@ -91,3 +91,24 @@ def test_too_many_ipv6_rows_are_left_to_their_own_dump(monkeypatch: pytest.Monke
     rows = InetRows(query, Names(True, True, True))
     assert not mode._write_tcp_both(out, both_table(families), rows)
     assert stdout.getvalue() == expected(query, families, (_socket.AF_INET,))
+
+
+def test_a_refused_dump_of_both_families_falls_back_to_one_family_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A kernel that refuses TCPDIAG_GETSOCK: tcp_both() says so with None, and each family
+    is then asked for on its own (SocketSource.inet)."""
+    from nlstat.backends.sockets import SocketSource
+    from nlstat.errors import BackendUnavailable
+
+    class Refusing:
+        def tcp_both_stream(self, states: int, want_info: bool) -> None:
+            raise BackendUnavailable("netlink: Operation not supported", 95)
+
+    query = parse(["-ant"], Environment())
+    assert isinstance(query, Query)
+    source = SocketSource(query, Environment(stderr=io.StringIO()))
+    monkeypatch.setattr(source, "_sockdiag", lambda: Refusing())
+    assert source.tcp_both() is None
+    proc_only = SocketSource(query, Environment(backend="proc"))
+    assert proc_only.tcp_both() is None  # NLSTAT_BACKEND=proc never asks netlink
