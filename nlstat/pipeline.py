@@ -203,6 +203,7 @@ def ordered_map(
     is_last: Callable[[bytes], bool] = _never_last,
     parallel: bool = True,
     period: int = 3,
+    backlog: Optional[int] = None,
 ) -> Iterator[bytes]:
     """work(chunk) for every chunk, in order, formatted on two cores once the dump is long.
 
@@ -211,7 +212,9 @@ def ordered_map(
     the end.
     The helper formats `period - 1` chunks of every `period`: the parent also pays for
     fetching them (the kernel builds a dump inside the parent's recv()), so it keeps the
-    smaller share; callers set the period from measured costs (modes/sockets.py).
+    smaller share. With `backlog`, the share adapts instead: a chunk goes to the helper while
+    fewer than `backlog` of its results are outstanding, else the parent formats it, so the
+    faster core does more (on a shared host one of them is often slower, or just woken).
     """
     source = iter(chunks)
     for _ in range(WARMUP_CHUNKS):
@@ -236,12 +239,15 @@ def ordered_map(
     # Each slot is the parent's own bytes, or None for "the helper's next result".
     slots: Deque[Optional[bytes]] = deque()
     index = 0
+    outstanding = 0  # chunks sent to the helper whose results are not collected yet
     try:
         for chunk in source:
             last = is_last(chunk)
-            if index % period != period - 1:
+            to_helper = (outstanding < backlog) if backlog else (index % period != period - 1)
+            if to_helper:
                 helper.send(chunk)
                 slots.append(None)
+                outstanding += 1
             else:
                 slots.append(work(chunk))
             index += 1
@@ -250,7 +256,11 @@ def ordered_map(
                 if head is None and not last and len(slots) <= MAX_SLOTS and not helper.ready():
                     break  # go and receive the next chunk rather than wait
                 slots.popleft()
-                yield helper.result() if head is None else head
+                if head is None:
+                    outstanding -= 1
+                    yield helper.result()
+                else:
+                    yield head
             if last:
                 break
         while slots:

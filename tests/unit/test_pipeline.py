@@ -123,3 +123,18 @@ def test_handed_off_reader_gone_is_a_broken_pipe() -> None:
         handed_off(numbered(200, False), leaving, sink)
     with contextlib.suppress(BrokenPipeError):
         sink.close()
+
+
+@pytest.mark.parametrize("backlog", [1, 3])
+def test_adaptive_share_keeps_the_order_and_uses_both_processes(backlog: int) -> None:
+    """With a backlog, the helper gets a chunk only while fewer than `backlog` of its results
+    are outstanding; the parent formats the rest. Order and the end are kept either way."""
+    results = list(ordered_map(numbered(300), work, lambda c: c.endswith(b"last"),
+                               backlog=backlog))
+    assert [r.split(b"@")[0] for r in results] == [b"%d" % i for i in range(300)]
+    pids = [r.split(b"@")[1] for r in results]
+    if (os.cpu_count() or 1) > 1:
+        parent = b"%d;" % os.getpid()
+        helper_share = sum(pid != parent for pid in pids)
+        assert 0 < helper_share  # the helper took part
+        assert pids.count(parent) > WARMUP_CHUNKS  # and so did the parent, past the warm-up
