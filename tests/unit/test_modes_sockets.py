@@ -5,7 +5,8 @@ from __future__ import annotations
 import _socket
 import io
 import struct
-from typing import Iterator, List, Tuple
+from pathlib import Path
+from typing import Iterator, List, Optional, Tuple
 
 import pytest
 
@@ -112,3 +113,27 @@ def test_a_refused_dump_of_both_families_falls_back_to_one_family_each(
     assert source.tcp_both() is None
     proc_only = SocketSource(query, Environment(backend="proc"))
     assert proc_only.tcp_both() is None  # NLSTAT_BACKEND=proc never asks netlink
+
+
+@pytest.mark.parametrize(
+    ("sockstat6", "in_use"),
+    [("TCP6: inuse 25000\nUDP6: inuse 3\n", 25000), ("TCP6: inuse 7\n", 7), ("garbage", 0),
+     (None, 0)],
+)
+def test_many_ipv6_sockets_mean_one_dump_per_family(
+    tmp_path: Path, sockstat6: Optional[str], in_use: int
+) -> None:
+    """/proc/net/sockstat6 says how many IPv6 tcp sockets are in use; past
+    ONE_WALK_IPV6_LIMIT their rows would be too many to hold, so tcp_both() declines before
+    asking the kernel (a missing file means no IPv6)."""
+    from nlstat.backends.sockets import ONE_WALK_IPV6_LIMIT, SocketSource
+
+    (tmp_path / "net").mkdir()
+    if sockstat6 is not None:
+        (tmp_path / "net" / "sockstat6").write_text(sockstat6)
+    query = parse(["-ant"], Environment())
+    assert isinstance(query, Query)
+    source = SocketSource(query, Environment(proc_root=str(tmp_path)))
+    assert source._tcp6_in_use() == in_use
+    if in_use > ONE_WALK_IPV6_LIMIT:
+        assert source.tcp_both() is None
