@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-for path in (str(ROOT), str(ROOT / "tests")):
+for path in (str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "system")):
     if path not in sys.path:
         sys.path.insert(0, path)
 

@@ -13,21 +13,13 @@ import fcntl
 import os
 import socket
 import struct
-import sys
 import termios
 import time
-from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Tuple
 
+import netns
 import pytest
-
-TESTS_DIR = Path(__file__).resolve().parents[1]
-for _path in (str(TESTS_DIR), str(TESTS_DIR / "system")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-import netns  # noqa: E402
-import sockets_cases as cases  # noqa: E402
+import sockets_cases as cases
 
 pytestmark = pytest.mark.netns
 

@@ -12,22 +12,14 @@ from __future__ import annotations
 
 import difflib
 import re
-import sys
 import time
-from pathlib import Path
 from typing import Callable, Dict, Iterator, List, NamedTuple, Sequence, Tuple
 
+import netns
+import population
 import pytest
-
-TESTS_DIR = Path(__file__).resolve().parents[1]
-for _path in (str(TESTS_DIR), str(TESTS_DIR / "system")):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-import netns  # noqa: E402
-import population  # noqa: E402
-import sockets_cases as cases  # noqa: E402
-import sockets_support  # noqa: E402
+import sockets_cases as cases
+import sockets_support
 
 pytestmark = pytest.mark.netns
 
