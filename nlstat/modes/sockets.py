@@ -350,9 +350,11 @@ def _write_tcp_both(out: Output, table: InetTable, rows: InetRows) -> bool:
 
     def hold(text: bytes) -> None:
         nonlocal held_size
+        held_size += len(text)
         if held_size <= HELD_IPV6_LIMIT:
             held.append(text)
-        held_size += len(text)
+        else:
+            held.clear()  # over the limit: IPv6 will be asked for on its own
 
     out.text(render4(table.first))
     if others:
@@ -363,20 +365,23 @@ def _write_tcp_both(out: Output, table: InetTable, rows: InetRows) -> bool:
         from nlstat.backends.netlink.nlsocket import dump_ended
 
         def work(chunk: bytes) -> bytes:
-            # The IPv4 rows' length, the IPv4 rows, then the IPv6 rows (the parent splits).
+            # The IPv4 rows, as they are when the chunk held no IPv6 socket (most chunks);
+            # else NUL, the IPv6 rows' length and rows, then the IPv4 rows (a row never
+            # starts with NUL). The parent splits.
             ipv4 = render4(decoder.chunk(chunk)).encode("utf-8", "surrogateescape")
             if not others:
-                return LENGTH.pack(len(ipv4)) + ipv4
+                return ipv4
             ipv6 = render6(others).encode("utf-8", "surrogateescape")
             others.clear()
-            return LENGTH.pack(len(ipv4)) + ipv4 + ipv6
+            return b"\0" + LENGTH.pack(len(ipv6)) + ipv6 + ipv4
 
         for data in ordered_map(table.chunks, work, dump_ended, backlog=DUMP_BACKLOG):
-            (size,) = LENGTH.unpack_from(data)
-            view = memoryview(data)
-            out.write(view[4 : 4 + size])
-            if len(data) > 4 + size:
-                hold(data[4 + size :])
+            if data[:1] != b"\0":
+                out.write(data)
+                continue
+            (size,) = LENGTH.unpack_from(data, 1)
+            hold(data[5 : 5 + size])
+            out.write(memoryview(data)[5 + size :])
     if held_size > HELD_IPV6_LIMIT:
         return False
     for text in held:
