@@ -1,23 +1,21 @@
-"""Chooses, per socket table, where the records come from: sock_diag or /proc (spec: backend rules).
+"""Socket records for one query, from the backend backends/choice.py picks per table.
 
-auto:    inet tables from sock_diag (every column netstat prints is there); unix from /proc,
-         because RefCnt (sk_refcnt) exists only in /proc/net/unix. A refused netlink request
-         falls back to /proc, said under -v.
-netlink: every socket comes from sock_diag; unix RefCnt and socket state are joined from /proc.
-proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
+inet tables (tcp, udp, udplite, raw) come from sock_diag under auto (every column netstat prints
+is there); unix from /proc under auto, because RefCnt (sk_refcnt) exists only in
+/proc/net/unix, and from unix_diag joined with /proc under a forced netlink backend.
 """
 
 
 import _socket
-import errno
 import itertools
 from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional
 
+from nlstat.backends import choice
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
 from nlstat.model.sockets import TCP, InetSocket, UnixSocket
-from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
+from nlstat.query import Query
 
 if TYPE_CHECKING:
     from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
@@ -81,9 +79,9 @@ class SocketSource:
     def __init__(self, query: Query, env: Environment) -> None:
         self.query = query
         self.env = env
-        self.backend = env.backend
         self._diag: Optional[SockDiag] = None
-        self._netlink_refused = self.backend == BACKEND_PROC
+        self._netlink_refused = not choice.uses_netlink(choice.INET, env)
+        self._unix_netlink = choice.uses_netlink(choice.UNIX, env)
 
     def close(self) -> None:
         if self._diag is not None:
@@ -98,22 +96,17 @@ class SocketSource:
         return self._diag
 
     def _refused(self, what: str, err: BackendUnavailable, path: str) -> None:
-        """A refused request: read /proc instead, and say so.
+        """A refused request (backends/choice.py): an error under forced netlink, else /proc.
 
-        Even with NLSTAT_BACKEND=netlink the table is read from /proc then, with a note on
-        stderr: a kernel built without a diag module (CONFIG_INET_RAW_DIAG=n is common) cannot
-        list those sockets over netlink at all, and an empty table would be a lie.
+        ENOENT is not a refusal: this kernel has no diag handler for the protocol
+        (CONFIG_INET_RAW_DIAG=n is common), so /proc is simply where these sockets are, under
+        every backend, and an empty table would be a lie.
         """
-        note = f"nlstat: sock_diag refused {what} ({err}); reading {path}"
-        if self.backend == BACKEND_NETLINK:
-            self.env.warn(note)
-        elif err.errno == errno.ENOENT:
-            # No diag handler for this protocol (CONFIG_INET_RAW_DIAG=n is common): /proc is
-            # simply where these sockets are read on this kernel; -v stays netstat's.
-            self.env.trace(note)
-        elif self.query.verbose or self.env.debug:
-            self.env.warn(note)
-        if err.errno in (errno.EPROTONOSUPPORT, errno.EPERM, errno.EACCES) or self._diag is None:
+        if choice.handler_missing(err):
+            choice.no_netlink_source(f"sock_diag has no {what} handler ({err})", self.env, path)
+        else:
+            choice.refused(f"sock_diag refused {what}", err, self.env, self.query.verbose, path)
+        if choice.stops_asking(err) or self._diag is None:
             self._netlink_refused = True
 
     def inet(self, protocol: str, family: int) -> InetTable:
@@ -142,7 +135,7 @@ class SocketSource:
                 tcp_states(self.query), self.query.timers
             )
         except BackendUnavailable as err:
-            self.env.trace(f"nlstat: sock_diag refused tcp over both families ({err})")
+            self.env.trace(f"sock_diag refused tcp over both families ({err}); one dump per family")
             return None
         return InetTable(first, decoder, rest, self.env.proc("net", "tcp"))
 
@@ -161,7 +154,7 @@ class SocketSource:
     def unix(self) -> UnixTable:
         """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")
-        if self.backend != BACKEND_NETLINK:
+        if not self._unix_netlink:
             return UnixTable(proc_chunks(path), None, path)
         try:
             records = self._sockdiag().unix()

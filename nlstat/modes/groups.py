@@ -3,7 +3,7 @@
 `write_groups` writes the header and the rows, IPv4 (/proc/net/igmp) before IPv6
 (/proc/net/igmp6), and returns netstat's status for the step. The user counts netstat prints
 exist only in /proc, so auto reads /proc; a forced netlink backend takes the memberships from
-RTM_GETMULTICAST and joins the counts (and /proc's device order) in.
+RTM_GETMULTICAST and joins the counts (and /proc's device order) in (backends/choice.py).
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import _socket
 import contextlib
 
+from nlstat.backends import choice
 from nlstat.backends.procfs.groups import GroupReader, read_lines
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.format.groups import HEADER, group_row
 from nlstat.model.groups import GroupMembership
-from nlstat.query import BACKEND_NETLINK, Query
+from nlstat.query import Query
 from nlstat.resolve import Names
 
 
@@ -25,15 +26,18 @@ def _proc_rows(reader: GroupReader, path: str) -> list[GroupMembership]:
 
 
 def _netlink_rows(
-    env: Environment, family: int, proc_rows: list[GroupMembership] | None
+    query: Query, env: Environment, family: int, proc_rows: list[GroupMembership] | None,
+    path: str,
 ) -> list[GroupMembership] | None:
-    """Memberships from RTM_GETMULTICAST joined with /proc, or None when the kernel refuses."""
+    """Memberships from RTM_GETMULTICAST joined with /proc, or None when the kernel refuses
+    (and netlink was not forced: then the refusal is an error)."""
     from nlstat.backends.netlink.groups import decode_memberships, dump_memberships, join_with_proc
 
     try:
         memberships = decode_memberships(dump_memberships(family))
     except BackendUnavailable as err:
-        env.trace(f"RTM_GETMULTICAST refused for family {family} ({err}); reading /proc")
+        what = f"rtnetlink refused the {'IPv6' if family == _socket.AF_INET6 else 'IPv4'}"
+        choice.refused(f"{what} multicast dump", err, env, query.verbose, path)
         return None
     return join_with_proc(memberships, proc_rows)
 
@@ -44,7 +48,7 @@ def write_groups(query: Query, env: Environment) -> int:
     out = env.stdout
     out.write(HEADER.encode())
     reader = GroupReader(env.warn)
-    netlink = env.backend == BACKEND_NETLINK
+    netlink = choice.uses_netlink(choice.GROUPS, env)
     status = 0
 
     if query.wants_inet_v4:
@@ -61,7 +65,7 @@ def write_groups(query: Query, env: Environment) -> int:
             env.warn(f"{path}: {err.strerror}")
             return 255
         if netlink:
-            joined = _netlink_rows(env, _socket.AF_INET, rows)
+            joined = _netlink_rows(query, env, _socket.AF_INET, rows, path)
             if joined is not None:
                 rows, missing = joined, False
         if missing:
@@ -81,7 +85,7 @@ def write_groups(query: Query, env: Environment) -> int:
         with contextlib.suppress(OSError):
             rows = _proc_rows(reader, path)
         if netlink:
-            joined = _netlink_rows(env, _socket.AF_INET6, rows)
+            joined = _netlink_rows(query, env, _socket.AF_INET6, rows, path)
             if joined is not None:
                 rows = joined
         if rows:

@@ -203,7 +203,7 @@ def test_routes_through_nexthop_objects(nexthops: Namespace, compat: str) -> Non
             assert forced.status == 1 and forced.stdout == b""
             assert forced.stderr.count(b"\n") == 1
             assert b"nexthop object 10" in forced.stderr
-            assert b"NLSTAT_BACKEND=netlink" in forced.stderr
+            assert b"no /proc fallback with the backend netlink" in forced.stderr
     finally:
         ns.run(["sysctl", "-q", "-w", "net.ipv4.nexthop_compat_mode=1"])
 
