@@ -75,14 +75,28 @@ def _hosts() -> Dict[str, str]:
     return names
 
 
+def _networks() -> Dict[int, str]:
+    """The lab's networks file as glibc's files backend reads it: the first line of a number
+    wins, and a short number is padded with zero octets ("198.18.10" is 198.18.10.0)."""
+    names: Dict[int, str] = {}
+    for line in (DATA / "networks").read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        octets = [int(part) for part in fields[1].split(".")]
+        number = int.from_bytes(bytes(octets + [0] * (4 - len(octets))), "big")
+        names.setdefault(number, fields[0])
+    return names
+
+
 @pytest.fixture
 def lab_names(monkeypatch: pytest.MonkeyPatch) -> None:
     """The resolver as it answered inside the lab: its hosts and networks files, no DNS."""
     hosts = _hosts()
-    networks = resolve.read_networks(str(DATA / "networks"))
+    networks = _networks()
     monkeypatch.setattr(resolve, "lookup_host", hosts.get)
     monkeypatch.setattr(resolve, "lookup_host6", lambda address: hosts.get(address, address))
-    monkeypatch.setattr(resolve, "read_networks", lambda path="": networks)
+    monkeypatch.setattr(resolve, "lookup_network", networks.get)
 
 
 @pytest.fixture
