@@ -33,7 +33,7 @@ class Environment:
         # NLSTAT_PROC_ROOT: where /proc is; a directory of captured files in tests.
         self.proc_root = proc_root
         # A /proc root other than /proc is a captured /proc being replayed: under auto every
-        # table is read from it, netlink is not asked (backends/choice.py). Tests that pair
+        # table is read from it, netlink is not asked (nlstat.backends). Tests that pair
         # captured files with a live or faked netlink say replay=False.
         self.replay = os.path.normpath(proc_root) != "/proc" if replay is None else replay
         # NLSTAT_BACKEND: auto | netlink | proc (the --backend option overrides it).

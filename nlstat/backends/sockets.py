@@ -1,4 +1,4 @@
-"""Socket records for one query, from the backend backends/choice.py picks per table.
+"""Socket records for one query, from the backend nlstat.backends picks per table.
 
 inet tables (tcp, udp, udplite, raw) come from sock_diag under auto (every column netstat prints
 is there); unix from /proc under auto, because RefCnt (sk_refcnt) exists only in
@@ -10,7 +10,7 @@ import _socket
 import itertools
 from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional
 
-from nlstat.backends import choice
+from nlstat import backends
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
@@ -80,8 +80,8 @@ class SocketSource:
         self.query = query
         self.env = env
         self._diag: Optional[SockDiag] = None
-        self._netlink_refused = not choice.uses_netlink(choice.INET, env)
-        self._unix_netlink = choice.uses_netlink(choice.UNIX, env)
+        self._netlink_refused = not backends.uses_netlink(backends.INET, env)
+        self._unix_netlink = backends.uses_netlink(backends.UNIX, env)
 
     def close(self) -> None:
         if self._diag is not None:
@@ -96,17 +96,17 @@ class SocketSource:
         return self._diag
 
     def _refused(self, what: str, err: BackendUnavailable, path: str) -> None:
-        """A refused request (backends/choice.py): an error under forced netlink, else /proc.
+        """A refused request (nlstat.backends): an error under forced netlink, else /proc.
 
         ENOENT is not a refusal: this kernel has no diag handler for the protocol
         (CONFIG_INET_RAW_DIAG=n is common), so /proc is simply where these sockets are, under
         every backend, and an empty table would be a lie.
         """
-        if choice.handler_missing(err):
-            choice.no_netlink_source(f"sock_diag has no {what} handler ({err})", self.env, path)
+        if backends.handler_missing(err):
+            backends.no_netlink_source(f"sock_diag has no {what} handler ({err})", self.env, path)
         else:
-            choice.refused(f"sock_diag refused {what}", err, self.env, self.query.verbose, path)
-        if choice.stops_asking(err) or self._diag is None:
+            backends.refused(f"sock_diag refused {what}", err, self.env, self.query.verbose, path)
+        if backends.stops_asking(err) or self._diag is None:
             self._netlink_refused = True
 
     def inet(self, protocol: str, family: int) -> InetTable:

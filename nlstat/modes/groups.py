@@ -3,7 +3,7 @@
 `write_groups` writes the header and the rows, IPv4 (/proc/net/igmp) before IPv6
 (/proc/net/igmp6), and returns netstat's status for the step. The user counts netstat prints
 exist only in /proc, so auto reads /proc; a forced netlink backend takes the memberships from
-RTM_GETMULTICAST and joins the counts (and /proc's device order) in (backends/choice.py).
+RTM_GETMULTICAST and joins the counts (and /proc's device order) in (nlstat.backends).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import _socket
 import contextlib
 
-from nlstat.backends import choice
+from nlstat import backends
 from nlstat.backends.procfs.groups import GroupReader, read_lines
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
@@ -37,7 +37,7 @@ def _netlink_rows(
         memberships = decode_memberships(dump_memberships(family))
     except BackendUnavailable as err:
         what = f"rtnetlink refused the {'IPv6' if family == _socket.AF_INET6 else 'IPv4'}"
-        choice.refused(f"{what} multicast dump", err, env, query.verbose, path)
+        backends.refused(f"{what} multicast dump", err, env, query.verbose, path)
         return None
     return join_with_proc(memberships, proc_rows)
 
@@ -48,7 +48,7 @@ def write_groups(query: Query, env: Environment) -> int:
     out = env.stdout
     out.write(HEADER.encode())
     reader = GroupReader(env.warn)
-    netlink = choice.uses_netlink(choice.GROUPS, env)
+    netlink = backends.uses_netlink(backends.GROUPS, env)
     status = 0
 
     if query.wants_inet_v4:

@@ -3,7 +3,7 @@
 The list and counters come from one RTM_GETLINK and one RTM_GETADDR dump, or from
 /proc/net/dev and an ioctl per name as netstat does; the IPv6 lines of the long format come in
 /proc/net/if_inet6 order, which only that file has (it is the kernel's address hash order):
-auto reads it, a forced netlink backend sorts its dump by it. backends/choice.py decides.
+auto reads it, a forced netlink backend sorts its dump by it. nlstat.backends decides.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
-from nlstat.backends import choice
+from nlstat import backends
 from nlstat.backends.procfs.links import InterfaceFetchError, ProcInterfaces, read_if_inet6
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
@@ -28,15 +28,15 @@ if TYPE_CHECKING:
 def _open_source(
     query: Query, env: Environment
 ) -> NetlinkInterfaces | ProcInterfaces:
-    """The interface list from rtnetlink or /proc/net/dev (backends/choice.py)."""
+    """The interface list from rtnetlink or /proc/net/dev (nlstat.backends)."""
     path = env.proc("net", "dev")
-    if choice.uses_netlink(choice.LINKS, env):
+    if backends.uses_netlink(backends.LINKS, env):
         from nlstat.backends.netlink.links import NetlinkInterfaces
 
         try:
             return NetlinkInterfaces()
         except BackendUnavailable as err:
-            choice.refused("rtnetlink refused the link dump", err, env, query.verbose, path)
+            backends.refused("rtnetlink refused the link dump", err, env, query.verbose, path)
     return ProcInterfaces(path, env.warn)
 
 
@@ -47,14 +47,14 @@ def _inet6_addresses(env: Environment, names: dict[int, str]) -> list[Inet6Addre
         from_file: list[Inet6Address] | None = read_if_inet6(path)
     except OSError:
         from_file = None
-    if not choice.uses_netlink(choice.INET6_ADDRESSES, env):
+    if not backends.uses_netlink(backends.INET6_ADDRESSES, env):
         return from_file or []
     from nlstat.backends.netlink.links import ipv6_addresses
 
     try:
         addresses = ipv6_addresses(names)
     except BackendUnavailable as err:
-        choice.refused("rtnetlink refused the IPv6 address dump", err, env, False, path)
+        backends.refused("rtnetlink refused the IPv6 address dump", err, env, False, path)
         return from_file or []
     if from_file is None:
         return addresses

@@ -2,7 +2,7 @@
 
 netstat read /proc/net/ip_masquerade, which Linux dropped with 2.4, so its -M always fails now.
 nlstat lists the translated entries of the conntrack table instead: from ctnetlink, or from
-/proc/net/nf_conntrack (backends/choice.py decides). Only IPv4 entries are listed, as
+/proc/net/nf_conntrack (nlstat.backends decides). Only IPv4 entries are listed, as
 ip_masquerade held IPv4 only. When the source cannot be read (no conntrack, not root; under a
 forced netlink backend a refusal is not followed by /proc) nlstat says what netstat says and
 exits 1, so it degrades to netstat's behaviour: that line is -M's one-line error.
@@ -13,7 +13,7 @@ from __future__ import annotations
 import _socket
 from typing import List, Optional
 
-from nlstat.backends import choice
+from nlstat import backends
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.format.masquerade import render
@@ -45,7 +45,7 @@ def run(query: Query, env: Environment) -> int:
 def collect(env: Environment, verbose: bool = False) -> Optional[List[ConntrackEntry]]:
     """The NAT'd IPv4 entries in kernel order, or None when no source can be read."""
     entries: Optional[List[ConntrackEntry]] = None
-    if choice.uses_netlink(choice.CONNTRACK, env):
+    if backends.uses_netlink(backends.CONNTRACK, env):
         entries = _from_netlink(env, verbose)
         if entries is None and env.backend == BACKEND_NETLINK:
             return None  # forced netlink, refused: the error is netstat's -M line
@@ -65,7 +65,7 @@ def _from_netlink(env: Environment, verbose: bool) -> Optional[List[ConntrackEnt
         if env.backend == BACKEND_NETLINK:
             env.trace(f"-M: ctnetlink refused ({err}); no /proc fallback with the backend netlink")
         else:
-            choice.refused("ctnetlink refused the conntrack dump", err, env, verbose,
+            backends.refused("ctnetlink refused the conntrack dump", err, env, verbose,
                            env.proc("net", "nf_conntrack"))
         return None
     env.trace(f"-M: {len(entries)} conntrack entries from ctnetlink")

@@ -1,7 +1,7 @@
 """`netstat -r`: the family list walked as net-tools lib/getroute.c route_info() walks it
 (spec §4), each family's tables from netlink or /proc, then formatted and written.
 
-Backends per table (backends/choice.py): under auto the IPv4 FIB comes from rtnetlink (every
+Backends per table (nlstat.backends): under auto the IPv4 FIB comes from rtnetlink (every
 column /proc/net/route prints is in the dump), IPv6 from /proc/net/ipv6_route, because the dump
 has no fib6_ref (the Ref column) and the null entries have to be made up, and the IPv4 cache
 from /proc/net/rt_cache (forced netlink: its modern, always empty, layout). AX.25, NET/ROM,
@@ -16,7 +16,7 @@ import gc
 import os
 from typing import List, Optional
 
-from nlstat.backends import choice
+from nlstat import backends
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable, NlstatError
 from nlstat.format.routes import (
@@ -60,7 +60,7 @@ class RouteRun:
         self.cache = query.cache
         numeric = query.numeric_hosts or query.symbolic
         self.names: Optional[Names] = None if numeric else Names()
-        self.netlink_refused = not choice.uses_netlink(choice.ROUTES4, env)
+        self.netlink_refused = not backends.uses_netlink(backends.ROUTES4, env)
 
     # -- output ---------------------------------------------------------------------------
 
@@ -140,9 +140,9 @@ class RouteRun:
 
     def refused(self, what: str, err: BackendUnavailable, instead: str) -> None:
         """netlink said no: an error when it was forced, else /proc, said under -v."""
-        choice.refused(f"rtnetlink refused the {what} dump", err, self.env, self.query.verbose,
+        backends.refused(f"rtnetlink refused the {what} dump", err, self.env, self.query.verbose,
                        instead)
-        if choice.stops_asking(err):
+        if backends.stops_asking(err):
             self.netlink_refused = True
 
     def _proc_ipv4(self) -> int:
@@ -168,7 +168,7 @@ class RouteRun:
         return 0
 
     def ipv4_cache(self) -> int:
-        if choice.uses_netlink(choice.ROUTE_CACHE4, self.env):
+        if backends.uses_netlink(backends.ROUTE_CACHE4, self.env):
             # The cache left in Linux 3.6; the file has kept only its 2.2-layout title line.
             cache = RouteCache(2, [])
         else:
@@ -205,7 +205,7 @@ class RouteRun:
     def ipv6_table(self, cache: bool) -> int:
         routes: Optional[List[Route6]] = None
         path = self.env.proc("net", "ipv6_route")
-        if choice.uses_netlink(choice.ROUTES6, self.env):
+        if backends.uses_netlink(backends.ROUTES6, self.env):
             # The decoder skips cloned (RTM_F_CLONED) routes and never sets RTF_CACHE, so the
             # cache view is empty: as in ipv4_cache(), nothing is dumped for it.
             routes = [] if cache else self._netlink_ipv6(path)

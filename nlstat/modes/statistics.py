@@ -1,7 +1,7 @@
 """`netstat -s`: the kernel's SNMP counters as netstat's sentences, read from /proc (spec §7).
 
 There is no netlink source for these counters (see backends/procfs/snmp.py), so every backend
-reads /proc here and the output is the same under each (backends/choice.py). `-c` is ignored,
+reads /proc here and the output is the same under each (nlstat.backends). `-c` is ignored,
 as netstat ignores it for -s: one report, status 0 even when files are missing (spec §9, §1.5).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from nlstat.backends import choice
+from nlstat import backends
 from nlstat.backends.procfs import snmp
 from nlstat.env import Environment
 from nlstat.format.stats import IPV4, IPV6, StatisticsPrinter, Switches, no_support_message
@@ -25,7 +25,7 @@ def run(query: Query, env: Environment) -> int:
     if families not in ("inet", "inet6"):
         env.stdout.write(no_support_message(families))
         return 1
-    choice.proc_only("the -s counters", env)
+    backends.proc_only("the -s counters", env)
     printer = StatisticsPrinter(Switches(query.raw, query.tcp, query.udp, query.sctp))
     if families == "inet":
         _ipv4(printer, env)

@@ -287,7 +287,7 @@ def test_sockets_stderr_matches_netstat(world: World, case: str, backend: str) -
     candidate = nlstat(backend)
     if backend == "netlink":
         # Forced netlink says on stderr when a table has to come from /proc after all (this
-        # kernel has no raw_diag handler): nlstat's own documented line (backends/choice.py).
+        # kernel has no raw_diag handler): nlstat's own documented line (nlstat.backends).
         plain = candidate
 
         def candidate(ns: netns.Namespace, args: Sequence[str]) -> Run:

@@ -1,4 +1,4 @@
-"""One backend rule for every table (nlstat/backends/choice.py), checked table by table.
+"""One backend rule for every table (nlstat.backends), checked table by table.
 
 Each mode runs through app.main on a snapshot of this host's /proc files, with netlink's entry
 points for the table replaced by a refusal (and counted), and is held to the rule:
