@@ -7,7 +7,8 @@ The rule (NLSTAT_BACKEND, or --backend, which overrides it):
 
 proc     Every table from /proc (under NLSTAT_PROC_ROOT); netlink is never asked.
 netlink  Every table's rows from netlink. A refused request is an error: one line on stderr
-         and status 1 (rows already written stay written), never a silent /proc listing.
+         and status 1 (rows already written stay written; -M's line is netstat's own -M
+         failure, which says the same), never a silent /proc listing.
          What netlink does not carry is joined in from /proc when it can be read (unix RefCnt,
          the -g Users column, the /proc/net/if_inet6 order of -ie's IPv6 lines); what it cannot
          give on this kernel is read from /proc with a one-line note on stderr.
