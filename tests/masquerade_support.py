@@ -2,8 +2,9 @@
 
     inner 198.18.1.2 --veth-- 198.18.1.1 nat 198.19.2.1 --veth-- 198.19.2.2 outer
 
-nftables in `nat`: masquerade out of n1 to ports 61000-61999 (so the translated port always
-differs from the client's), and a port forward 198.19.2.1:7000 -> 198.18.1.2:7001 (DNAT only).
+nftables in `nat` (sent over netlink by tests/nftables.py, no `nft` binary): masquerade out of
+n1 to ports 61000-61999 (so the translated port always differs from the client's), and a port
+forward 198.19.2.1:7000 -> 198.18.1.2:7001 (DNAT only).
 
 All traffic stays inside these namespaces. Sockets are made by this process in threads switched
 into a namespace (tests.netns.Namespace.call_inside), so the test holds them and knows their
@@ -15,7 +16,6 @@ Capture the unit-test data (root):  python3 tests/masquerade_support.py capture
 from __future__ import annotations
 
 import contextlib
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,10 +26,11 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests import nftables as nft  # noqa: E402
+from tests.echo import exchange  # noqa: E402
 from tests.netns import Namespace, namespace  # noqa: E402
 
 DATA = REPO / "tests" / "data" / "conntrack"
-NFT = shutil.which("nft") or "/usr/sbin/nft"
 
 INNER = "198.18.1.2"
 NAT_INSIDE = "198.18.1.1"
@@ -64,8 +65,29 @@ class NatNetwork(NamedTuple):
     outer: Namespace
 
 
-def have_nft() -> bool:
-    return Path(NFT).exists()
+def nat_rules() -> nft.Batch:
+    """The nat namespace's rules, as nft would write them:
+
+        table ip nlstnat {
+          chain post { type nat hook postrouting priority 100;
+            oifname "n1" meta l4proto tcp masquerade to :61000-61999
+            oifname "n1" meta l4proto udp masquerade to :61000-61999
+            oifname "n1" masquerade }
+          chain pre { type nat hook prerouting priority -100;
+            iifname "n1" meta l4proto tcp tcp dport 7000 dnat to 198.18.1.2:7001 } }
+    """
+    batch = nft.Batch()
+    batch.table("nlstnat")
+    batch.chain("nlstnat", "post", hook=nft.NF_INET_POST_ROUTING, priority=100, kind="nat")
+    for protocol in (socket.IPPROTO_TCP, socket.IPPROTO_UDP):
+        batch.rule("nlstnat", "post", [*nft.oifname_is("n1"), *nft.l4proto_is(protocol),
+                                       *nft.masquerade(MASQ_PORTS)])
+    batch.rule("nlstnat", "post", [*nft.oifname_is("n1"), *nft.masquerade()])
+    batch.chain("nlstnat", "pre", hook=nft.NF_INET_PRE_ROUTING, priority=-100, kind="nat")
+    batch.rule("nlstnat", "pre", [*nft.iifname_is("n1"), *nft.l4proto_is(socket.IPPROTO_TCP),
+                                  *nft.dport_is(FORWARD_PORT),
+                                  *nft.dnat(INNER, FORWARDED_TO)])
+    return batch
 
 
 def _ip(*args: str) -> None:
@@ -91,14 +113,7 @@ def nat_network() -> Iterator[NatNetwork]:
             _ip("-n", ns.name, "link", "set", dev, "up")
         _ip("-n", inner.name, "route", "add", "default", "via", NAT_INSIDE)
         nat.check(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
-        nat.check([NFT, "add table ip nlstnat; "
-                   "add chain ip nlstnat post { type nat hook postrouting priority 100 ; }; "
-                   'add rule ip nlstnat post oifname "n1" meta l4proto { tcp, udp } '
-                   f"masquerade to :{MASQ_PORTS[0]}-{MASQ_PORTS[1]}; "
-                   'add rule ip nlstnat post oifname "n1" masquerade; '
-                   "add chain ip nlstnat pre { type nat hook prerouting priority -100 ; }; "
-                   f'add rule ip nlstnat pre iifname "n1" tcp dport {FORWARD_PORT} '
-                   f"dnat to {INNER}:{FORWARDED_TO}"])
+        nat.call_inside(nat_rules().commit)
         yield NatNetwork(inner, nat, outer)
 
 
@@ -195,10 +210,15 @@ class Traffic:
 def udp_burst(network: NatNetwork, first_port: int, count: int) -> int:
     """`count` datagrams from one inner socket to consecutive closed outer ports (one conntrack
     entry each); the outer namespace drops them quietly. Returns the client's source port."""
-    network.outer.check([NFT, "add table ip nlstdrop; "
-                         "add chain ip nlstdrop in { type filter hook input priority 0 ; }; "
-                         f"add rule ip nlstdrop in udp dport {first_port}-{first_port + count - 1}"
-                         " drop"])
+    # table ip nlstdrop { chain in { type filter hook input priority 0;
+    #   meta l4proto udp udp dport FIRST-LAST drop } }
+    batch = nft.Batch()
+    batch.table("nlstdrop")
+    batch.chain("nlstdrop", "in", hook=nft.NF_INET_LOCAL_IN, priority=0, kind="filter")
+    batch.rule("nlstdrop", "in", [*nft.l4proto_is(socket.IPPROTO_UDP),
+                                  *nft.dport_within(first_port, first_port + count - 1),
+                                  nft.verdict(nft.NF_DROP)])
+    network.outer.call_inside(batch.commit)
 
     def send() -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -265,7 +285,7 @@ def capture(dest: Path = DATA) -> None:
                 traffic.tcp()
                 traffic.udp()
             traffic.forwarded()
-            network.inner.check(["ping", "-c", "1", "-W", "2", OUTER])
+            exchange(network.inner, [(OUTER, 1, 56)])
             for _attempt in range(5):
                 proc_before = network.nat.check(["cat", "/proc/net/nf_conntrack"]).stdout
                 chunks = dump_chunks(network.nat)

@@ -1,11 +1,12 @@
 """`-M` live: nlstat inside a NAT namespace lists exactly the translated connections we made.
 
 The network (tests/masquerade_support.py): inner -> nat (nftables masquerade to ports
-61000-61999, and a port forward) -> outer. The test's own sockets make TCP and UDP exchanges,
-so it knows each flow's client port and the port the NAT substituted, and checks `-Mn`, `-M`
-(names from the namespace's /etc/hosts and /etc/services), `-Me`, under both backends, against
-those flows and against pyroute2's view of the same conntrack table. The unavailable path is
-checked against netstat itself: as an unprivileged user both print the same message, status 1.
+61000-61999 and a port forward, set up over netlink) -> outer. The test's own sockets make TCP
+and UDP exchanges, so it knows each flow's client port and the port the NAT substituted, and
+checks `-Mn`, `-M` (names from the namespace's /etc/hosts and /etc/services), `-Me`, under both
+backends, against those flows and against pyroute2's view of the same conntrack table. The
+unavailable path is checked against netstat itself: as an unprivileged user both print the same
+message, status 1.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from tests.masquerade_support import (  # noqa: E402
     Flow,
     NatNetwork,
     Traffic,
-    have_nft,
     nat_network,
     run_nlstat_in,
     udp_burst,
@@ -60,8 +60,6 @@ class Setup:
 @pytest.fixture(scope="module")
 def nat() -> Iterator[Setup]:
     skip_unless_root()
-    if not have_nft():
-        pytest.skip("needs nftables (apt-get install nftables)")
     with nat_network() as network:
         traffic = Traffic(network)
         try:
