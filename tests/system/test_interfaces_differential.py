@@ -112,7 +112,6 @@ def test_lab_shows_what_it_should(lab: Lab) -> None:
 @pytest.fixture(scope="module")
 def ghost() -> Iterator[Namespace]:
     skip_unless_root()
-    pytest.importorskip("pyroute2")
     ns = Namespace(prefix="nlst-linkg")
     try:
         ns.create()
