@@ -16,6 +16,8 @@ Capture the unit-test data (root):  python3 tests/masquerade_support.py capture
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -266,13 +268,35 @@ def _message_types(chunk: bytes) -> List[int]:
     return kinds
 
 
+AS_NOBODY = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")
+
+
 def run_nlstat_in(ns: Namespace, argv: Sequence[str], backend: str = "auto",
                   user: bool = False) -> subprocess.CompletedProcess[bytes]:
-    """`python -m nlstat ARGV` inside `ns` (as nobody when `user`)."""
+    """`python -m nlstat ARGV` inside `ns` (as nobody when `user`, see nobodys_nlstat)."""
     env = {"LC_ALL": "C", "PYTHONPATH": str(REPO), "NLSTAT_BACKEND": backend,
            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    prefix = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"] if user else []
-    return ns.run([*prefix, sys.executable, "-m", "nlstat", *argv], env=env, timeout=120)
+    python = sys.executable
+    if user:
+        python, env["PYTHONPATH"] = nobodys_nlstat(ns)
+    prefix = list(AS_NOBODY) if user else []
+    return ns.run([*prefix, python, "-m", "nlstat", *argv], env=env, timeout=120)
+
+
+def nobodys_nlstat(ns: Namespace) -> Tuple[str, str]:
+    """(interpreter, PYTHONPATH) that uid 65534 can use: the tree and the venv may sit in
+    root's private directories (a fresh clone in a 0700 mktemp directory), so the package is
+    copied under the namespace's scratch directory (0755) and the venv's base interpreter is
+    used (-M imports nothing outside the standard library)."""
+    tree = os.path.join(ns.scratch, "nobody")
+    if not os.path.isdir(os.path.join(tree, "nlstat")):
+        shutil.copytree(REPO / "nlstat", os.path.join(tree, "nlstat"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for directory, _dirs, files in os.walk(tree):
+            os.chmod(directory, 0o755)
+            for name in files:
+                os.chmod(os.path.join(directory, name), 0o644)
+    return os.path.realpath(sys.executable), tree
 
 
 def capture(dest: Path = DATA) -> None:
@@ -301,8 +325,7 @@ def capture(dest: Path = DATA) -> None:
         # The kernel's answer to an unprivileged dump: NLMSG_ERROR with EPERM.
         script = ("import sys; sys.path.insert(0, sys.argv[1]); "
                   "from tests.masquerade_support import _eperm_answer; _eperm_answer()")
-        done = network.nat.run(["setpriv", "--reuid", "65534", "--regid", "65534",
-                                "--clear-groups", sys.executable, "-c", script, str(REPO)])
+        done = network.nat.run([*AS_NOBODY, sys.executable, "-c", script, str(REPO)])
         (dest / "eperm.dump").write_bytes(done.stdout)
 
 

@@ -113,6 +113,10 @@ def scene() -> Iterator[Scene]:
             return [listener, client, server, listener6, udp, unix]
 
         try:
+            # An answered UDP flow leaves conntrack 30 s after its last packet: keep it for the
+            # whole module, however slowly a loaded machine gets through it.
+            for key in ("nf_conntrack_udp_timeout", "nf_conntrack_udp_timeout_stream"):
+                network.nat.check(["sysctl", "-q", "-w", f"net.netfilter.{key}=3600"])
             traffic.tcp()
             traffic.udp()
             traffic.forwarded()
