@@ -84,7 +84,8 @@ def _grow(fd: int) -> None:
 def _die_with(parent: int) -> None:
     """In the helper: be killed when the parent dies (SIGTERM, SIGKILL), even while blocked on a
     write to a stdout nobody reads. prctl(PR_SET_PDEATHSIG) through ctypes (1 ms to import, in
-    the helper only); a parent already gone is noticed by the parent pid that changed."""
+    the helper only, while it waits for its first chunk anyway); a parent already gone is
+    noticed by the parent pid that changed."""
     try:
         import ctypes
 
@@ -167,13 +168,22 @@ class _Helper:
             try:
                 os.close(self.chunks_write)
                 os.close(self.results_read)
-                _die_with(parent)
+                if sink is not None:
+                    # The only helper that may block on something other than its parent's
+                    # pipes (stdout); the other ends on EOF or EPIPE when the parent dies.
+                    _die_with(parent)
                 _helper(work, chunks_read, results_write, sink)
             finally:
                 os._exit(0)  # never return into the parent's code (no atexit, no flushes)
         os.close(chunks_read)
         os.close(results_write)
         os.set_blocking(self.chunks_write, False)
+        # poll, not select: a program using the API may hold descriptors past FD_SETSIZE.
+        self.results_poll = select.poll()
+        self.results_poll.register(self.results_read, select.POLLIN)
+        self.both_poll = select.poll()
+        self.both_poll.register(self.results_read, select.POLLIN)
+        self.both_poll.register(self.chunks_write, select.POLLOUT)
         self.writes_stdout = sink is not None
         self.early: Deque[Union[bytes, _Failure]] = deque()  # collected while sending
         self.status: Optional[int] = None  # the wait status, once it has been reaped
@@ -192,14 +202,14 @@ class _Helper:
 
     def _collect_while_full(self) -> None:
         """The chunks pipe is full: wait until it has room, collecting any result meanwhile."""
-        writable, readable = self.chunks_write, self.results_read
-        ready = select.select([readable], [writable], [])
-        if ready[0]:
-            self.early.append(self._frame())
+        for fd, _events in self.both_poll.poll():
+            if fd == self.results_read:  # a result, or EOF (POLLHUP): the helper has ended
+                self.early.append(self._frame())
+                return
 
     def ready(self) -> bool:
         """Has the helper finished a chunk? (never blocks)"""
-        return bool(self.early) or bool(select.select([self.results_read], [], [], 0)[0])
+        return bool(self.early) or bool(self.results_poll.poll(0))
 
     def result(self) -> bytes:
         item = self.early.popleft() if self.early else self._frame()
