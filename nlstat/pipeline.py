@@ -38,6 +38,7 @@ PIPE_SIZE = 1 << 20
 
 Work = Callable[[bytes], bytes]
 # Signal numbers on Linux, kept here so that `signal` is imported by the helper only.
+SIGINT = 2
 SIGKILL = 9
 SIGPIPE = 13
 PR_SET_PDEATHSIG = 1
@@ -153,7 +154,7 @@ class _Helper:
     result larger than that deadlocked). Results are read in whole frames, blocking: once
     the helper has begun a frame it writes the rest without waiting for anything else.
     EPIPE on the chunks or EOF on the results means the helper has ended; how it ended,
-    from waitpid, decides the error (close the two apart: a helper killed by SIGPIPE while
+    from waitpid, decides the error (telling the two apart: a helper killed by SIGPIPE while
     writing stdout is the reader that left, anything else is a helper that died).
     """
 
@@ -261,6 +262,8 @@ class _Helper:
             number = os.WTERMSIG(status)
             if number == SIGPIPE and self.writes_stdout:
                 return BrokenPipeError()  # the reader of stdout left: netstat's SIGPIPE
+            if number == SIGINT:
+                return KeyboardInterrupt()  # Ctrl-C reached the process group first there
             return HelperDied(f"formatting helper died (killed by signal {number})")
         return HelperDied(f"formatting helper died (exit status {os.WEXITSTATUS(status)})")
 

@@ -249,6 +249,22 @@ def test_handed_off_helper_killed_is_an_error(
     assert helper.status is not None and os.WTERMSIG(helper.status) == signal.SIGKILL
 
 
+def test_helper_ended_by_ctrl_c_is_an_interrupt(helpers: List[pipeline._Helper]) -> None:
+    """Ctrl-C reaches the whole process group: if the helper's death is seen before the
+    parent's own SIGINT, the parent still ends as interrupted (app.py: killed by SIGINT)."""
+    parent = os.getpid()
+
+    def interrupted(chunk: bytes) -> bytes:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGINT)  # the helper only: SIG_DFL there
+        return chunk
+
+    with pytest.raises(KeyboardInterrupt):
+        list(ordered_map(numbered(60, False), interrupted, period=1000))
+    [helper] = helpers
+    assert helper.status is not None and os.WTERMSIG(helper.status) == signal.SIGINT
+
+
 # --- 64 KiB pipes: no deadlock --------------------------------------------------------------
 
 SMALL_PIPES = r"""
