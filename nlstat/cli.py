@@ -36,6 +36,7 @@ from typing import (
 )
 
 from nlstat.env import Environment
+from nlstat.errors import ExitStatus
 from nlstat.query import (
     BACKENDS,
     MODE_INTERFACES,
@@ -161,9 +162,9 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
 }
 
 # Exit statuses of netstat.c: E_OPTERR for usage errors; exit(1) for a bad family and -Z.
-STATUS_USAGE = 3
-STATUS_FAILURE = 1
-STATUS_OK = 0
+STATUS_USAGE = ExitStatus.USAGE
+STATUS_FAILURE = ExitStatus.ERROR
+STATUS_OK = ExitStatus.OK
 
 
 def parse(argv: Sequence[str], env: Environment) -> Union[Query, int]:

@@ -112,7 +112,7 @@ class Names:
 
         netstat passes the "netmask" 255.255.255.0 as a host-order constant but tests it against
         the address in network order, so on little-endian CPUs the host bits it sees are the
-        *first* octet: 0.x.y.z looks like a network and goes to /etc/networks (spec §2.2 bug).
+        *first* octet: 0.x.y.z looks like a network and goes to getnetbyaddr() (spec §2.2 bug).
         """
         if self.numeric_hosts or address == "0.0.0.0":
             return address
