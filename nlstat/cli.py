@@ -393,7 +393,7 @@ class _Parser:
         rfcomm = count("f", 0)
         bluetooth = families("bluetooth", 0)
 
-        # Derived flags (spec §1.4 step 2, a to d).
+        # The derived flags netstat.c main() sets right after its getopt loop.
         implicit = False
         if (inet or inet6 or count("s", 0)) and not any(protocols.values()):
             implicit = True
