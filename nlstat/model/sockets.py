@@ -126,9 +126,10 @@ class UnixBatch:
         )
 
     def records(self) -> List[UnixSocket]:
+        new = tuple.__new__
         return [
-            UnixSocket(kind.type, kind.socket_state, kind.flags, inode, path, kind.refcnt,
-                       kind.protocol)
+            new(UnixSocket, (kind.type, kind.socket_state, kind.flags, inode, path, kind.refcnt,
+                             kind.protocol, 0, 0, 0))
             for kind, inode, path in zip(self.kinds, self.inodes, self.paths)
         ]
 

@@ -75,7 +75,9 @@ def parse_inet(
     texts: Dict[str, str] = {}
     numbers = HexNumbers()
     what = "tcp" if protocol == "tcp" else ("raw" if protocol == "raw" else "udp")
+    # The values are named as InetSocket's fields (tests/unit/test_layouts.py checks them).
     new = tuple.__new__
+    inet_socket = InetSocket
     records: List[InetSocket] = []
     append = records.append
     for number, line in enumerate(lines, first_line):
@@ -85,26 +87,23 @@ def parse_inet(
                 raise ValueError("too few fields")
             local_hex, _, local_port = fields[1].partition(":")
             remote_hex, _, remote_port = fields[2].partition(":")
-            tx_queue, _, rx_queue = fields[4].partition(":")
-            timer, _, when = fields[5].partition(":")
-            local = texts.get(local_hex)
-            if local is None:
-                local = texts[local_hex] = decode(local_hex)
-            remote = texts.get(remote_hex)
-            if remote is None:
-                remote = texts[remote_hex] = decode(remote_hex)
+            send_q, _, recv_q = fields[4].partition(":")  # tx_queue:rx_queue
+            timer, _, timer_ms = fields[5].partition(":")
+            local_address = texts.get(local_hex)
+            if local_address is None:
+                local_address = texts[local_hex] = decode(local_hex)
+            remote_address = texts.get(remote_hex)
+            if remote_address is None:
+                remote_address = texts[remote_hex] = decode(remote_hex)
+            (_sl, _local, _remote, state, _queues, _timer, retransmits, uid, probes,
+             inode) = fields[:10]
             # fmt: off
-            append(new(InetSocket, (
-                protocol, family,
-                numbers[fields[3]],
-                local, int(local_port, 16), remote, int(remote_port, 16),
-                numbers[rx_queue],
-                numbers[tx_queue],
-                int(fields[7]), int(fields[9]),
-                numbers[timer],
-                int(when, 16) * 10,  # clock ticks (USER_HZ 100) -> ms, as sock_diag gives
-                numbers[fields[6]],
-                int(fields[8]), 0, 0)))
+            append(new(inet_socket, (
+                protocol, family, numbers[state],
+                local_address, int(local_port, 16), remote_address, int(remote_port, 16),
+                numbers[recv_q], numbers[send_q], int(uid), int(inode), numbers[timer],
+                int(timer_ms, 16) * 10,  # clock ticks (USER_HZ 100) -> ms, as sock_diag gives
+                numbers[retransmits], int(probes), 0, 0)))
             # fmt: on
         except (ValueError, IndexError, OSError):
             if warn is not None:
@@ -122,7 +121,9 @@ def parse_unix(
     (netstat reads it with scanf's %s and so shows it only up to the first blank).
     """
     numbers = HexNumbers()
+    # The values are named as UnixSocket's fields (tests/unit/test_layouts.py checks them).
     new = tuple.__new__
+    unix_socket = UnixSocket
     records: List[UnixSocket] = []
     append = records.append
     for number, line in enumerate(lines, first_line):
@@ -133,17 +134,11 @@ def parse_unix(
             count = len(fields)
             if count < 7:
                 raise ValueError("too few fields")
-            # fmt: off
-            append(new(UnixSocket, (
-                numbers[fields[4]],
-                numbers[fields[5]],
-                numbers[fields[3]],
-                int(fields[6]),
-                fields[7] if count > 7 else "",
-                numbers[fields[1]],
-                numbers[fields[2]],
-                0, 0, 0)))
-            # fmt: on
+            _num, refcnt, protocol, flags, type, socket_state, inode = fields[:7]
+            path_text = fields[7] if count > 7 else ""
+            append(new(unix_socket, (
+                numbers[type], numbers[socket_state], numbers[flags], int(inode), path_text,
+                numbers[refcnt], numbers[protocol], 0, 0, 0)))
         except (ValueError, IndexError):
             if warn is not None:
                 _bogus(warn, "unix", path, number)
@@ -192,8 +187,9 @@ class UnixText:
             for key in set(keys) - kinds.keys():
                 if not UNIX_FIELDS.fullmatch(key):
                     return UnixBatch.of(self._by_line(text))
-                refcnt, protocol, flags, sock_type, state = (int(f, 16) for f in key.split(" "))
-                kinds[key] = UnixKind(sock_type, state, flags, refcnt, protocol)
+                refcnt, protocol, flags, type, socket_state = (
+                    int(f, 16) for f in key.split(" "))
+                kinds[key] = UnixKind(type, socket_state, flags, refcnt, protocol)
         # The inodes stay the kernel's decimal texts ("%5lu" without its blanks).
         return UnixBatch(list(map(kinds.__getitem__, keys)), None, paths, inodes)
 
