@@ -12,6 +12,7 @@ import re
 import struct
 from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
 
+from nlstat.cscan import c_int, to_s32
 from nlstat.model.sockets import InetSocket, UnixBatch, UnixKind, UnixSocket
 
 Warn = Callable[[str], None]
@@ -57,6 +58,39 @@ class HexNumbers(Dict[str, int]):
         return value
 
 
+class CNumbers(Dict[str, int]):
+    """A field's text -> the number netstat's sscanf conversion leaves (tcp_do_one's
+    "%X %lX:%lX %X:%lX %lX %d %d %lu"), remembered per text. A crafted or garbled /proc then
+    gives netstat's numbers, never one that indexes a table out of its range: `%X` keeps 32
+    bits unsigned (a state, a timer kind), `%lX` 64 bits shown signed by its "%ld" (queues,
+    retransmits), `%d` the low 32 bits signed (uid, timeout)."""
+
+    def __init__(self, convert: Callable[[str], int]) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, text: str) -> int:
+        value = self[text] = self.convert(text)
+        return value
+
+
+def _hex_u32(text: str) -> int:
+    return int(text, 16) & 0xFFFFFFFF
+
+
+def _hex_s64(text: str) -> int:
+    value = int(text, 16) & 0xFFFFFFFFFFFFFFFF
+    return value - (1 << 64) if value >> 63 else value
+
+
+def _hex_s32(text: str) -> int:
+    return to_s32(int(text, 16))
+
+
+def _dec_int(text: str) -> int:
+    return c_int(int(text))
+
+
 def parse_inet(
     lines: List[str],
     protocol: str,
@@ -73,7 +107,10 @@ def parse_inet(
     """
     decode = ipv4_hex_to_text if family == _socket.AF_INET else ipv6_hex_to_text
     texts: Dict[str, str] = {}
-    numbers = HexNumbers()
+    unsigned = CNumbers(_hex_u32)
+    longs = CNumbers(_hex_s64)
+    ints = CNumbers(_dec_int)
+    timer_kinds = CNumbers(_hex_s32)
     what = "tcp" if protocol == "tcp" else ("raw" if protocol == "raw" else "udp")
     # The values are named as InetSocket's fields (tests/unit/test_layouts.py checks them).
     new = tuple.__new__
@@ -98,12 +135,15 @@ def parse_inet(
             (_sl, _local, _remote, state, _queues, _timer, retransmits, uid, probes,
              inode) = fields[:10]
             # fmt: off
+            # Ports keep 16 bits: netstat passes them through htons().
             append(new(inet_socket, (
-                protocol, family, numbers[state],
-                local_address, int(local_port, 16), remote_address, int(remote_port, 16),
-                numbers[recv_q], numbers[send_q], int(uid), int(inode), numbers[timer],
-                int(timer_ms, 16) * 10,  # clock ticks (USER_HZ 100) -> ms, as sock_diag gives
-                numbers[retransmits], int(probes), 0, 0)))
+                protocol, family, unsigned[state],
+                local_address, int(local_port, 16) & 0xFFFF, remote_address,
+                int(remote_port, 16) & 0xFFFF, longs[recv_q], longs[send_q], ints[uid],
+                int(inode) & 0xFFFFFFFFFFFFFFFF, timer_kinds[timer],
+                # clock ticks (USER_HZ 100) -> ms, as sock_diag gives
+                (int(timer_ms, 16) & 0xFFFFFFFFFFFFFFFF) * 10,
+                longs[retransmits], ints[probes], 0, 0)))
             # fmt: on
         except (ValueError, IndexError, OSError):
             if warn is not None:
