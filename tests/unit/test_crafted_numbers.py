@@ -1,8 +1,9 @@
 """Numbers from outside index nothing unchecked (issue 9.8), and the socket row builder's fast
 path prints what its general path prints (issue 13.8).
 
-A crafted /proc/net/tcp (state 300, ports past 16 bits, queues and uids past their C types)
-goes through every socket renderer; where `unshare` can bind the crafted tree over /proc, the
+Crafted /proc/net/{tcp,udp,raw,unix} files (state 300, ports past 16 bits, queues, uids,
+timer kinds, unix types and states past their tables or C types) go through every socket
+renderer; where `unshare` can bind the crafted tree over /proc, the
 real netstat reads the same file and the rows are compared byte for byte. netstat reads past
 its state table for a state it does not know (undefined: it printed "(null)" or stray strings
 here), so that column alone is compared with docs/compat.md's blank.
@@ -49,8 +50,32 @@ CRAFTED = [
     "   6: 0100007F:1775 00000000:0000 0A 00000000:00000000 00:00000000 00000000     -5"
     "        0 12351 1 0000000000000000 100 0 0 10 0",
 ]
-UNKNOWN_STATE_ROWS = (0, 1, 2)
-MODES = ["-ant", "-antW", "-anteo", "-ante", "-anto", "-at", "-ateo"]
+UNKNOWN_STATE_ROWS = (0, 1, 2)  # of CRAFTED
+UDP_TITLE = ("   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  "
+             "timeout inode ref pointer drops\n")
+CRAFTED_UDP = [
+    # state 300 and 257 (netstat: UNKNOWN), a port past 16 bits, a timer kind of 31
+    "  100: 0100007F:1770 00000000:0000 12C 00000000:00000000 00:00000000 00000000     0"
+    "        0 22345 2 0000000000000000 0",
+    "  101: 0100007F:1FFFF 0100007F:0035 101 FFFFFFFF:00000001 1F:00000010 00000000     0"
+    "        0 22346 2 0000000000000000 0",
+    "  102: 0100007F:1772 00000000:0000 07 00000000:00000000 02:7FFFFFFF 00000000 4294967295"
+    "        0 22347 2 0000000000000000 0",
+]
+CRAFTED_RAW = [
+    "  255: 00000000:1FF 00000000:0000 12C 00000000:00000000 00:00000000 00000000     0"
+    "        0 32345 2 0000000000000000 0",
+]
+UNIX_TITLE = "Num       RefCount Protocol Flags    Type St Inode Path\n"
+CRAFTED_UNIX = [
+    "0000000000000000: 00000002 00000000 00010000 0001 01 870859 /tmp/srv.sock",
+    # every field past its table: refcnt, protocol, flags, type, state, inode
+    "0000000000000000: FFFFFFFF 000000FF 7FFFFFFF 00FF FF 4294967295 @weird",
+    "0000000000000000: 00000003 00000000 00000000 0063 09 12 ",
+]
+TCP_MODES = ["-ant", "-antW", "-anteo", "-ante", "-anto", "-at", "-ateo"]
+OTHER_MODES = ["-anu", "-anuo", "-anuW", "-anuwe", "-aw", "-anwo", "-anx", "-ax", "-anxp"]
+MODES = TCP_MODES + OTHER_MODES
 
 
 def crafted_proc(tmp_path: Path) -> Path:
@@ -58,6 +83,11 @@ def crafted_proc(tmp_path: Path) -> Path:
     net.mkdir()
     (net / "tcp").write_text(TITLE + "\n".join(CRAFTED) + "\n")
     (net / "tcp6").write_text(TITLE)
+    (net / "udp").write_text(UDP_TITLE + "\n".join(CRAFTED_UDP) + "\n")
+    (net / "raw").write_text(UDP_TITLE + "\n".join(CRAFTED_RAW) + "\n")
+    for name in ("udp6", "raw6", "udplite", "udplite6"):
+        (net / name).write_text(UDP_TITLE)
+    (net / "unix").write_text(UNIX_TITLE + "\n".join(CRAFTED_UNIX) + "\n")
     return tmp_path
 
 
@@ -68,7 +98,24 @@ def run_nlstat(proc: Path, args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
-@pytest.mark.parametrize("args", MODES)
+@pytest.mark.parametrize("args", OTHER_MODES)
+def test_crafted_numbers_in_other_tables_never_crash(tmp_path: Path, args: str) -> None:
+    result = run_nlstat(crafted_proc(tmp_path), args)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    out = result.stdout
+    if "u" in args:
+        assert "127.0.0.1:6000          0.0.0.0:*               UNKNOWN    " in out
+        assert "udp        1 4294967295 127.0.0.1:65535         127.0.0.1:53            UNKNOWN" \
+            in out
+    if "w" in args:
+        assert "0.0.0.0:511             0.0.0.0:*               300        " in out
+    if "x" in args:
+        row = "??    4294967295 [ ACC W N ] UNKNOWN    UNKNOWN       4294967295 "
+        assert row + ("-                    @weird" if "p" in args else "@weird") in out
+
+
+@pytest.mark.parametrize("args", TCP_MODES)
 def test_crafted_numbers_print_and_never_crash(tmp_path: Path, args: str) -> None:
     result = run_nlstat(crafted_proc(tmp_path), args)
     assert result.returncode == 0, result.stderr
@@ -101,7 +148,7 @@ def test_crafted_numbers_match_netstat(tmp_path: Path, args: str) -> None:
     assert len(ours) == len(theirs)
     assert ours[:2] == theirs[:2]
     for index, (mine, real) in enumerate(zip(ours[2:], theirs[2:])):
-        if index in UNKNOWN_STATE_ROWS:
+        if args in TCP_MODES and index in UNKNOWN_STATE_ROWS:
             # netstat prints whatever lies past its table; nlstat a blank (docs/compat.md).
             assert mine[:68] == real[:68]
             continue
