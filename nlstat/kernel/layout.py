@@ -30,8 +30,15 @@ Member = Tuple[str, str]
 _CODES = "xcbB?hHiIlLqQnNefdspP"
 
 
+_TOKENS: Dict[str, Sequence[Tuple[int, str]]] = {}
+_VALUES: Dict[Tuple[str, str], Tuple[int, int]] = {}
+
+
 def _tokens(fmt: str) -> Sequence[Tuple[int, str]]:
-    """"4s12xI" -> [(4, "s"), (12, "x"), (1, "I")] (no `re`: small modes never import it)."""
+    """"4s12xI" -> [(4, "s"), (12, "x"), (1, "I")]."""
+    known = _TOKENS.get(fmt)
+    if known is not None:
+        return known
     tokens = []
     digits = ""
     for char in fmt:
@@ -44,6 +51,7 @@ def _tokens(fmt: str) -> Sequence[Tuple[int, str]]:
             raise ValueError(f"bad struct format {fmt!r}")
     if digits:
         raise ValueError(f"bad struct format {fmt!r}")
+    _TOKENS[fmt] = tokens
     return tokens
 
 
@@ -66,10 +74,14 @@ def _merged(formats: Sequence[str]) -> str:
 
 
 def _values(byte_order: str, fmt: str) -> Tuple[int, int]:
-    """(size, number of values) of one member's format."""
-    size = struct.calcsize(byte_order + fmt)
-    count = sum(1 if code in "sp" else n for n, code in _tokens(fmt) if code != "x")
-    return size, count
+    """(size, number of values) of one member's format (remembered: layouts are built at
+    import, and a few formats make up every member)."""
+    known = _VALUES.get((byte_order, fmt))
+    if known is None:
+        size = struct.calcsize(byte_order + fmt)
+        count = sum(1 if code in "sp" else n for n, code in _tokens(fmt) if code != "x")
+        known = _VALUES[(byte_order, fmt)] = (size, count)
+    return known
 
 
 class Layout:

@@ -21,7 +21,8 @@ import pkgutil
 import socket
 import struct
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, NamedTuple, Tuple
+from types import ModuleType
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import pytest
 
@@ -247,6 +248,67 @@ def test_every_record_built_by_position_names_its_fields() -> None:
         problems += record_builds(source, str(path.relative_to(PACKAGE)), records)
     assert builds >= 7  # the hot loops are all still seen
     assert problems == []
+
+
+def layout_unpacks(path: Path, module: ModuleType) -> List[Misbuilt]:
+    """Every `targets = LAYOUT.unpack_from(...)` in a module (directly or through a local
+    `unpack = LAYOUT.unpack_from`): as many targets as the layout gives values."""
+    tree = ast.parse(path.read_text(), str(path))
+    problems: List[Misbuilt] = []
+
+    def layout_of(node: ast.expr) -> Optional[Layout]:
+        if isinstance(node, ast.Attribute) and node.attr in ("unpack_from", "unpack"):
+            value = getattr(module, ast.unparse(node.value), None)
+            return value if isinstance(value, Layout) else None
+        return None
+
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef):
+            continue
+        aliases: Dict[str, List[Layout]] = {}
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign):
+                pairs = [(node.targets[0], node.value)]
+                if isinstance(node.targets[0], ast.Tuple) and isinstance(node.value, ast.Tuple):
+                    pairs = list(zip(node.targets[0].elts, node.value.elts))
+                for target, value in pairs:
+                    found = layout_of(value)
+                    if found is not None and isinstance(target, ast.Name):
+                        aliases.setdefault(target.id, []).append(found)
+        for node in ast.walk(function):
+            if not (isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Tuple)
+                    and isinstance(node.value, ast.Call)):
+                continue
+            func = node.value.func
+            layouts = aliases.get(func.id, []) if isinstance(func, ast.Name) else []
+            direct = layout_of(func)
+            if direct is not None:
+                layouts = [direct]
+            for layout in layouts:
+                targets = len(node.targets[0].elts)
+                if targets != len(layout.fields):
+                    problems.append(Misbuilt(
+                        f"{path.name}:{node.lineno}",
+                        f"{targets} names for {layout.name}'s {len(layout.fields)} values"))
+    return list(dict.fromkeys(problems))
+
+
+def test_every_unpack_names_every_value_of_its_layout() -> None:
+    checked = 0
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        module = importlib.import_module(".".join(relative.parts))
+        if any(isinstance(value, Layout) for value in vars(module).values()):
+            checked += 1
+            assert layout_unpacks(path, module) == []
+    assert checked >= 8
+    # and a layout that grew a member is named at the loop that unpacks it
+    grown = sockdiag.INET_ROW_V4.then(Layout("extra", [("idiag_new", "I")]))
+    module = ModuleType("grown")
+    vars(module).update(vars(sockdiag), INET_ROW_V4=grown)
+    problems = layout_unpacks(PACKAGE / "backends" / "netlink" / "sockdiag.py", module)
+    assert [problem.why for problem in problems] == [
+        "17 names for nlmsghdr+inet_diag_msg+extra's 18 values"]
 
 
 class Grown(NamedTuple):

@@ -308,6 +308,9 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
     unpack = UNIX_MSG.unpack_from
     hdr_unpack = NLMSGHDR.unpack_from
     u32 = U32.unpack_from
+    # The values are named as UnixSocket's fields (tests/unit/test_layouts.py checks them).
+    new = tuple.__new__
+    unix_socket = UnixSocket
     for buf in chunks:
         offset = 0
         end = len(buf)
@@ -320,7 +323,7 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
                 _check_control(buf, offset, msg_type, "unix")
                 offset += (length + 3) & ~3
                 continue
-            (_l, _t, _f, _s, _p, _family, sock_type, state, inode, cookie) = unpack(buf, offset)
+            (_l, _t, _f, _s, _p, _family, type, state, inode, cookie) = unpack(buf, offset)
             path = ""
             peer_inode = 0
             for kind, start, stop in iter_attrs(buf, offset + UNIX_MSG.size, offset + length):
@@ -336,10 +339,8 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
                 socket_state, flags = SS_CONNECTING, 0
             else:
                 socket_state, flags = SS_UNCONNECTED, 0
-            yield UnixSocket(
-                type=sock_type, socket_state=socket_state, flags=flags, inode=inode, path=path,
-                refcnt=None, protocol=0, state=state, peer_inode=peer_inode, cookie=cookie,
-            )
+            yield new(unix_socket, (
+                type, socket_state, flags, inode, path, None, 0, state, peer_inode, cookie))
             offset += (length + 3) & ~3
 
 
