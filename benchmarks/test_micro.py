@@ -201,16 +201,31 @@ def proc_tcp_lines(count: int) -> List[str]:
     return lines
 
 
+def proc_tcp_chunks(count: int) -> List[bytes]:
+    """A /proc/net/tcp of `count` rows cut as the proc backend reads it (text_chunks())."""
+    from nlstat.backends.procfs.sockets import text_chunks
+
+    text = "  sl  local_address rem_address   st ...\n" + "\n".join(proc_tcp_lines(count)) + "\n"
+    return list(text_chunks(io.BytesIO(text.encode())))  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
-def tcp_proc_lines() -> List[str]:
-    return proc_tcp_lines(SOCKETS)
+def tcp_proc_chunks() -> List[bytes]:
+    return proc_tcp_chunks(SOCKETS)
 
 
-def test_parse_proc_tcp(benchmark: Any, tcp_proc_lines: List[str]) -> None:
-    """/proc/net/tcp lines -> InetSocket records (the proc backend of `-ant`)."""
-    from nlstat.backends.procfs.sockets import parse_inet
+def test_parse_proc_tcp(benchmark: Any, tcp_proc_chunks: List[bytes]) -> None:
+    """/proc/net/tcp chunks -> InetSocket records, as the proc backend of `-ant` parses them."""
+    from nlstat.backends.procfs.sockets import parse_inet, split_chunk
 
-    records = benchmark(lambda: parse_inet(tcp_proc_lines, TCP, socket.AF_INET))
+    def parse_all() -> List[InetSocket]:
+        records: List[InetSocket] = []
+        for chunk in tcp_proc_chunks:
+            first_line, lines = split_chunk(chunk)
+            records += parse_inet(lines, TCP, socket.AF_INET, "", None, first_line)
+        return records
+
+    records = benchmark(parse_all)
     assert len(records) == SOCKETS
     last = records[-1]
     i = SOCKETS - 1

@@ -158,14 +158,19 @@ class InetRows:
         """A closure for one dump (one protocol, one family) turning a batch of records into
         their rows. The loop is the hot path of `nlstat -ant`: records are unpacked as tuples
         (one operation instead of a dozen attribute loads), endpoint texts come from
-        per-address and per-port caches, and a row is put together by concatenation (one "%"
-        with five values cost 0.35 us a row, the pieces 0.15 us).
+        per-address and per-port caches.
 
-        One row builder (`render`); `-ant` and `-anu` take a fast path through it
-        (`render_numeric`), which tests/unit/test_format_sockets.py holds byte-equal to it
-        (`fast=False` gives the general one alone). A number out of its table (a state past
-        the kernel's, read from a crafted /proc) never indexes it: the fast path hands such a
-        batch to the general builder, which prints what docs/compat.md says.
+        One row builder (`render`): netstat's printf of the first five columns (`columns`),
+        then the optional ones. A row without optional columns is put together by
+        concatenation instead (one "%" with five values cost 0.35 us a row, the pieces
+        0.15 us), and `-ant`/`-anu` take a fast path (`render_numeric`: no cut, numeric
+        endpoints). tests/unit/test_crafted_numbers.py holds the fast path byte-equal to the
+        builder (`fast=False` gives the builder alone) and the concatenated columns equal to
+        the printf ones, over random records.
+
+        A state indexes its table only below 256 (records carry no negative number: sock_diag's
+        states are u8, /proc's are read unsigned); the fast path hands a batch with a larger
+        one to the builder, which prints it as docs/compat.md says.
         """
         # fmt: off
         query = self.query
@@ -207,11 +212,14 @@ class InetRows:
         timers = query.timers
         user = self.names.user
         plain = not (extend or programs is not None or timers)
+        # netstat.c tcp_do_one: "%-4s  %6ld %6ld %-*s %-*s %-11s" (the State column comes
+        # padded); a plain row ends with it, others go on after it.
+        columns = head + "%6d %6d %-23s %-23s %s"
+        state_texts = state_ends if plain else state_columns
 
-        def state_column(state: int) -> str:
-            if 0 <= state < 256:
-                return state_columns[state]
-            return (str(state) if unknown_state is None else unknown_state).ljust(11)
+        def unknown_state_text(state: int) -> str:
+            text = (str(state) if unknown_state is None else unknown_state).ljust(11)
+            return text + "\n" if plain else text
 
         def render(batch: List[InetSocket]) -> str:
             lines: List[str] = []
@@ -233,14 +241,13 @@ class InetRows:
                     remote = host + ":" + port
                 else:
                     remote = cut(host, port, False)
-                # "%-23s " is .ljust(23) + " " (no cut, as with -W).
-                line = ((queues % (recv_q, send_q) if recv_q or send_q else no_queues)
-                        + local.ljust(23) + " " + remote.ljust(23) + " ")
+                state_text = state_texts[state] if state < 256 else unknown_state_text(state)
                 if plain:
-                    append(line + (state_ends[state] if 0 <= state < 256
-                                   else state_column(state) + "\n"))
+                    # `columns` by concatenation: "%-23s " is .ljust(23) + " " (no cut here).
+                    append((queues % (recv_q, send_q) if recv_q or send_q else no_queues)
+                           + local.ljust(23) + " " + remote.ljust(23) + " " + state_text)
                     continue
-                line += state_column(state)
+                line = columns % (recv_q, send_q, local, remote, state_text)
                 if extend:
                     line += " %-10s %-10d" % (user(uid), inode)
                 if programs is not None:

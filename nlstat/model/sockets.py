@@ -23,7 +23,7 @@ class InetSocket(NamedTuple):
 
     protocol: str  # "tcp", "udp", "udplite", "raw"
     family: int  # socket.AF_INET or socket.AF_INET6
-    state: int  # kernel TCP state number (udp/raw: 1 connected, 7 unconnected)
+    state: int  # kernel TCP state number (udp/raw: 1 connected, 7 unconnected), never < 0
     local_address: str
     local_port: int
     remote_address: str

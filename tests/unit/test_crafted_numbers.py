@@ -209,6 +209,16 @@ def test_fast_rows_are_the_general_rows(
 
     fast, general = renderer(True), renderer(False)
     assert fast(batch) == general(batch)
+    # The first five columns are one text whether concatenated (a plain row) or printed with
+    # netstat's format (a row with more columns after them).
+    plain = InetRows(Query(numeric_hosts=True, numeric_ports=True, numeric_users=True,
+                           wide=q.wide), Names(True, True, True))
+    longer = InetRows(Query(numeric_hosts=True, numeric_ports=True, numeric_users=True,
+                            wide=q.wide, extend=1), Names(True, True, True))
+    short_rows = plain.renderer(protocol, family, fast=False)(batch).splitlines()
+    long_rows = longer.renderer(protocol, family, fast=False)(batch).splitlines()
+    for short, long in zip(short_rows, long_rows):
+        assert long.startswith(short)
     # and a batch of in-range states takes the fast path itself
     in_range = [r._replace(state=r.state & 0xFF) for r in batch]
     assert fast(in_range) == general(in_range)

@@ -83,6 +83,15 @@ def _hex_s64(text: str) -> int:
     return value - (1 << 64) if value >> 63 else value
 
 
+def _hex_port(text: str) -> int:
+    return int(text, 16) & 0xFFFF  # netstat passes a port through htons()
+
+
+def _hex_ticks_ms(text: str) -> int:
+    # `%lX` clock ticks (USER_HZ 100) -> ms, as sock_diag gives them
+    return (int(text, 16) & 0xFFFFFFFFFFFFFFFF) * 10
+
+
 def _hex_s32(text: str) -> int:
     return to_s32(int(text, 16))
 
@@ -111,6 +120,8 @@ def parse_inet(
     longs = CNumbers(_hex_s64)
     ints = CNumbers(_dec_int)
     timer_kinds = CNumbers(_hex_s32)
+    ports = CNumbers(_hex_port)
+    times = CNumbers(_hex_ticks_ms)
     what = "tcp" if protocol == "tcp" else ("raw" if protocol == "raw" else "udp")
     # The values are named as InetSocket's fields (tests/unit/test_layouts.py checks them).
     new = tuple.__new__
@@ -135,14 +146,11 @@ def parse_inet(
             (_sl, _local, _remote, state, _queues, _timer, retransmits, uid, probes,
              inode) = fields[:10]
             # fmt: off
-            # Ports keep 16 bits: netstat passes them through htons().
+            # Remote ports hardly repeat: converted, not looked up.
             append(new(inet_socket, (
-                protocol, family, unsigned[state],
-                local_address, int(local_port, 16) & 0xFFFF, remote_address,
-                int(remote_port, 16) & 0xFFFF, longs[recv_q], longs[send_q], ints[uid],
-                int(inode) & 0xFFFFFFFFFFFFFFFF, timer_kinds[timer],
-                # clock ticks (USER_HZ 100) -> ms, as sock_diag gives
-                (int(timer_ms, 16) & 0xFFFFFFFFFFFFFFFF) * 10,
+                protocol, family, unsigned[state], local_address, ports[local_port],
+                remote_address, int(remote_port, 16) & 0xFFFF, longs[recv_q], longs[send_q],
+                ints[uid], int(inode), timer_kinds[timer], times[timer_ms],
                 longs[retransmits], ints[probes], 0, 0)))
             # fmt: on
         except (ValueError, IndexError, OSError):
