@@ -7,7 +7,7 @@ the size, every member's offset and the names of the values `unpack_from` gives,
 the loop that unpacks a message can be checked against the struct it reads (tests/unit/
 test_layouts.py) instead of repeating its field order in a comment.
 
-Two derived layouts serve the hot decoders without a second declaration:
+Derived layouts serve the hot decoders without a second declaration:
 
 * `view(member=format, ...)`: the same struct with some members read another way at the same
   size ("16s" -> "4s12x": an IPv4 address out of a 16-byte union, with no slicing after);
@@ -16,14 +16,15 @@ Two derived layouts serve the hot decoders without a second declaration:
 * `head(member)`: the leading members up to that one.
 
 `then()` joins layouts end to end, as the kernel lays out a header and its payload (no
-alignment is added: every layout here uses "=", standard sizes and no implicit padding).
+alignment is added: layouts take standard sizes only, "=" or a fixed byte order, so no
+implicit padding either).
 Adjacent padding is merged, so the compiled format is the one a hand-written string would be.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Any, Dict, Sequence, Tuple
+from typing import Dict, Sequence, Tuple
 
 Member = Tuple[str, str]
 
@@ -173,10 +174,3 @@ class Layout:
 
     def __repr__(self) -> str:
         return f"Layout({self.name!r}, {self.format!r}, fields={self.fields!r})"
-
-    def __eq__(self, other: Any) -> bool:
-        return isinstance(other, Layout) and (self.members, self.byte_order) == (
-            other.members, other.byte_order)
-
-    def __hash__(self) -> int:
-        return hash((self.members, self.byte_order))
