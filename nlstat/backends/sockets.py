@@ -17,7 +17,7 @@ from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
 from nlstat.model.sockets import TCP, InetSocket, UnixSocket
-from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
+from nlstat.query import BACKEND_AUTO, BACKEND_NETLINK, BACKEND_PROC, OUTPUT_TEXT, Query
 
 if TYPE_CHECKING:
     from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
@@ -161,7 +161,11 @@ class SocketSource:
     def unix(self) -> UnixTable:
         """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")
-        if self.backend != BACKEND_NETLINK:
+        # --json under auto also takes unix_diag (joined with /proc, as for netlink): only it
+        # has the peer inode, the cookie and abstract names' NULs (docs/schema.md).
+        structured = (self.query.output != OUTPUT_TEXT and self.backend == BACKEND_AUTO
+                      and self.env.proc_root == "/proc")
+        if self.backend != BACKEND_NETLINK and not structured:
             return UnixTable(proc_chunks(path), None, path)
         try:
             records = self._sockdiag().unix()

@@ -59,6 +59,9 @@ class UnixSocket(NamedTuple):
     state: int = 0  # kernel sk_state (TCP_LISTEN 10, TCP_ESTABLISHED 1, TCP_CLOSE 7); 0 if unknown
     peer_inode: int = 0
     cookie: int = 0
+    # The exact sun_path bytes, kept only when `path` cannot say them: an abstract name holding
+    # NULs (printed as "@", as /proc prints them). unix_diag only; for --json (docs/schema.md).
+    name: Optional[bytes] = None
 
 
 class UnixKind(NamedTuple):

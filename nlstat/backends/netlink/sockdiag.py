@@ -327,9 +327,13 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
             (_l, _t, _f, _s, _p, _family, sock_type, state, inode, cookie) = unpack(buf, offset)
             path = ""
             peer = 0
+            exact = None
             for kind, start, stop in iter_attrs(buf, offset + UNIX_MSG.size, offset + length):
                 if kind == UNIX_DIAG_NAME:
-                    path = _unix_path(bytes(buf[start:stop]))
+                    name = bytes(buf[start:stop])
+                    path = _unix_path(name)
+                    if name[:1] == b"\0" and b"\0" in name[1:]:
+                        exact = name  # an abstract name with NULs: "@" in path, lossy
                 elif kind == UNIX_DIAG_PEER:
                     (peer,) = u32(buf, start)
             if state == TCP_LISTEN:
@@ -341,7 +345,7 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
             else:
                 socket_state, flags = SS_UNCONNECTED, 0
             yield UnixSocket(
-                sock_type, socket_state, flags, inode, path, None, 0, state, peer, cookie
+                sock_type, socket_state, flags, inode, path, None, 0, state, peer, cookie, exact
             )
             offset += (length + 3) & ~3
 
