@@ -63,6 +63,8 @@ def refuse_sockets(query: Query) -> None:
     asked = [name for name in UNLISTABLE if getattr(query, name)]
     if query.bluetooth:
         asked.append("bluetooth")
+    if query.sctp and not query.implicit_protocols:
+        asked.append("sctp")  # nlstat lists no SCTP socket (modes/sockets.py _sctp)
     if asked and query.selections:
         raise NoJsonForm(f"--{query.output}: no JSON form for {', '.join(asked)} sockets "
                          "(netstat cannot list them either)")
