@@ -427,6 +427,10 @@ def route_cache_lines(entries: Iterable[CachedRoute], layout: int) -> List[str]:
 
 # -- interfaces ---------------------------------------------------------------------------------
 
+# Link-layer address lengths by ARPHRD_* type: the sources keep 8 bytes, as netstat copies 8
+# of ifr_hwaddr, so a 6-byte MAC would carry two zero bytes. Other types: the 8 bytes.
+ADDRESS_LENGTHS = {1: 6, 6: 6, 772: 6, 801: 6, 803: 6, 768: 4, 776: 4, 769: 16}
+
 
 def interface_line(
     interface: Interface, long_format: bool, inet6: Sequence[Inet6Address]
@@ -451,7 +455,9 @@ def interface_line(
         inet = interface.inet
         fields += [
             ("hardware_type", number(interface.hardware_type)),
-            ("hardware_address", text(":".join("%02x" % b for b in interface.hardware_address))),
+            ("hardware_address", text(":".join(
+                "%02x" % b for b in interface.hardware_address[
+                    :ADDRESS_LENGTHS.get(interface.hardware_type, 8)]))),
             ("tx_queue_len", number(interface.tx_queue_len)),
             ("inet", "null" if inet is None else obj([
                 ("address", text(inet.address)),
