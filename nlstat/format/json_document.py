@@ -15,10 +15,13 @@ import time
 from typing import BinaryIO, Dict, Optional, Union
 
 from nlstat import __version__
+from nlstat.format.json_records import clean
 from nlstat.query import OUTPUT_NDJSON
 
 # Changes when a field changes meaning or goes away (new fields do not change it).
 SCHEMA_VERSION = 1
+
+COMPACT = (",", ":")
 
 # Where each mode's schema is, inside the package (nlstat/schema/<name>.schema.json).
 SCHEMA_URI = "https://nlstat.invalid/schema/{}.schema.json"
@@ -56,7 +59,7 @@ def network_namespace(proc_root: str) -> Dict[str, object]:
         except OSError:
             continue
         if found.st_ino == own.st_ino and found.st_dev == own.st_dev:
-            name = entry
+            name = clean(entry)
             break
     return {"inode": inode, "name": name}
 
@@ -69,7 +72,7 @@ def header(mode: str, schema: str, backend: str, proc_root: str) -> Dict[str, ob
         "schema_version": SCHEMA_VERSION,
         "mode": mode,
         "time": rfc3339_now(),
-        "host": _socket.gethostname(),
+        "host": clean(_socket.gethostname()),
         "netns": network_namespace(proc_root),
         "backend": backend,
         "version": __version__,
@@ -96,10 +99,10 @@ class JsonSink:
         self.count = 0
         self.sources = {}
         if self.ndjson:
-            line = json.dumps({"type": "header", **fields}, ensure_ascii=False, separators=(",", ":"))
+            line = json.dumps({"type": "header", **fields}, separators=COMPACT)
             self.stream.write(line.encode() + b"\n")
         else:
-            opening = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))[:-1] + ',"records":['
+            opening = json.dumps(fields, separators=COMPACT)[:-1] + ',"records":['
             self.stream.write(opening.encode())
 
     def write(self, data: Union[bytes, bytearray, memoryview]) -> int:
@@ -124,7 +127,7 @@ class JsonSink:
     def end(self) -> None:
         import json
 
-        sources = json.dumps(self.sources, sort_keys=True, separators=(",", ":"))
+        sources = json.dumps(self.sources, sort_keys=True, separators=COMPACT)
         if self.ndjson:
             self.stream.write(b'{"type":"end","count":%d,"sources":%s}\n'
                               % (self.count, sources.encode()))
