@@ -142,7 +142,7 @@ def parse_unix(
                 fields[7] if count > 7 else "",
                 numbers[fields[1]],
                 numbers[fields[2]],
-                0, 0, 0)))
+                0, 0, 0, None)))
             # fmt: on
         except (ValueError, IndexError):
             if warn is not None:
