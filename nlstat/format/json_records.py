@@ -12,22 +12,24 @@ from __future__ import annotations
 
 import _socket
 import base64
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
-from nlstat.format.routes import cache_flags, ipv4_flags, ipv6_flags
 from nlstat.format.sockets import (
     TCP_STATE_NAMES,
     UNIX_TYPE_NAMES,
     unix_state_text,
 )
-from nlstat.model.conntrack import ConntrackEntry
-from nlstat.model.groups import GroupMembership
-from nlstat.model.links import Inet6Address, Interface
-from nlstat.model.routes import CachedRoute, Route, Route6
-from nlstat.model.sockets import RAW, TCP, InetSocket, UnixBatch, UnixSocket
-from nlstat.model.stats import StatsSection
+from nlstat.model.sockets import RAW, TCP
 from nlstat.query import Query
 from nlstat.resolve import Names
+
+if TYPE_CHECKING:  # each mode imports only its own records
+    from nlstat.model.conntrack import ConntrackEntry
+    from nlstat.model.groups import GroupMembership
+    from nlstat.model.links import Inet6Address, Interface
+    from nlstat.model.routes import CachedRoute, Route, Route6
+    from nlstat.model.sockets import InetSocket, UnixBatch, UnixSocket
+    from nlstat.model.stats import StatsSection
 
 FAMILY_NAMES = {_socket.AF_INET: "inet", _socket.AF_INET6: "inet6"}
 
@@ -345,6 +347,8 @@ def _name_field(names: Optional[Names], address: str, netmask: int = 0xFFFFFFFF)
 
 def route_lines(routes: Iterable[Route], names: Optional[Names]) -> List[str]:
     """IPv4 FIB rows -> "route" lines (names beside when -r resolves them, not under -n)."""
+    from nlstat.format.routes import ipv4_flags
+
     lines = []
     for route in routes:
         data = route.data
@@ -376,6 +380,8 @@ def route_lines(routes: Iterable[Route], names: Optional[Names]) -> List[str]:
 
 def route6_lines(routes: Iterable[Route6], cache: bool) -> List[str]:
     """IPv6 routes -> "route" lines; `cache`: the RTF_CACHE view of -C."""
+    from nlstat.format.routes import ipv6_flags
+
     lines = []
     for route in routes:
         data = route.data
@@ -402,6 +408,8 @@ def route6_lines(routes: Iterable[Route6], cache: bool) -> List[str]:
 
 def route_cache_lines(entries: Iterable[CachedRoute], layout: int) -> List[str]:
     """The IPv4 routing cache (-C) -> "route_cache" lines (empty on kernels since 3.6)."""
+    from nlstat.format.routes import cache_flags
+
     lines = []
     for entry in entries:
         fields = [
