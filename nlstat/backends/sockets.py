@@ -47,6 +47,11 @@ class UnixTable(NamedTuple):
 # for each family 0.19 s; ss -tan 0.17 s).
 ONE_WALK_IPV6_LIMIT = 20_000
 
+# --json under auto joins unix_diag with /proc/net/unix (SocketSource.unix) only while the
+# namespace holds at most this many sockets: the join keeps one side in memory (~250 bytes a
+# socket); past it the unix table streams from /proc, cookie and peer unknown (null).
+JSON_UNIX_JOIN_LIMIT = 20_000
+
 PROC_FILES = {"tcp": "tcp", "udp": "udp", "udplite": "udplite", "raw": "raw"}
 
 
@@ -146,6 +151,18 @@ class SocketSource:
             return None
         return InetTable(first, decoder, rest, self.env.proc("net", "tcp"))
 
+    def _sockets_in_use(self) -> int:
+        """Sockets of every kind in this namespace ("sockets: used N", /proc/net/sockstat);
+        a large number when unknown."""
+        try:
+            with open(self.env.proc("net", "sockstat"), "rb") as handle:
+                fields = handle.read(64).split()
+        except OSError:
+            return 1 << 62
+        if fields[:2] == [b"sockets:", b"used"] and len(fields) > 2 and fields[2].isdigit():
+            return int(fields[2])
+        return 1 << 62
+
     def _tcp6_in_use(self) -> int:
         """IPv6 tcp sockets in use in this namespace ("TCP6: inuse N", /proc/net/sockstat6);
         0 when the file is missing (no IPv6) or unreadable."""
@@ -162,9 +179,11 @@ class SocketSource:
         """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")
         # --json under auto also takes unix_diag (joined with /proc, as for netlink): only it
-        # has the peer inode, the cookie and abstract names' NULs (docs/schema.md).
+        # has the peer inode, the cookie and abstract names' NULs (docs/schema.md). The join
+        # holds one side in memory, so only in a namespace with few sockets.
         structured = (self.query.output != OUTPUT_TEXT and self.backend == BACKEND_AUTO
-                      and self.env.proc_root == "/proc")
+                      and self.env.proc_root == "/proc"
+                      and self._sockets_in_use() <= JSON_UNIX_JOIN_LIMIT)
         if self.backend != BACKEND_NETLINK and not structured:
             return UnixTable(proc_chunks(path), None, path)
         try:

@@ -101,10 +101,15 @@ def run(query: Query, env: Environment) -> int:
             # 84 -> 65 ms to parse with it off). It runs again between -c passes.
             gc.disable()
             try:
-                if sink is not None:
+                if sink is None:
+                    status = list_once(query, env, source, names)
+                else:
                     sink.begin(socket_header(query, env))
-                status = list_once(query, env, source, names)
-                if sink is not None:
+                    try:
+                        status = list_once(query, env, source, names)
+                    except Exit:
+                        sink.end()  # netstat's early exit: the document still closes
+                        raise
                     sink.end()
             finally:
                 gc.enable()
