@@ -354,3 +354,68 @@ def test_text_paths_do_not_import_json() -> None:
     done = subprocess.run([sys.executable, "-c", code], env=js.environ(), capture_output=True,
                           timeout=60)
     assert done.stdout == b"[]\n", done
+
+
+# -- the pieces ---------------------------------------------------------------------------------
+
+
+def test_strings_are_json_and_utf8() -> None:
+    from nlstat.format.json_records import text
+
+    for value in ("plain", 'quo"te', "back\\slash", "tab\there", "nl\n", "nul\0", "caf\xe9",
+                  "\u2028", "del\x7f", "", "snow\u2603"):
+        assert json.loads(text(value)) == value
+    assert json.loads(text("bad\udcffbyte")) == "bad\ufffdbyte"  # an undecodable byte
+    assert text(None) == "null"
+    text("bad\udcffbyte").encode("utf-8")  # no lone surrogate reaches the output
+
+
+def test_unix_name_rule() -> None:
+    from nlstat.format.json_records import path_fields
+
+    def fields(path: str, name: object = None) -> Dict[str, object]:
+        parsed: Dict[str, object] = json.loads("{" + path_fields(path, name)[1:] + "}")
+        return parsed
+
+    assert fields("") == {"path": None, "abstract": False}
+    assert fields("/run/a.sock") == {"path": "/run/a.sock", "abstract": False}
+    assert fields("@name") == {"path": "@name", "abstract": True}
+    odd = fields("/tmp/\udcff.sock")
+    assert odd["path"] == "/tmp/\ufffd.sock"
+    assert base64.b64decode(str(odd["path_b64"])) == b"/tmp/\xff.sock"
+    odd_abstract = fields("@x\udcfe")
+    assert base64.b64decode(str(odd_abstract["path_b64"])) == b"\0x\xfe"
+    with_nul = fields("@a@b", b"\0a\0b")
+    assert (with_nul["path"], base64.b64decode(str(with_nul["path_b64"]))) == ("@a@b",
+                                                                              b"\0a\0b")
+
+
+def test_owner_split() -> None:
+    from nlstat.format.json_records import split_owner
+
+    assert split_owner("812/sshd: root@pts/0") == (812, "sshd: root@pts/0")
+    assert split_owner("-") == (None, None)
+    assert split_owner(None) == (None, None)
+
+
+def test_sink_frames_lines_as_they_come() -> None:
+    from nlstat.format.json_document import JsonSink
+
+    for form in ("json", "ndjson"):
+        out = io.BytesIO()
+        sink = JsonSink(out, form)
+        sink.begin({"mode": "x"})
+        sink.write(b'{"a":1}\n{"a":2}\n')
+        sink.write(memoryview(b'{"a":3}\n'))
+        sink.write(b"")
+        sink.note("tcp", "netlink")
+        sink.end()
+        data = out.getvalue()
+        if form == "json":
+            assert data.count(b"\n") == 1
+            assert json.loads(data) == {"mode": "x", "records": [{"a": 1}, {"a": 2}, {"a": 3}],
+                                        "sources": {"tcp": "netlink"}}
+        else:
+            lines = [json.loads(line) for line in data.splitlines()]
+            assert lines == [{"type": "header", "mode": "x"}, {"a": 1}, {"a": 2}, {"a": 3},
+                             {"type": "end", "count": 3, "sources": {"tcp": "netlink"}}]
