@@ -11,7 +11,7 @@ proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
 import _socket
 import errno
 import itertools
-from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional
 
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
@@ -51,6 +51,18 @@ ONE_WALK_IPV6_LIMIT = 20_000
 # namespace holds at most this many sockets: the join keeps one side in memory (~250 bytes a
 # socket); past it the unix table streams from /proc, cookie and peer unknown (null).
 JSON_UNIX_JOIN_LIMIT = 20_000
+
+def unix_from_diag(output: str, backend: str, proc_root: str,
+                   sockets_in_use: Callable[[], int]) -> bool:
+    """Is the unix table taken from unix_diag (joined with /proc/net/unix)? Always under
+    netlink; under auto for --json/--ndjson too (only unix_diag has the peer inode, the cookie
+    and abstract names' NULs: docs/schema.md), but only on the live /proc and while the
+    namespace holds at most JSON_UNIX_JOIN_LIMIT sockets, as the join holds one side."""
+    if backend == BACKEND_NETLINK:
+        return True
+    return (output != OUTPUT_TEXT and backend == BACKEND_AUTO and proc_root == "/proc"
+            and sockets_in_use() <= JSON_UNIX_JOIN_LIMIT)
+
 
 PROC_FILES = {"tcp": "tcp", "udp": "udp", "udplite": "udplite", "raw": "raw"}
 
@@ -178,13 +190,8 @@ class SocketSource:
     def unix(self) -> UnixTable:
         """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")
-        # --json under auto also takes unix_diag (joined with /proc, as for netlink): only it
-        # has the peer inode, the cookie and abstract names' NULs (docs/schema.md). The join
-        # holds one side in memory, so only in a namespace with few sockets.
-        structured = (self.query.output != OUTPUT_TEXT and self.backend == BACKEND_AUTO
-                      and self.env.proc_root == "/proc"
-                      and self._sockets_in_use() <= JSON_UNIX_JOIN_LIMIT)
-        if self.backend != BACKEND_NETLINK and not structured:
+        if not unix_from_diag(self.query.output, self.backend, self.env.proc_root,
+                              self._sockets_in_use):
             return UnixTable(proc_chunks(path), None, path)
         try:
             records = self._sockdiag().unix()

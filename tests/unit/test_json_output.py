@@ -419,3 +419,21 @@ def test_sink_frames_lines_as_they_come() -> None:
             lines = [json.loads(line) for line in data.splitlines()]
             assert lines == [{"type": "header", "mode": "x"}, {"a": 1}, {"a": 2}, {"a": 3},
                              {"type": "end", "count": 3, "sources": {"tcp": "netlink"}}]
+
+
+def test_unix_table_source_rule() -> None:
+    from nlstat.backends.sockets import JSON_UNIX_JOIN_LIMIT, unix_from_diag
+
+    def few() -> int:
+        return JSON_UNIX_JOIN_LIMIT
+
+    def many() -> int:
+        return JSON_UNIX_JOIN_LIMIT + 1
+
+    assert unix_from_diag("text", "netlink", "/proc", many)
+    assert not unix_from_diag("text", "auto", "/proc", few)
+    assert unix_from_diag("json", "auto", "/proc", few)
+    assert unix_from_diag("ndjson", "auto", "/proc", few)
+    assert not unix_from_diag("json", "auto", "/proc", many)  # the join would hold too much
+    assert not unix_from_diag("json", "auto", "/tmp/captured", few)
+    assert not unix_from_diag("json", "proc", "/proc", few)
