@@ -73,7 +73,7 @@ INET = record("inet", {
     "uid": U32,
     "inode": U64,
     "cookie": {"type": ["integer", "null"], "minimum": 1},
-    "interface": INT_OR_NULL,
+    "ifindex": INT_OR_NULL,
 }, {
     "local_host": NAME_OR_NULL,
     "remote_host": NAME_OR_NULL,

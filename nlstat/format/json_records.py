@@ -147,7 +147,7 @@ class JsonInetRows:
         template = (
             '{"type":"inet","proto":"%s","family":"%s",' % (protocol, FAMILY_NAMES[family])
             + '%s"local_address":"%s","local_port":%d,"remote_address":"%s","remote_port":%d,'
-            '"recv_q":%d,"send_q":%d,"uid":%d,"inode":%d,"cookie":%s,"interface":%s'
+            '"recv_q":%d,"send_q":%d,"uid":%d,"inode":%d,"cookie":%s,"ifindex":%s'
         )
         line_end = "}\n"
         plain = (names.numeric_hosts and names.numeric_ports and not query.extend
@@ -162,8 +162,8 @@ class JsonInetRows:
                      % (protocol, FAMILY_NAMES[family], name) for name in STATE_NAMES]
             endpoints = ('"local_address":"%s","local_port":%d,"remote_address":"%s",'
                          '"remote_port":%d,"recv_q":%d,"send_q":%d,"uid":%d,"inode":%d,')
-            with_cookie = (endpoints + '"cookie":%d,"interface":%d}\n').__mod__
-            without_cookie = (endpoints + '"cookie":null,"interface":null}\n').__mod__
+            with_cookie = (endpoints + '"cookie":%d,"ifindex":%d}\n').__mod__
+            without_cookie = (endpoints + '"cookie":null,"ifindex":null}\n').__mod__
             state_of = itemgetter(2)
             netlink_fields = itemgetter(3, 4, 5, 6, 7, 8, 9, 10, 15, 16)
             proc_fields = itemgetter(3, 4, 5, 6, 7, 8, 9, 10)

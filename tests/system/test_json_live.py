@@ -141,8 +141,8 @@ def test_what_netlink_adds(live: Live, backend: str) -> None:
     inet = [record for record in inet if record["cookie"] is not None]
     assert len({record["cookie"] for record in inet}) == len(inet)
     bound = [record for record in inet if record["inode"] == live.facts["bound"]]
-    assert [record["interface"] for record in bound] == [live.facts["veth0"]]
-    assert {record["interface"] for record in inet if record not in bound} == {0}
+    assert [record["ifindex"] for record in bound] == [live.facts["veth0"]]
+    assert {record["ifindex"] for record in inet if record not in bound} == {0}
     unix = {record["inode"]: record for record in records if record["type"] == "unix"}
     left, right = unix[live.facts["left"]], unix[live.facts["right"]]
     assert (left["peer_inode"], right["peer_inode"]) == (right["inode"], left["inode"])

@@ -47,7 +47,7 @@ def test_schema_rejects_what_it_should() -> None:
     good = {"type": "inet", "proto": "tcp", "family": "inet", "state": "LISTEN",
             "local_address": "0.0.0.0", "local_port": 22, "remote_address": "0.0.0.0",
             "remote_port": 0, "recv_q": 0, "send_q": 0, "uid": 0, "inode": 1, "cookie": None,
-            "interface": None}
+            "ifindex": None}
     assert js.errors("sockets", good, line=True) == []
     for change in ({"local_port": "22"}, {"state": "listen"}, {"local_port": 70000},
                    {"extra": 1}, {"cookie": 0}):
@@ -223,7 +223,7 @@ def test_sockets_equal_the_text_rows(tmp_path: Path) -> None:
                                            js.shown_port(record["remote_port"]))
         if record["proto"] == "tcp":
             assert record["state"] == row.state
-        assert record["cookie"] is None and record["interface"] is None  # /proc knows neither
+        assert record["cookie"] is None and record["ifindex"] is None  # /proc knows neither
     established = inet[1]
     assert (established["recv_q"], established["send_q"], established["uid"],
             established["inode"]) == (4, 16, 1000, 1002)
