@@ -8,7 +8,7 @@ from typing import Any, Iterator, List, Tuple
 
 import json_support as js
 import pytest
-from masquerade_support import Traffic, have_nft, nat_network, run_nlstat_in
+from masquerade_support import Traffic, nat_network, run_nlstat_in
 from netns import skip_unless_root
 
 pytestmark = pytest.mark.netns
@@ -17,8 +17,6 @@ pytestmark = pytest.mark.netns
 @pytest.fixture(scope="module")
 def nat() -> Iterator[Tuple[Any, Traffic]]:
     skip_unless_root()
-    if not have_nft():
-        pytest.skip("needs nftables (apt-get install nftables)")
     with nat_network() as network:
         traffic = Traffic(network)
         try:
