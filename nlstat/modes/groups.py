@@ -14,7 +14,7 @@ from typing import Callable, List, Optional
 
 from nlstat.backends.procfs.groups import GroupReader, read_lines
 from nlstat.env import Environment
-from nlstat.errors import BackendUnavailable
+from nlstat.errors import BackendUnavailable, ExitStatus
 from nlstat.format.groups import HEADER, group_row
 from nlstat.model.groups import GroupMembership
 from nlstat.query import BACKEND_NETLINK, Query
@@ -52,7 +52,7 @@ def write_groups(query: Query, env: Environment, rows_text: Optional[RowsText] =
     source = "proc"
     reader = GroupReader(env.warn)
     netlink = env.backend == BACKEND_NETLINK
-    status = 0
+    status = ExitStatus.OK
 
     if query.wants_inet_v4:
         path = env.proc("net", "igmp")
@@ -66,7 +66,7 @@ def write_groups(query: Query, env: Environment, rows_text: Optional[RowsText] =
             # netstat: perror(path) and return -1 before the IPv6 part.
             out.flush()
             env.warn(f"{path}: {err.strerror}")
-            return 255
+            return ExitStatus.READ_ERROR
         if netlink:
             joined = _netlink_rows(env, _socket.AF_INET, rows)
             if joined is not None:
@@ -76,7 +76,7 @@ def write_groups(query: Query, env: Environment, rows_text: Optional[RowsText] =
                 out.flush()
                 env.warn("netstat: no support for `AF INET (igmp)' on this system.")
             if not query.implicit_protocols and query.selections:
-                status = 1
+                status = ExitStatus.ERROR
         if rows_text is not None:
             if rows is not None:
                 out.write(rows_text(rows, source, "igmp").encode("utf-8", "surrogateescape"))

@@ -13,7 +13,7 @@ import os
 from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, List, Mapping, Optional, Tuple, cast
 
 from nlstat.env import Environment
-from nlstat.errors import BackendUnavailable, NlstatError
+from nlstat.errors import BackendUnavailable, ExitStatus, NlstatError
 from nlstat.format import json_records
 from nlstat.format.json_document import JsonSink, header
 from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
@@ -182,7 +182,7 @@ def run_routes(query: Query, env: Environment) -> int:
                         status = _ipv6(env, sink, cache)
                         if status:
                             return status
-        return 0
+        return ExitStatus.OK
 
     return _frame(query, env, "routes", once)
 
@@ -208,7 +208,7 @@ def _ipv4_fib(query: Query, env: Environment, sink: JsonSink, names: Optional[Na
         else:
             sink.note("route", "netlink")
             _write(sink, lines)
-            return 0
+            return ExitStatus.OK
     from nlstat.backends.procfs.routes import read_ipv4
 
     path = env.proc("net", "route")
@@ -217,19 +217,19 @@ def _ipv4_fib(query: Query, env: Environment, sink: JsonSink, names: Optional[Na
     except OSError as err:
         env.warn(f"{path}: {err.strerror}")
         env.warn("INET (IPv4) not configured in this system.")
-        return 1
+        return ExitStatus.ERROR
     if table.error is not None:
         if table.error:
             env.warn(table.error)
-        return 1
+        return ExitStatus.ERROR
     sink.note("route", "proc")
     _write(sink, json_records.route_lines(table.routes, names))
-    return 0
+    return ExitStatus.OK
 
 
 def _ipv4_cache(env: Environment, sink: JsonSink) -> int:
     if env.backend == BACKEND_NETLINK:
-        return 0  # the cache left Linux in 3.6 (see modes/routes.py)
+        return ExitStatus.OK  # the cache left Linux in 3.6 (see modes/routes.py)
     from nlstat.backends.procfs.routes import read_ipv4_cache
 
     path = env.proc("net", "rt_cache")
@@ -238,19 +238,19 @@ def _ipv4_cache(env: Environment, sink: JsonSink) -> int:
     except OSError as err:
         env.warn(f"{path}: {err.strerror}")
         env.warn("INET (IPv4) not configured in this system.")
-        return 1
+        return ExitStatus.ERROR
     if cache.layout == -1:
         env.warn(f"{path}: {os.strerror(errno.ENOENT)}")
-        return 255
+        return ExitStatus.READ_ERROR
     sink.note("rt_cache", "proc")
     _write(sink, json_records.route_cache_lines(cache.entries, cache.layout))
-    return 0
+    return ExitStatus.OK
 
 
 def _ipv6(env: Environment, sink: JsonSink, cache: bool) -> int:
     if env.backend == BACKEND_NETLINK:
         if cache:
-            return 0
+            return ExitStatus.OK
         from nlstat.backends.netlink.routes6 import read_ipv6 as netlink_ipv6
 
         try:
@@ -268,10 +268,10 @@ def _ipv6(env: Environment, sink: JsonSink, cache: bool) -> int:
         except OSError as err:
             env.warn(f"{path}: {err.strerror}")
             env.warn("INET6 (IPv6) not configured in this system.")
-            return 1
+            return ExitStatus.ERROR
         sink.note("ipv6_route", "proc")
     _write(sink, json_records.route6_lines(routes, cache))
-    return 0
+    return ExitStatus.OK
 
 
 def run_interfaces(query: Query, env: Environment) -> int:
@@ -286,7 +286,7 @@ def run_interfaces(query: Query, env: Environment) -> int:
             source = _open_source(query, env)
         except OSError as err:
             env.warn(f"missing interface information: {os.strerror(err.errno or 0)}")
-            return 1
+            return ExitStatus.ERROR
         sink.note("links", "proc" if type(source).__name__.startswith("Proc") else "netlink")
         lines: List[str] = []
         try:
@@ -301,11 +301,11 @@ def run_interfaces(query: Query, env: Environment) -> int:
                           else os.strerror(err.errno))
                 env.warn(f"{err.name}: error fetching interface information: {reason}")
                 env.warn(f"missing interface information: {os.strerror(err.errno)}")
-                return 1
+                return ExitStatus.ERROR
         finally:
             source.close()
         _write(sink, lines)
-        return 0
+        return ExitStatus.OK
 
     return _frame(query, env, "interfaces", once)
 
@@ -338,7 +338,7 @@ def run_statistics(query: Query, env: Environment) -> int:
             if stats_file.open_errno:
                 if required:
                     env.warn(f"cannot open {shown_path}: {os.strerror(stats_file.open_errno)}")
-                    return 0  # netstat's status for -s whatever the files (spec §9)
+                    return ExitStatus.OK  # -s succeeds whatever the files, as netstat's does
                 continue
             family = IPV4 if (families == "inet" or index > 0) else IPV6
             sink.note(name, "proc")
@@ -352,7 +352,7 @@ def run_statistics(query: Query, env: Environment) -> int:
                 env.warn(f"Problem while parsing {stats_file.path}")
             if stats_file.read_errno:
                 env.warn(f"{stats_file.path}: {os.strerror(stats_file.read_errno)}")
-        return 0
+        return ExitStatus.OK
 
     # -c is ignored by -s, as netstat ignores it.
     return _frame(query._replace(continuous=False), env, "statistics", once)
@@ -396,7 +396,7 @@ def run_masquerade(query: Query, env: Environment) -> int:
         if found is None:
             # Nothing to frame: netstat's message and status, nothing on stdout.
             env.warn(NO_SUPPORT)
-            return 1
+            return ExitStatus.ERROR
         entries = [entry for entry in found if entry.family == _socket.AF_INET and is_nat(entry)]
         sink.begin(header("masquerade", "masquerade", env.backend, env.proc_root))
         sink.note("conntrack", source)
@@ -404,6 +404,6 @@ def run_masquerade(query: Query, env: Environment) -> int:
                       for entry in entries])
         sink.end()
         if not query.continuous:
-            return 0
+            return ExitStatus.OK
         env.stdout.flush()
         env.sleep(1)
