@@ -44,6 +44,7 @@ from nlstat.query import (
     MODE_ROUTE,
     MODE_SOCKETS,
     MODE_STATISTICS,
+    OUTPUT_TEXT,
     Query,
 )
 
@@ -159,7 +160,12 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         "--backend=auto|netlink|proc",
         "choose the data source (default: auto)",
     ),
+    "json": (False, None, "--json", "print one JSON document (docs/schema.md)"),
+    "ndjson": (False, None, "--ndjson", "print a JSON header line, then one record a line"),
 }
+
+# The output-form options: at most one of them per command line (docs/schema.md).
+OUTPUT_OPTIONS = ("json", "ndjson")
 
 # Exit statuses of netstat.c: E_OPTERR for usage errors; exit(1) for a bad family and -Z.
 STATUS_USAGE = ExitStatus.USAGE
@@ -293,6 +299,7 @@ class _Parser:
         self.afname_length = 0  # strlen(afname)
         self.own: Dict[str, Union[str, bool]] = {}
         self.extras: List[Tuple[str, str]] = []
+        self.outputs: List[str] = []  # --json / --ndjson, as given
 
     def count(self, option: Option) -> Optional[int]:
         """Most options only bump their flag (flag_tcp++, ...)."""
@@ -349,7 +356,10 @@ class _Parser:
                 _write(self.env.stderr, problem + "\n")
                 return STATUS_USAGE
         value: Union[str, bool] = True if option.value is None else option.value
-        if option.name in Query._fields:
+        if option.name in OUTPUT_OPTIONS:
+            if option.name not in self.outputs:
+                self.outputs.append(option.name)
+        elif option.name in Query._fields:
             self.own[option.name] = value
         else:
             self.extras.append((option.name, option.value or ""))
@@ -379,6 +389,11 @@ class _Parser:
     # -- after the walk: netstat.c main() right after the getopt loop ----------------------
 
     def finish(self) -> Union[Query, int]:
+        if len(self.outputs) > 1:
+            # One output form a run; checked after the walk, so `-V` or `-h` given before
+            # still print their text, as any other error after them would let them.
+            _write(self.env.stderr, "nlstat: --json and --ndjson cannot be used together\n")
+            return STATUS_FAILURE
         count = self.counts.get
         if sum(count(code, 0) for code, _ in _MODES) > 1:
             self.usage_error(Option("?"))
@@ -431,6 +446,7 @@ class _Parser:
             numeric_users=numeric or count("#", 0) > 0,
             extend=count("e", 0),
             extras=tuple(self.extras),
+            output=self.outputs[0] if self.outputs else OUTPUT_TEXT,
         )
         # nlstat's own options with a Query field of their name: their value as given (the
         # text, or True for a flag).

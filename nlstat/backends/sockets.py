@@ -8,14 +8,14 @@ is there); unix from /proc under auto, because RefCnt (sk_refcnt) exists only in
 
 import _socket
 import itertools
-from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional
 
 from nlstat import backends
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
 from nlstat.model.sockets import TCP, InetSocket, UnixSocket
-from nlstat.query import Query
+from nlstat.query import BACKEND_AUTO, OUTPUT_TEXT, Query
 
 if TYPE_CHECKING:
     from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
@@ -44,6 +44,23 @@ class UnixTable(NamedTuple):
 # (20k IPv4 and 60k IPv6 sockets: holding, overflowing and asking again took 0.35 s, asking
 # for each family 0.19 s; ss -tan 0.17 s).
 ONE_WALK_IPV6_LIMIT = 20_000
+
+# --json under auto joins unix_diag with /proc/net/unix (SocketSource.unix) only while the
+# namespace holds at most this many sockets: the join keeps one side in memory (~250 bytes a
+# socket); past it the unix table streams from /proc, cookie and peer unknown (null).
+JSON_UNIX_JOIN_LIMIT = 20_000
+
+def unix_from_diag(output: str, env: Environment, sockets_in_use: Callable[[], int]) -> bool:
+    """Is the unix table taken from unix_diag (joined with /proc/net/unix)? Under forced
+    netlink, as the backend rule says (nlstat.backends); under auto for --json/--ndjson too,
+    the rule's "every column asked for": only unix_diag has the peer inode, the cookie and
+    abstract names' NULs (docs/schema.md). But not when a captured /proc is replayed, and only
+    while the namespace holds at most JSON_UNIX_JOIN_LIMIT sockets, as the join holds one side."""
+    if backends.uses_netlink(backends.UNIX, env):
+        return True
+    return (output != OUTPUT_TEXT and env.backend == BACKEND_AUTO and not env.replay
+            and sockets_in_use() <= JSON_UNIX_JOIN_LIMIT)
+
 
 PROC_FILES = {"tcp": "tcp", "udp": "udp", "udplite": "udplite", "raw": "raw"}
 
@@ -81,7 +98,6 @@ class SocketSource:
         self.env = env
         self._diag: Optional[SockDiag] = None
         self._netlink_refused = not backends.uses_netlink(backends.INET, env)
-        self._unix_netlink = backends.uses_netlink(backends.UNIX, env)
 
     def close(self) -> None:
         if self._diag is not None:
@@ -139,6 +155,18 @@ class SocketSource:
             return None
         return InetTable(first, decoder, rest, self.env.proc("net", "tcp"))
 
+    def _sockets_in_use(self) -> int:
+        """Sockets of every kind in this namespace ("sockets: used N", /proc/net/sockstat);
+        a large number when unknown."""
+        try:
+            with open(self.env.proc("net", "sockstat"), "rb") as handle:
+                fields = handle.read(64).split()
+        except OSError:
+            return 1 << 62
+        if fields[:2] == [b"sockets:", b"used"] and len(fields) > 2 and fields[2].isdigit():
+            return int(fields[2])
+        return 1 << 62
+
     def _tcp6_in_use(self) -> int:
         """IPv6 tcp sockets in use in this namespace ("TCP6: inuse N", /proc/net/sockstat6);
         0 when the file is missing (no IPv6) or unreadable."""
@@ -154,7 +182,7 @@ class SocketSource:
     def unix(self) -> UnixTable:
         """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")
-        if not self._unix_netlink:
+        if not unix_from_diag(self.query.output, self.env, self._sockets_in_use):
             return UnixTable(proc_chunks(path), None, path)
         try:
             records = self._sockdiag().unix()
