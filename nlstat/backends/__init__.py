@@ -14,8 +14,9 @@ netlink  Every table's rows from netlink. A refused request is an error: one lin
          give on this kernel is read from /proc with a one-line note on stderr.
 auto     netlink for a table when it gives every column asked for (`NETLINK_GIVES_ALL`: the
          columns netstat prints), /proc otherwise; --json asks for unix sockets' peer and
-         cookie, which only unix_diag has (backends/sockets.py unix_from_diag). A refused request falls back to /proc, said
-         under -v or NLSTAT_DEBUG. With NLSTAT_PROC_ROOT set to anything but /proc, auto
+         cookie, which only unix_diag has (backends/sockets.py unix_from_diag). A refused
+         request falls back to /proc, said under -v or NLSTAT_DEBUG. With NLSTAT_PROC_ROOT
+         set to anything but /proc, auto
          replays that captured /proc: every table from there, netlink is never asked
          (`Environment.replay`; the tests feed captured files this way).
 
