@@ -15,11 +15,10 @@ import re
 import time
 from typing import Callable, Dict, Iterator, List, NamedTuple, Sequence, Tuple
 
-import netns
-import population
 import pytest
-import sockets_cases as cases
-import sockets_support
+
+from tests import netns, population, sockets_support
+from tests.system import sockets_cases as cases
 
 pytestmark = pytest.mark.netns
 

@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-import json_support as js
 import pytest
-import schema_source
-from netns import write_proc_tree
 
 from nlstat.env import Environment
 from nlstat.query import MODE_ROUTE, Query
+from tests import json_support as js
+from tests import schema_source
+from tests.netns import write_proc_tree
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 ROUTES = {"NLSTAT_BACKEND": "proc", "NLSTAT_PROC_ROOT": str(DATA / "routes" / "proc")}

@@ -18,20 +18,18 @@ from typing import Any, List, Optional, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from nlstat.backends.netlink import conntrack as netlink_conntrack
+from nlstat.backends.netlink.nlsocket import read_chunks
+from nlstat.backends.procfs import conntrack as procfs_conntrack
+from nlstat.env import Environment
+from nlstat.errors import BackendUnavailable, MalformedInput
+from nlstat.format.masquerade import masq_port, render, render_row
+from nlstat.model.conntrack import ConntrackEntry, is_nat
+from nlstat.modes import masquerade
+from nlstat.query import MODE_MASQUERADE, Query
+from nlstat.resolve import Names
 
-from nlstat.backends.netlink import conntrack as netlink_conntrack  # noqa: E402
-from nlstat.backends.netlink.nlsocket import read_chunks  # noqa: E402
-from nlstat.backends.procfs import conntrack as procfs_conntrack  # noqa: E402
-from nlstat.env import Environment  # noqa: E402
-from nlstat.errors import BackendUnavailable, MalformedInput  # noqa: E402
-from nlstat.format.masquerade import masq_port, render, render_row  # noqa: E402
-from nlstat.model.conntrack import ConntrackEntry, is_nat  # noqa: E402
-from nlstat.modes import masquerade  # noqa: E402
-from nlstat.query import MODE_MASQUERADE, Query  # noqa: E402
-from nlstat.resolve import Names  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 DATA = REPO / "tests" / "data" / "conntrack"
 NO_SUPPORT = "netstat: no support for `ip_masquerade' on this system.\n"

@@ -6,25 +6,20 @@ from __future__ import annotations
 
 import errno
 import io
-import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from nlstat import cli, resolve  # noqa: E402
-from nlstat.backends.netlink import routes as netlink_routes  # noqa: E402
-from nlstat.backends.netlink import routes6 as netlink_routes6  # noqa: E402
-from nlstat.env import Environment  # noqa: E402
-from nlstat.errors import BackendUnavailable, NlstatError  # noqa: E402
-from nlstat.format.routes import ipv4_flags, ipv6_flags, route_layout  # noqa: E402
-from nlstat.modes import routes as routes_mode  # noqa: E402
-from nlstat.query import Query  # noqa: E402
-from tests.routes_support import (  # noqa: E402
+from nlstat import cli, resolve
+from nlstat.backends.netlink import routes as netlink_routes
+from nlstat.backends.netlink import routes6 as netlink_routes6
+from nlstat.env import Environment
+from nlstat.errors import BackendUnavailable, NlstatError
+from nlstat.format.routes import ipv4_flags, ipv6_flags, route_layout
+from nlstat.modes import routes as routes_mode
+from nlstat.query import Query
+from tests.routes_support import (
     CRAFTED,
     CRAFTED_ARGS,
     DATA,
@@ -32,6 +27,8 @@ from tests.routes_support import (  # noqa: E402
     mask_ipv6_refcnt,
     read_links,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 GOLDEN = DATA / "golden"
 CRAFTED_DIR = DATA / "crafted"
