@@ -485,7 +485,7 @@ def test_getopt_walk_alone() -> None:
 
 def test_own_option_entries_may_carry_more(monkeypatch: pytest.MonkeyPatch) -> None:
     table = dict(cli.OWN_OPTIONS)
-    table["dev"] = (True, None, "--dev=NAME", "only this interface", "a later item")  # type: ignore[assignment]
+    table["later"] = (True, None, "--later=WHAT", "a later option", "a later item")  # type: ignore[assignment]
     monkeypatch.setattr(cli, "OWN_OPTIONS", table)
-    assert parsed("--dev", "eth0").extras == (("dev", "eth0"),)
-    assert b"--dev=NAME" in failed("-h").stdout
+    assert parsed("--later", "eth0").extras == (("later", "eth0"),)
+    assert b"--later=WHAT" in failed("-h").stdout
