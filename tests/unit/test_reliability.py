@@ -1,0 +1,167 @@
+"""Each socket once, dumps retried when the kernel flags them, faults injected (issue 12).
+
+The /proc de-duplication is fed tables that repeat rows the way a seq_file does when its table
+changes between two reads; the netlink retry is fed captured answers flagged NLM_F_DUMP_INTR
+through the netlink socket stand-in of tests/faults.py.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Dict, Iterator, List, Tuple
+
+import pytest
+
+from nlstat import app
+from nlstat.backends.netlink import nlsocket
+from nlstat.env import Environment
+from nlstat.kernel.netlink import NETLINK_ROUTE
+from tests.cli_support import run_nlstat
+from tests.faults import Cue, StandIn, install
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+TCP_TITLE = (
+    b"  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout"
+    b" inode\n"
+)
+
+
+def tcp_row(
+    slot: int, port: int, inode: int, state: str = "01", timer: str = "00:00000000"
+) -> bytes:
+    return (
+        b"%4d: 0100007F:%04X 0100007F:1F90 %s 00000000:00000000 %s 00000000     0        0 %d 1"
+        b" 0000000000000000 20 4 30 10 -1\n"
+        % (slot, port, state.encode(), timer.encode(), inode)
+    )
+
+
+def listing(tmp_path: Path, files: Dict[str, bytes], argv: List[str]) -> Tuple[int, str, str]:
+    """`python -m nlstat` with NLSTAT_BACKEND=proc on a substitute /proc tree (a process of
+    its own: a long listing forks a helper that writes to the real stdout)."""
+    net = tmp_path / "net"
+    net.mkdir(exist_ok=True)
+    for name, data in files.items():
+        (net / name).write_bytes(data)
+    done = run_nlstat(argv, extra_env={"NLSTAT_BACKEND": "proc", "NLSTAT_PROC_ROOT": str(tmp_path)})
+    return done.status, done.stdout.decode(), done.stderr.decode()
+
+
+def test_a_row_printed_again_after_a_page_edge_is_listed_once(tmp_path: Path) -> None:
+    # 3,000 rows: several 64 KiB chunks, parsed partly by the forked helper. Sockets added
+    # ahead of the reader's place make the kernel print rows again, with new slot numbers:
+    # a row of the chunk before (another process parsed it), and rows just printed.
+    rows = [tcp_row(n, 10000 + n, 100000 + n) for n in range(3000)]
+    again = [tcp_row(2500 + n, 10000 + n, 100000 + n) for n in (1200, 2498, 2499)]
+    table = TCP_TITLE + b"".join(rows[:2500] + again + rows[2500:])
+    status, text, err = listing(tmp_path, {"tcp": table}, ["-ant4"])
+    listed = text.splitlines()[2:]
+    assert (status, err) == (0, "")
+    assert len(listed) == len(set(listed)) == 3000
+    assert [int(line.split()[3].rsplit(":", 1)[1]) for line in listed] == list(range(10000, 13000))
+
+
+def test_inode_zero_rows_are_known_by_their_addresses_and_state(tmp_path: Path) -> None:
+    time_wait = [tcp_row(n, 50000 + n, 0, "06", "03:00000100") for n in range(4)]
+    # The same TIME_WAIT socket printed again (its timer moved on); another state on the same
+    # ports is another socket (a SYN_RECV reusing the 4-tuple).
+    repeat = tcp_row(4, 50001, 0, "06", "03:000000F0")
+    syn_recv = tcp_row(5, 50001, 0, "03", "01:00000010")
+    table = TCP_TITLE + b"".join(time_wait) + repeat + syn_recv
+    status, text, _ = listing(tmp_path, {"tcp": table}, ["-ant4"])
+    states = [(line.split()[3], line.split()[5]) for line in text.splitlines()[2:]]
+    assert states == [("127.0.0.1:%d" % (50000 + n), "TIME_WAIT") for n in range(4)] + [
+        ("127.0.0.1:50001", "SYN_RECV")
+    ]
+
+
+def test_a_malformed_line_is_still_named_by_its_line_number(tmp_path: Path) -> None:
+    rows = [tcp_row(n, 40000 + n, 2000 + n) for n in range(200)]
+    rows[57] = b"   57: this line is not a socket\n"
+    rows.insert(30, rows[20])
+    status, text, err = listing(tmp_path, {"tcp": TCP_TITLE + b"".join(rows)}, ["-ant4"])
+    assert len(text.splitlines()[2:]) == 199
+    path = tmp_path / "net" / "tcp"
+    assert err == f"warning, got bogus tcp line. ({path} line 60)\n"
+
+
+UNIX_TITLE = b"Num       RefCount Protocol Flags    Type St Inode Path\n"
+
+
+def unix_row(address: str, inode: int, path: bytes = b"") -> bytes:
+    tail = b" " + path if path else b""
+    return b"%s: 00000002 00000000 00000000 0001 03 %5d%s\n" % (address.encode(), inode, tail)
+
+
+def test_unix_rows_by_inode_and_embryos_by_kernel_address(tmp_path: Path) -> None:
+    rows = [unix_row("%016x" % (0xFFFF0000 + n), 3000 + n, b"/run/s%d" % n) for n in range(5000)]
+    embryo = unix_row("00000000ffff9999", 0)
+    hidden = unix_row("0000000000000000", 0)  # %pK hidden: embryos cannot be told apart
+    table = UNIX_TITLE + b"".join(
+        rows[:4000] + [rows[100], embryo, hidden, hidden, rows[3999], embryo] + rows[4000:]
+    )
+    status, text, err = listing(tmp_path, {"unix": table}, ["-anx"])
+    listed = text.splitlines()[2:]
+    assert (status, err) == (0, "")
+    inodes = [line.split()[-2] if line.split()[-1].startswith("/") else line.split()[-1]
+              for line in listed]
+    assert inodes.count("0") == 3  # the embryo once, both hidden ones
+    named = [inode for inode in inodes if inode != "0"]
+    assert named == [str(3000 + n) for n in range(5000)]
+
+
+# -- netlink: NLM_F_DUMP_INTR ----------------------------------------------------------------
+
+
+@pytest.fixture
+def restore_factory() -> Iterator[None]:
+    saved = nlsocket.socket_factory, nlsocket.notify
+    yield
+    nlsocket.socket_factory, nlsocket.notify = saved
+    nlsocket.inconsistent.clear()
+
+
+def routes_answer() -> List[bytes]:
+    return [(DATA / "routes" / "ipv4.bin").read_bytes()]
+
+
+def route_listing(cue: Cue) -> tuple:
+    install({NETLINK_ROUTE: cue})
+    notes: List[str] = []
+    nlsocket.notify = notes.append
+    out = io.BytesIO()
+    env = Environment(stdout=out, stderr=io.StringIO(), backend="netlink")
+    status = app.main(["-rn"], env)
+    return status, out.getvalue(), notes, StandIn.requests.get(NETLINK_ROUTE, 0)
+
+
+def test_an_interrupted_route_dump_is_asked_again_and_printed_once(restore_factory: None) -> None:
+    clean = route_listing(Cue(answer=routes_answer()))
+    assert clean[0] == 0 and clean[2] == [] and clean[3] == 1
+    retried = route_listing(Cue(answer=routes_answer(), interrupted=2))
+    assert retried[:3] == clean[:3]  # the same rows, once; nothing said
+    assert retried[3] == 3
+    assert nlsocket.inconsistent == []
+
+
+def test_a_dump_interrupted_every_time_is_kept_and_said(restore_factory: None) -> None:
+    clean = route_listing(Cue(answer=routes_answer()))
+    status, text, notes, requests = route_listing(Cue(answer=routes_answer(), interrupted=99))
+    assert (status, text) == clean[:2]
+    assert requests == nlsocket.DUMP_ATTEMPTS
+    assert nlsocket.inconsistent == ["IPv4 routes"]
+    assert notes == [
+        "nlstat: the kernel's IPv4 routes changed during every one of 3 dumps;"
+        " this snapshot may be inconsistent"
+    ]
+
+
+def test_dump_all_retries_low_volume_dumps(restore_factory: None) -> None:
+    answer = [(DATA / "links" / "links.nl").read_bytes()]
+    install({NETLINK_ROUTE: Cue(answer=answer, interrupted=1)})
+    with nlsocket.NetlinkSocket(NETLINK_ROUTE) as sock:
+        chunks = sock.dump_all(18, b"\0" * 16, "links")
+    assert chunks == answer and StandIn.requests[NETLINK_ROUTE] == 2
+    assert nlsocket.inconsistent == []
