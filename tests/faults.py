@@ -117,3 +117,35 @@ def install(cues: Dict[int, Cue]) -> Callable[[int, int, int], object]:
 
     nlsocket.socket_factory = factory  # type: ignore[assignment]
     return factory
+
+
+def sock_diag_protocol(request: bytes) -> int:
+    """The IP protocol a sock_diag request asks for (SOCK_DIAG_BY_FAMILY's sdiag_protocol;
+    the older TCPDIAG_GETSOCK request is tcp's), 0 for unix and anything else."""
+    length, kind, _flags, _seq, _pid = NLMSGHDR.unpack_from(request)
+    if kind == 18:  # TCPDIAG_GETSOCK
+        return 6
+    if kind == 20 and len(request) > NLMSGHDR.size + 1 and request[NLMSGHDR.size] != 1:
+        return request[NLMSGHDR.size + 1]  # struct inet_diag_req_v2: family, protocol
+    return 0
+
+
+def cue_of(spec: Dict[str, int]) -> Cue:
+    """A Cue from JSON: {"socket_errno": N}, {"request_errno": N}, {"recv_errno": N}, or
+    {"protocol": P, "errno": N} (refuse sock_diag requests for IP protocol P only)."""
+    if "protocol" in spec:
+        protocol, code = spec["protocol"], spec["errno"]
+        return Cue(refuse=lambda request: code if sock_diag_protocol(request) == protocol else 0)
+    return Cue(**spec)  # type: ignore[arg-type]
+
+
+if __name__ == "__main__":
+    # python -m tests.faults '{"4": {"socket_errno": 93}}' -an: nlstat with the cues installed.
+    import json
+    import sys
+
+    install({int(protocol): cue_of(spec) for protocol, spec in json.loads(sys.argv[1]).items()})
+    sys.argv[1:] = sys.argv[2:]
+    from nlstat.__main__ import main
+
+    sys.exit(main())

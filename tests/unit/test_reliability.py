@@ -8,6 +8,7 @@ through the netlink socket stand-in of tests/faults.py.
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import Dict, Iterator, List, Tuple
 
@@ -165,3 +166,77 @@ def test_dump_all_retries_low_volume_dumps(restore_factory: None) -> None:
         chunks = sock.dump_all(18, b"\0" * 16, "links")
     assert chunks == answer and StandIn.requests[NETLINK_ROUTE] == 2
     assert nlsocket.inconsistent == []
+
+
+# -- /proc faults: files missing, cut short, processes gone during the -p walk -----------------
+
+
+def test_missing_tables_give_netstats_notices(tmp_path: Path) -> None:
+    rows = TCP_TITLE + tcp_row(0, 40000, 7000)
+    # tcp6 missing (no IPv6): skipped silently.
+    status, text, err = listing(tmp_path, {"tcp": rows}, ["-ant"])
+    assert (status, err) == (0, "") and len(text.splitlines()) == 3
+    # tcp missing when asked for by name: netstat's notice, status 1.
+    (tmp_path / "net" / "tcp").unlink()
+    status, text, err = listing(tmp_path, {}, ["-ant4"])
+    assert (status, err) == (1, "netstat: no support for `AF INET (tcp)' on this system.\n")
+    # unix missing: likewise.
+    status, text, err = listing(tmp_path, {}, ["-anx"])
+    assert (status, text) == (1, "")
+    assert err == "netstat: no support for `AF UNIX' on this system.\n"
+
+
+def test_a_table_cut_short_mid_line_lists_what_came_and_warns(tmp_path: Path) -> None:
+    # A FIFO stands for /proc/net/tcp: its writer gives 500 rows and half of one more, then
+    # goes away (as a table does whose namespace is torn down while it is read).
+    import threading
+
+    net = tmp_path / "net"
+    net.mkdir()
+    fifo = net / "tcp"
+    os.mkfifo(fifo)
+    rows = [tcp_row(n, 40000 + n, 9000 + n) for n in range(501)]
+
+    def write() -> None:
+        with open(fifo, "wb") as handle:
+            handle.write(TCP_TITLE + b"".join(rows[:500]))
+            handle.flush()
+            handle.write(rows[500][:40])
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        status, text, err = listing(tmp_path, {}, ["-ant4"])
+    finally:
+        writer.join(30)
+    assert status == 0
+    assert len(text.splitlines()[2:]) == 500
+    assert err == f"warning, got bogus tcp line. ({fifo} line 502)\n"
+
+
+def test_processes_and_descriptors_gone_during_the_walk(tmp_path: Path) -> None:
+    rows = [tcp_row(n, 40000 + n, 7000 + n) for n in range(5)]
+    tree = {
+        "100": {"fd": {"3": "socket:[7000]"}, "cmdline": b"/usr/bin/holder\0-x\0"},
+        "200": {"cmdline": b"gone\0"},  # exited before its fd directory was read
+        "300": {"fd": {"4": None}, "cmdline": b"closing\0"},  # a descriptor closed meanwhile
+        # Exited before its cmdline was read: netstat.c prg_cache_load() skips its sockets.
+        "400": {"fd": {"5": "socket:[7003]"}},
+        "500": {"fd": {"6": "socket:[7004]", "7": "pipe:[1]"}, "cmdline": b"./rel/prog\0"},
+    }
+    for pid, parts in tree.items():
+        directory = tmp_path / pid
+        directory.mkdir()
+        if "cmdline" in parts:
+            (directory / "cmdline").write_bytes(parts["cmdline"])  # type: ignore[arg-type]
+        if "fd" in parts:
+            (directory / "fd").mkdir()
+            for name, target in parts["fd"].items():  # type: ignore[union-attr]
+                if target is None:
+                    (directory / "fd" / name).write_bytes(b"")  # readlink: EINVAL
+                else:
+                    (directory / "fd" / name).symlink_to(target)
+    status, text, err = listing(tmp_path, {"tcp": TCP_TITLE + b"".join(rows)}, ["-antp4"])
+    assert (status, err) == (0, "")
+    owners = [line.split()[6] for line in text.splitlines()[2:]]
+    assert owners == ["100/holder", "-", "-", "-", "500/./rel/prog"]

@@ -301,18 +301,30 @@ def read_unix(path: str, warn: Optional[Warn] = None) -> Iterator[UnixSocket]:
 
 def inet_keys(records: List[InetSocket]) -> bytes:
     """A blank-separated key per record, in order (made where the chunk was parsed, which may
-    be a helper process; InetSeen.rows() reads them in the process that writes)."""
+    be a helper process; InetSeen.rows() reads them in the process that writes).
+
+    A connected tcp socket is known by its addresses, ports and state, not its inode: one
+    waiting in its listener's accept queue has inode 0 until accept() gives it one, which may
+    happen between two reads (seen under churn: the same connection printed with inode 0, then
+    with its inode). No two live tcp sockets share a 4-tuple and a state.
+    """
+    if records and records[0][0] == "tcp":
+        return " ".join(
+            [
+                TUPLE_KEY % (r[3], r[4], r[5], r[6], r[2]) if r[6] or not r[10] else str(r[10])
+                for r in records
+            ]
+        ).encode()
     inodes = [record[10] for record in records]  # InetSocket.inode
     if 0 in inodes:
         return " ".join(
-            [
-                str(record[10])
-                if record[10]
-                else "@%s:%d>%s:%d/%d" % (record[3], record[4], record[5], record[6], record[2])
-                for record in records
-            ]
+            [str(r[10]) if r[10] else TUPLE_KEY % (r[3], r[4], r[5], r[6], r[2]) for r in records]
         ).encode()
     return " ".join(map(str, inodes)).encode()
+
+
+# local address, port, remote address, port, state: "@127.0.0.1:7001>127.0.0.1:40260/1"
+TUPLE_KEY = "@%s:%d>%s:%d/%d"
 
 
 _Key = TypeVar("_Key", str, bytes)
