@@ -5,7 +5,8 @@ sockets (10 loopback tcp connections to 127.0.0.1:7000 and 10 unix stream connec
 abstract listener, both ends kept), prints them as one JSON line, then until SECONDS have
 passed or its stdin closes opens batches of 200 tcp connections to 127.0.0.1:7001 and 200 unix
 stream connections, closing each batch once the next is open (tcp: half reset, half closed
-normally, which leaves TIME_WAIT rows with inode 0). At the end it prints the number of batches. Everything stays on loopback.
+normally, which leaves TIME_WAIT rows with inode 0). At the end it prints the number of
+batches. Everything stays on loopback.
 
 `check(output)` parses a listing's text (netstat's layout) and returns what it found.
 """
