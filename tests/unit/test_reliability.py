@@ -240,3 +240,24 @@ def test_processes_and_descriptors_gone_during_the_walk(tmp_path: Path) -> None:
     assert (status, err) == (0, "")
     owners = [line.split()[6] for line in text.splitlines()[2:]]
     assert owners == ["100/holder", "-", "-", "-", "500/./rel/prog"]
+
+
+def test_the_netlink_unix_join_keeps_what_only_proc_listed_and_drops_proc_repeats(
+    tmp_path: Path,
+) -> None:
+    from nlstat.backends.sockets import SocketSource
+    from nlstat.model.sockets import UnixSocket
+    from nlstat.query import Query
+
+    rows = [unix_row("%016x" % (0xFFFF0000 + n), 3000 + n, b"/run/s%d" % n) for n in range(4)]
+    path = tmp_path / "unix"
+    path.write_bytes(UNIX_TITLE + b"".join(rows[:3] + [rows[1]] + rows[3:]))
+    # unix_diag passed over 3002 (its bucket lost a socket ahead of it while the dump was
+    # resumed) and gave 3009, which /proc did not list.
+    records = [UnixSocket(1, 3, 0, inode, "/run/s", 0, 0) for inode in (3000, 3001, 3003, 3009)]
+    source = SocketSource(Query(), Environment())
+    joined = list(source._join_unix(iter(records), str(path)))
+    assert [(record.inode, record.refcnt) for record in joined] == [
+        (3000, 2), (3001, 2), (3002, 2), (3003, 2), (3009, 0)
+    ]
+    assert joined[2].path == "/run/s2"  # /proc's own row
