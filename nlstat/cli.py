@@ -141,6 +141,18 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         "--backend=auto|netlink|proc",
         "choose the data source (default: auto)",
     ),
+    "netns": (
+        True,
+        None,
+        "--netns=NAME|PATH|pid:PID",
+        "run inside that network namespace",
+    ),
+    "all-netns": (
+        False,
+        None,
+        "--all-netns",
+        "one block per network namespace",
+    ),
 }
 
 # Exit statuses of netstat.c: E_OPTERR for usage errors; exit(1) for a bad family and -Z.
@@ -278,8 +290,9 @@ class _Parser:
         return self._act(code, optarg), index
 
     def _store_own(self, name: str, value: Union[str, bool]) -> None:
-        if name in Query._fields:
-            self.own[name] = value
+        field = name.replace("-", "_")
+        if field in Query._fields:
+            self.own[field] = value
         else:
             self.extras.append((name, value if isinstance(value, str) else ""))
 
@@ -407,6 +420,7 @@ class _Parser:
 
         numeric = count("n", 0) > 0
         backend = self.own.get("backend")
+        netns = self.own.get("netns")
         return Query(
             mode=mode,
             all=count("a", 0) > 0,
@@ -445,6 +459,8 @@ class _Parser:
             cache=count("C", 0) > 0,
             backend=backend if isinstance(backend, str) else None,
             extras=tuple(self.extras),
+            netns=netns if isinstance(netns, str) else None,
+            all_netns=self.own.get("all_netns") is True,
         )
 
     def _usage_error(self, line: Optional[str]) -> int:

@@ -82,6 +82,8 @@ class Query(NamedTuple):
     # nlstat's own options (exact spelling only, see docs/compat.md).
     backend: Optional[str] = None  # --backend=auto|netlink|proc; None: NLSTAT_BACKEND decides
     extras: Tuple[Tuple[str, str], ...] = ()  # reserved for new options
+    netns: Optional[str] = None  # --netns NAME|PATH|pid:PID: run inside that network namespace
+    all_netns: bool = False  # --all-netns: one block per network namespace on the host
 
     @property
     def listing(self) -> str:

@@ -427,10 +427,10 @@ def test_unknown_own_option_goes_to_extras(monkeypatch: pytest.MonkeyPatch) -> N
     # A later option is one table line; until it has a Query field its value lands in extras.
     table = dict(cli.OWN_OPTIONS)
     table["json"] = (False, None, "--json", "print JSON")
-    table["netns"] = (True, None, "--netns=NAME", "run inside a network namespace")
+    table["watch"] = (True, None, "--watch=SECONDS", "print what changed")
     monkeypatch.setattr(cli, "OWN_OPTIONS", table)
-    q = parsed("--json", "--netns", "blue", "-t")
-    assert q.extras == (("json", ""), ("netns", "blue"))
+    q = parsed("--json", "--watch", "2", "-t")
+    assert q.extras == (("json", ""), ("watch", "2"))
     assert usage_error("--json=1") == b"netstat: option '--json' doesn't allow an argument\n"
     assert b"        --json                   print JSON\n" in failed("-h").stdout
 

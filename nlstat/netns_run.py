@@ -1,0 +1,222 @@
+"""Run a mode inside other network namespaces without leaving the main process there.
+
+Each namespace gets a forked child that enters it (setns) and then runs the ordinary mode
+code, writing to the same standard output: sockets, netlink and /proc/net (a link to
+/proc/self/net, which follows the reading process's namespace) all answer for that namespace,
+and the /proc/PID/fd walk of `-p` still sees every process of the PID namespace. The parent
+runs the children one at a time, so the blocks come out whole and in order.
+
+`-c` keeps one child per namespace for the whole run: the mode's own loop calls
+`env.sleep()` between passes, and in a child that call reports "pass done" to the parent and
+waits for its turn in the next tick. So every mode keeps its -c state (netstat's name cache,
+-i's title on the first pass only) exactly as in one namespace. Under `--all-netns` the host
+is searched again before every tick: a new namespace gets a child, a gone one loses its own.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable, Dict, List, Optional, Set, Tuple
+
+from nlstat.env import Environment
+from nlstat.errors import ExitStatus
+from nlstat.namespaces import Member, enter, enumerate_all, resolve, use_etc_of
+from nlstat.query import Query
+
+Body = Callable[[], int]
+
+# The parent's ends of every child's pipes and the namespaces it holds open: a new child
+# closes them all, or a child killed parent would leave the others waiting on each other.
+_PARENT_FDS: Set[int] = set()
+
+
+class _Child:
+    """A child running the mode in one namespace, driven tick by tick through two pipes."""
+
+    def __init__(
+        self, member: Member, env: Environment, body: Body, header: bool, names: bool
+    ) -> None:
+        self.member = member
+        self.status: Optional[int] = None
+        go_read, self._go = os.pipe()
+        self._done, done_write = os.pipe()
+        _flush(env)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+            for fd in _PARENT_FDS | {self._go, self._done}:
+                if fd != member.fd:
+                    os.close(fd)
+            _child_main(member, env, body, header, names, go_read, done_write)
+        self.pid = pid
+        os.close(go_read)
+        os.close(done_write)
+        _PARENT_FDS.update((self._go, self._done))
+
+    def wait_pass(self) -> bool:
+        """Wait until the pass ends; True when the child waits for another tick."""
+        if os.read(self._done, 1):
+            return True
+        self._reap()
+        return False
+
+    def next_pass(self) -> bool:
+        try:
+            os.write(self._go, b".")
+        except BrokenPipeError:  # it is gone already
+            self._reap()
+            return False
+        return self.wait_pass()
+
+    def stop(self) -> None:
+        """End a waiting child: its `go` pipe closes, it leaves quietly."""
+        self._close()
+        if self.status is None:
+            self._reap()
+
+    def _reap(self) -> None:
+        self._close()
+        _, wait_status = os.waitpid(self.pid, 0)
+        self.status = _exit_status(wait_status)
+
+    def _close(self) -> None:
+        for fd in (self._go, self._done):
+            _PARENT_FDS.discard(fd)
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._go = self._done = -1
+
+
+def _exit_status(wait_status: int) -> int:
+    if os.WIFSIGNALED(wait_status):
+        import signal
+
+        # The child died of the reader leaving or of Ctrl-C: so does the run (app maps these
+        # two the way netstat ends on them).
+        signum = os.WTERMSIG(wait_status)
+        if signum == signal.SIGPIPE:
+            raise BrokenPipeError
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        return ExitStatus.SOFTWARE
+    return os.WEXITSTATUS(wait_status)
+
+
+def _child_main(
+    member: Member, env: Environment, body: Body, header: bool, names: bool, go: int, done: int
+) -> None:  # pragma: no cover - forked
+    status: int = ExitStatus.ERROR
+    try:
+        try:
+            enter(member.fd)
+        except OSError as err:
+            env.warn(f"nlstat: netns {member.label}: cannot enter: {err.strerror}")
+            _leave(env, ExitStatus.ERROR)
+        if names and member.name is not None:
+            try:
+                use_etc_of(member.name, env.warn)
+            except OSError as err:
+                env.warn(f"nlstat: netns {member.label}: cannot use /etc/netns: {err.strerror}")
+                _leave(env, ExitStatus.ERROR)
+
+        def next_tick(_seconds: float) -> None:
+            _flush(env)
+            os.write(done, b".")
+            if not os.read(go, 1):  # the parent is gone or this namespace is: stop here
+                _leave(env, ExitStatus.OK)
+            if header:
+                env.stdout.write(member.header().encode("utf-8", "surrogateescape"))
+
+        env.sleep = next_tick
+        if header:
+            env.stdout.write(member.header().encode("utf-8", "surrogateescape"))
+        status = body()
+    finally:
+        _leave(env, status)
+
+
+def _leave(env: Environment, status: int) -> None:  # pragma: no cover - forked
+    try:
+        env.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    try:
+        env.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    os._exit(status)
+
+
+def _names(query: Query) -> bool:
+    """Does the mode look names up (then a named namespace's /etc/netns files apply)?"""
+    return not (query.numeric_hosts and query.numeric_ports and query.numeric_users)
+
+
+def _release(fd: int) -> None:
+    _PARENT_FDS.discard(fd)
+    os.close(fd)
+
+
+def _flush(env: Environment) -> None:
+    """Nothing buffered may be written twice (once by each process after the fork)."""
+    env.stdout.flush()
+    env.stderr.flush()
+
+
+def run(query: Query, env: Environment, body: Body) -> int:
+    """Run `body` (the mode, its failures already mapped to statuses) in the asked namespaces."""
+    if query.all_netns:
+        return _run_all(query, env, body)
+    assert query.netns is not None
+    member = resolve(query.netns)
+    child = _Child(member, env, body, False, _names(query))
+    while child.wait_pass():
+        env.sleep(1)
+        if not child.next_pass():
+            break
+    os.close(member.fd)
+    assert child.status is not None
+    return child.status
+
+
+def _run_all(query: Query, env: Environment, body: Body) -> int:
+    children: Dict[Tuple[int, int], _Child] = {}
+    finished: set[Tuple[int, int]] = set()
+    failed = 0
+    while True:
+        skip = frozenset(child.pid for child in children.values())
+        members, errors = enumerate_all(skip)
+        _PARENT_FDS.update(member.fd for member in members)
+        alive: List[Tuple[int, int]] = []
+        for line in errors:
+            _flush(env)
+            env.warn(f"nlstat: {line}")
+            failed = failed or ExitStatus.ERROR
+        current = {member.key for member in members}
+        for key in [key for key in children if key not in current]:
+            children.pop(key).stop()
+        for member in members:
+            child = children.get(member.key)
+            if child is not None:
+                _release(member.fd)  # the child holds the namespace already
+                waiting = child.next_pass()
+            elif member.key in finished:
+                _release(member.fd)
+                continue
+            else:
+                child = _Child(member, env, body, True, _names(query))
+                _release(member.fd)
+                children[member.key] = child
+                waiting = child.wait_pass()
+            if waiting:
+                alive.append(member.key)
+            else:
+                del children[member.key]
+                finished.add(member.key)
+                failed = failed or (child.status or 0)
+        if not query.continuous or not alive:
+            for child in children.values():
+                child.stop()
+            return failed
+        env.sleep(1)
