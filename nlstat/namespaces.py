@@ -90,8 +90,11 @@ def resolve(spec: str) -> Member:
     return _open(os.path.join(NETNS_RUN_DIR, spec), spec, spec)
 
 
-def _named() -> Dict[Tuple[int, int], str]:
-    """The /run/netns names by inode (the first name in sorted order when a namespace has two)."""
+def _named(nsfs: int) -> Dict[Tuple[int, int], str]:
+    """The /run/netns names by inode (the first name in sorted order when a namespace has two).
+
+    A name whose file is not an nsfs mount (left by an `ip netns add` that failed) names no
+    namespace: `ip netns exec` cannot enter it either."""
     names: Dict[Tuple[int, int], str] = {}
     try:
         entries = sorted(os.listdir(NETNS_RUN_DIR))
@@ -102,7 +105,8 @@ def _named() -> Dict[Tuple[int, int], str]:
             info = os.stat(os.path.join(NETNS_RUN_DIR, name))
         except OSError:  # deleted since the listing
             continue
-        names.setdefault((info.st_dev, info.st_ino), name)
+        if info.st_dev == nsfs:
+            names.setdefault((info.st_dev, info.st_ino), name)
     return names
 
 
@@ -133,7 +137,7 @@ def enumerate_all(skip: frozenset[int] = frozenset()) -> Tuple[List[Member], Lis
     """
     own = os.stat("/proc/self/ns/net")
     own_key = (own.st_dev, own.st_ino)
-    names = _named()
+    names = _named(own.st_dev)
     pids = _process_namespaces(skip | {os.getpid()})
     members: List[Member] = []
     errors: List[str] = []
@@ -158,8 +162,15 @@ def enumerate_all(skip: frozenset[int] = frozenset()) -> Tuple[List[Member], Lis
     return members, errors
 
 
-def enter(fd: int) -> None:
-    """Move the calling process (a single-threaded child) into the network namespace `fd`."""
+def enter(member: Member) -> None:
+    """Move the calling process (a single-threaded child) into the member's namespace.
+
+    Not when it is there already: setns() wants CAP_SYS_ADMIN even for one's own namespace,
+    and a user without it can still list that one."""
+    own = os.stat("/proc/self/ns/net")
+    if (own.st_dev, own.st_ino) == member.key:
+        return
+    fd = member.fd
     setns = getattr(os, "setns", None)
     if setns is not None:  # Python 3.12+
         setns(fd, CLONE_NEWNET)

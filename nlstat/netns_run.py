@@ -109,7 +109,7 @@ def _child_main(
     status: int = ExitStatus.ERROR
     try:
         try:
-            enter(member.fd)
+            enter(member)
         except OSError as err:
             env.warn(f"nlstat: netns {member.label}: cannot enter: {err.strerror}")
             _leave(env, ExitStatus.ERROR)
@@ -195,7 +195,12 @@ def _run_all(query: Query, env: Environment, body: Body) -> int:
             failed = failed or ExitStatus.ERROR
         current = {member.key for member in members}
         for key in [key for key in children if key not in current]:
-            children.pop(key).stop()
+            # Its last process and its name are gone: only our child still held it.
+            gone = children.pop(key)
+            gone.stop()
+            _flush(env)
+            env.warn(f"nlstat: netns {gone.member.label} (inode {gone.member.inode}): gone")
+            failed = failed or ExitStatus.ERROR
         for member in members:
             child = children.get(member.key)
             if child is not None:
