@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional, Set, Tuple
 from nlstat.env import Environment
 from nlstat.errors import ExitStatus
 from nlstat.namespaces import Member, enter, enumerate_all, resolve, use_etc_of
-from nlstat.query import Query
+from nlstat.query import MODE_SOCKETS, Query
 
 Body = Callable[[], int]
 
@@ -181,6 +181,11 @@ def run(query: Query, env: Environment, body: Body) -> int:
 
 
 def _run_all(query: Query, env: Environment, body: Body) -> int:
+    if query.programs and query.mode == MODE_SOCKETS and not query.continuous:
+        # -p: one /proc/*/fd walk for every namespace (50 namespaces: 50 walks otherwise).
+        from nlstat.procmap import prepare_inode_map
+
+        prepare_inode_map(env.proc_root)
     children: Dict[Tuple[int, int], _Child] = {}
     finished: set[Tuple[int, int]] = set()
     failed = 0
