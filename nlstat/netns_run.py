@@ -230,6 +230,9 @@ class _Overlapped:
             os.dup2(err_write, env.stderr.fileno())
             os.close(out_write)
             os.close(err_write)
+            from nlstat import pipeline
+
+            pipeline.HELPERS = False  # two namespaces run at a time already
             _child_main(member, env, body, True, names, -1, -1)
         self.pid = pid
         os.close(out_write)
