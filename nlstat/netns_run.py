@@ -44,10 +44,8 @@ class _Child:
         _flush(env)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            for fd in _PARENT_FDS | {self._go, self._done}:
-                if fd != member.fd:
-                    os.close(fd)
-            _child_main(member, env, body, header, names, go_read, done_write)
+            _in_child(lambda: _child_main(member, env, body, header, names, go_read,
+                                          done_write), env, {self._go, self._done}, member.fd)
         self.pid = pid
         os.close(go_read)
         os.close(done_write)
@@ -104,6 +102,27 @@ def _exit_status(wait_status: int) -> int:
     return os.WEXITSTATUS(wait_status)
 
 
+def _in_child(
+    main: Callable[[], None], env: Environment, close: Set[int], keep: int
+) -> None:  # pragma: no cover - forked
+    """The child's whole life: it ends here whatever happens, never back in the parent's code
+    (an exception escaping from here would run the parent's loop a second time)."""
+    status: int = ExitStatus.SOFTWARE
+    try:
+        for fd in _PARENT_FDS | close:
+            if fd != keep:
+                os.close(fd)
+        main()
+    except SystemExit as stop:
+        status = stop.code if isinstance(stop.code, int) else ExitStatus.ERROR
+    except BaseException as err:  # noqa: BLE001 - the child must end here, always
+        try:
+            env.warn(f"nlstat: internal error: {type(err).__name__}: {err}")
+        except BaseException:  # noqa: BLE001
+            pass
+    os._exit(status)
+
+
 def _child_main(
     member: Member, env: Environment, body: Body, header: bool, names: bool, go: int, done: int
 ) -> None:  # pragma: no cover - forked
@@ -138,14 +157,12 @@ def _child_main(
 
 
 def _leave(env: Environment, status: int) -> None:  # pragma: no cover - forked
-    try:
-        env.stdout.flush()
-    except (OSError, ValueError):
-        pass
-    try:
-        env.stderr.flush()
-    except (OSError, ValueError):
-        pass
+    """End the child; output that cannot be flushed now was reported by the mode's run."""
+    for stream in (env.stdout, env.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - OutputError included: said once already
+            pass
     os._exit(status)
 
 
@@ -223,17 +240,20 @@ class _Overlapped:
         _flush(env)
         pid = os.fork()
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
-            for fd in _PARENT_FDS | {self._out, self._err}:
-                if fd != member.fd:
-                    os.close(fd)
-            os.dup2(out_write, env.stdout.fileno())
-            os.dup2(err_write, env.stderr.fileno())
-            os.close(out_write)
-            os.close(err_write)
-            from nlstat import pipeline
 
-            pipeline.HELPERS = False  # two namespaces run at a time already
-            _child_main(member, env, body, True, names, -1, -1)
+            def overlapped() -> None:
+                import io
+
+                from nlstat import pipeline
+
+                pipeline.HELPERS = False  # two namespaces run at a time already
+                env.stdout = io.BufferedWriter(io.FileIO(out_write, "wb"))
+                env.stderr = io.TextIOWrapper(
+                    io.FileIO(err_write, "wb"), encoding=env.stderr.encoding or "utf-8",
+                    errors="backslashreplace", line_buffering=True, write_through=True)
+                _child_main(member, env, body, True, names, -1, -1)
+
+            _in_child(overlapped, env, {self._out, self._err}, member.fd)
         self.pid = pid
         os.close(out_write)
         os.close(err_write)
@@ -243,28 +263,36 @@ class _Overlapped:
         """Its stdout and stderr to ours as they come, until it ends; then its status."""
         import select
 
-        out, err = env.stdout.fileno(), env.stderr.fileno()
-        env.stdout.flush()
-        env.stderr.flush()
-        sources = {self._out: out, self._err: err}
+        sources = [self._out, self._err]
         while sources:
-            readable, _, _ = select.select(list(sources), [], [])
+            readable, _, _ = select.select(sources, [], [])
             for fd in readable:
                 data = os.read(fd, self.PIPE_SIZE)
-                if data:
-                    _write_all(sources[fd], data)
-                else:
-                    del sources[fd]
+                if not data:
+                    sources.remove(fd)
                     _PARENT_FDS.discard(fd)
                     os.close(fd)
+                elif fd == self._out:
+                    # Through the run's stdout: a write error is an OutputError, said once.
+                    env.stdout.write(data)
+                    env.stdout.flush()
+                else:
+                    _to_stderr(env, data)
         _, wait_status = os.waitpid(self.pid, 0)
         self.status = _exit_status(wait_status)
 
 
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
+def _to_stderr(env: Environment, data: bytes) -> None:
+    """A child's messages, as they are (stderr's own encoding was applied by the child);
+    dropped when stderr cannot take them, as netstat's stdio drops them."""
+    env.stderr.flush()
+    try:
+        fd = env.stderr.fileno()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    except (OSError, ValueError):
+        pass
 
 
 def _run_all_once(query: Query, env: Environment, body: Body) -> int:

@@ -328,3 +328,27 @@ def test_user_who_may_not_enter(scene: Scene) -> None:
     lines = got.stderr.decode().splitlines()
     assert f"nlstat: netns {scene.blue.name}: cannot enter: Operation not permitted" in lines
     assert all(line.endswith(": cannot enter: Operation not permitted") for line in lines)
+
+
+@pytest.mark.parametrize("where", ["--netns", "--all-netns"])
+def test_output_that_cannot_be_written_is_said_once(scene: Scene, where: str) -> None:
+    argv = [where, scene.blue.name] if where == "--netns" else [where]
+    command = [sys.executable, "-m", "nlstat", *argv, "-an"]
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, env=_environ())
+    assert (done.returncode, done.stderr) == (1, b"nlstat: write error: No space left on device\n")
+    closed = ["sh", "-c", 'exec "$@" >&-', "sh", *command]  # stdout closed
+    done = subprocess.run(closed, capture_output=True, env=_environ())
+    assert (done.returncode, done.stderr) == (1, b"nlstat: write error: Bad file descriptor\n")
+
+
+def test_reader_gone_ends_like_netstat(scene: Scene) -> None:
+    command = [sys.executable, "-m", "nlstat", "--all-netns", "-an"]
+    reader = subprocess.Popen(["head", "-c", "10"], stdin=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL)
+    done = subprocess.run(command, stdout=reader.stdin, stderr=subprocess.PIPE, env=_environ())
+    assert reader.stdin is not None
+    reader.stdin.close()
+    reader.wait()
+    # Killed by SIGPIPE as netstat is, without a word (when the reader left before the end).
+    assert (done.returncode, done.stderr) in ((-signal.SIGPIPE, b""), (0, b""))
