@@ -3,8 +3,11 @@
 Each namespace gets a forked child that enters it (setns) and then runs the ordinary mode
 code, writing to the same standard output: sockets, netlink and /proc/net (a link to
 /proc/self/net, which follows the reading process's namespace) all answer for that namespace,
-and the /proc/PID/fd walk of `-p` still sees every process of the PID namespace. The parent
-runs the children one at a time, so the blocks come out whole and in order.
+and the /proc/PID/fd walk of `-p` still sees every process of the PID namespace (under
+--all-netns one walk, done by the parent before the forks, serves every namespace). Blocks
+come out whole and in order: `--netns` has one child writing to stdout itself; `--all-netns`
+without -c runs two namespaces at a time, the next one writing into pipes that the parent
+copies out when the current block is done.
 
 `-c` keeps one child per namespace for the whole run: the mode's own loop calls
 `env.sleep()` between passes, and in a child that call reports "pass done" to the parent and
@@ -115,6 +118,8 @@ def _in_child(
         main()
     except SystemExit as stop:
         status = stop.code if isinstance(stop.code, int) else ExitStatus.ERROR
+    except KeyboardInterrupt:  # Ctrl-C before the mode's own handling began
+        status = ExitStatus.SIGINT
     except BaseException as err:  # noqa: BLE001 - the child must end here, always
         try:
             env.warn(f"nlstat: internal error: {type(err).__name__}: {err}")
