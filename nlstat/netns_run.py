@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Optional, Set, Tuple
 from nlstat.env import Environment
 from nlstat.errors import ExitStatus
 from nlstat.namespaces import Member, enter, enumerate_all, resolve, use_etc_of
-from nlstat.query import MODE_INTERFACES, MODE_ROUTE, MODE_SOCKETS, Query
+from nlstat.query import MODE_INTERFACES, MODE_ROUTE, MODE_SOCKETS, OUTPUT_TEXT, Query
 
 Body = Callable[[], int]
 
@@ -171,6 +171,12 @@ def _leave(env: Environment, status: int) -> None:  # pragma: no cover - forked
     os._exit(status)
 
 
+def _header(query: Query) -> bool:
+    """The `netns: ...` line before each block: text only. JSON and NDJSON output is one
+    document (or header line, records and end line) per namespace, whose header names it."""
+    return query.output == OUTPUT_TEXT
+
+
 def _names(query: Query) -> bool:
     """Does the mode look names up (then a named namespace's /etc/netns files apply)?"""
     return not (query.numeric_hosts and query.numeric_ports and query.numeric_users)
@@ -231,7 +237,9 @@ class _Overlapped:
     # waits); a bigger one waits for its turn with the pipe full.
     PIPE_SIZE = 1 << 20
 
-    def __init__(self, member: Member, env: Environment, body: Body, names: bool) -> None:
+    def __init__(
+        self, member: Member, env: Environment, body: Body, header: bool, names: bool
+    ) -> None:
         import fcntl
 
         self.member = member
@@ -256,7 +264,7 @@ class _Overlapped:
                 env.stderr = io.TextIOWrapper(
                     io.FileIO(err_write, "wb"), encoding=env.stderr.encoding or "utf-8",
                     errors="backslashreplace", line_buffering=True, write_through=True)
-                _child_main(member, env, body, True, names, -1, -1)
+                _child_main(member, env, body, header, names, -1, -1)
 
             _in_child(overlapped, env, {self._out, self._err}, member.fd)
         self.pid = pid
@@ -314,7 +322,7 @@ def _run_all_once(query: Query, env: Environment, body: Body) -> int:
     while pending or running:
         while pending and len(running) < 2:
             member = pending.pop()
-            running.append(_Overlapped(member, env, body, _names(query)))
+            running.append(_Overlapped(member, env, body, _header(query), _names(query)))
             _release(member.fd)
         current = running.pop(0)
         started = time.perf_counter()
@@ -363,7 +371,7 @@ def _run_all(query: Query, env: Environment, body: Body) -> int:
                 _release(member.fd)
                 continue
             else:
-                child = _Child(member, env, body, True, _names(query))
+                child = _Child(member, env, body, _header(query), _names(query))
                 _release(member.fd)
                 children[member.key] = child
                 waiting = child.wait_pass()

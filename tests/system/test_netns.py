@@ -352,3 +352,41 @@ def test_reader_gone_ends_like_netstat(scene: Scene) -> None:
     reader.wait()
     # Killed by SIGPIPE as netstat is, without a word (when the reader left before the end).
     assert (done.returncode, done.stderr) in ((-signal.SIGPIPE, b""), (0, b""))
+
+
+@pytest.mark.parametrize("argv", [["-ant"], ["-rn"], ["-i"]], ids=lambda argv: " ".join(argv))
+def test_all_namespaces_in_json_one_document_each(scene: Scene, argv: List[str]) -> None:
+    import json
+
+    got = run_nlstat(["--all-netns", *argv, "--json"])
+    documents = [json.loads(line) for line in got.stdout.splitlines()]
+    assert all(not line.startswith(b"netns: ") for line in got.stdout.splitlines())
+    by_inode = {document["netns"]["inode"]: document for document in documents}
+    assert len(by_inode) == len(documents)
+    assert documents[0]["netns"]["inode"] == os.stat("/proc/self/ns/net").st_ino
+    for ns in (scene.blue, scene.green):
+        document = by_inode[os.stat(f"/run/netns/{ns.name}").st_ino]
+        assert document["netns"]["name"] == ns.name
+        inside = ns.run([sys.executable, "-m", "nlstat", *argv, "--json"], env=_environ())
+        expected = json.loads(inside.stdout)
+        assert (document["records"], document["sources"]) == (
+            expected["records"], expected["sources"])
+
+
+def test_all_namespaces_in_ndjson_one_group_each(scene: Scene) -> None:
+    import json
+
+    lines = [json.loads(line) for line in
+             run_nlstat(["--all-netns", "-anx", "--ndjson"]).stdout.splitlines()]
+    groups: List[List[Dict[str, object]]] = []
+    for line in lines:
+        if line["type"] == "header":
+            groups.append([])
+        groups[-1].append(line)
+    assert all(group[-1]["type"] == "end" for group in groups)
+    names = [group[0]["netns"]["name"] for group in groups]  # type: ignore[index]
+    assert scene.blue.name in names and scene.green.name in names
+    blue = groups[names.index(scene.blue.name)]
+    green = groups[names.index(scene.green.name)]
+    assert any("nlstat-netns-blue" in json.dumps(line) for line in blue)
+    assert not any("nlstat-netns-blue" in json.dumps(line) for line in green)
