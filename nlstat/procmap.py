@@ -228,11 +228,27 @@ def walk_in_two(proc_root: str, mine: List[Item], theirs: List[Item]) -> List[Fo
     return results
 
 
+# A map built ahead for the children of a run over several network namespaces (netns_run):
+# every namespace's processes are in the one PID namespace, so one walk serves them all.
+_prepared: Optional[InodeMap] = None
+
+
+def prepare_inode_map(proc_root: str = "/proc") -> None:
+    """Build the map now; the next build_inode_map() of this process or of a child forked
+    afterwards returns it instead of walking /proc again (once: a -c pass walks anew)."""
+    global _prepared
+    _prepared = build_inode_map(proc_root)
+
+
 def build_inode_map(proc_root: str = "/proc", parallel: bool = True) -> InodeMap:
     """Scan /proc/*/fd once; the lowest pid owns a shared socket, as in netstat.
 
     On a busy host the walk is cut into two shares taken by two processes (walk_in_two()).
     """
+    global _prepared
+    if _prepared is not None:
+        prepared, _prepared = _prepared, None
+        return prepared
     try:
         pids = [pid for pid in os.listdir(proc_root) if pid.isdigit()]
     except OSError:
