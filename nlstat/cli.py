@@ -162,6 +162,18 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
     ),
     "json": (False, None, "--json", "print one JSON document (docs/schema.md)"),
     "ndjson": (False, None, "--ndjson", "print a JSON header line, then one record a line"),
+    "netns": (
+        True,
+        None,
+        "--netns=NAME|PATH|pid:PID",
+        "run inside that network namespace",
+    ),
+    "all-netns": (
+        False,
+        None,
+        "--all-netns",
+        "one block per network namespace",
+    ),
 }
 
 # The output-form options: at most one of them per command line (docs/schema.md).
@@ -347,8 +359,8 @@ class _Parser:
         return STATUS_FAILURE
 
     def own_option(self, option: Option) -> Optional[int]:
-        """An OWN_OPTIONS entry: checked, then kept for the Query field of its name if there
-        is one, else in Query.extras."""
+        """An OWN_OPTIONS entry: checked, then kept for the Query field of its name ('-' read
+        as '_') if there is one, else in Query.extras."""
         check = OWN_OPTIONS[option.name][1]
         if option.value is not None and check is not None:
             problem = check(option.value)
@@ -359,8 +371,8 @@ class _Parser:
         if option.name in OUTPUT_OPTIONS:
             if option.name not in self.outputs:
                 self.outputs.append(option.name)
-        elif option.name in Query._fields:
-            self.own[option.name] = value
+        elif option.name.replace("-", "_") in Query._fields:
+            self.own[option.name.replace("-", "_")] = value  # --all-netns: Query.all_netns
         else:
             self.extras.append((option.name, option.value or ""))
         return None
