@@ -140,7 +140,21 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         "--backend=auto|netlink|proc",
         "choose the data source (default: auto)",
     ),
+    # Socket filters (nlstat/filters.py): checked together once argv is walked, a bad value
+    # ends the run with status 1. `--program` would be netstat's `--programs` abbreviated.
+    "state": (True, None, "--state=STATE[,STATE...]", "only sockets in these states"),
+    "sport": (True, None, "--sport=PORT|LOW-HIGH", "only these local ports"),
+    "dport": (True, None, "--dport=PORT|LOW-HIGH", "only these remote ports"),
+    "src": (True, None, "--src=ADDR[/PREFIX]", "only these local addresses"),
+    "dst": (True, None, "--dst=ADDR[/PREFIX]", "only these remote addresses"),
+    "dev": (True, None, "--dev=IFACE", "only sockets bound to this device"),
+    "uid": (True, None, "--uid=USER|UID", "only sockets of this user"),
+    "pid": (True, None, "--pid=PID", "only sockets of this process"),
+    "program-name": (True, None, "--program-name=NAME", "only sockets of processes so named"),
 }
+# The OWN_OPTIONS that are socket filters (the rest of nlstat/filters.py's OPTION_FIELDS).
+FILTER_OPTIONS = frozenset(("state", "sport", "dport", "src", "dst", "dev", "uid", "pid",
+                            "program-name"))
 
 # Exit statuses of netstat.c: E_OPTERR for usage errors; exit(1) for a bad family and -Z.
 STATUS_USAGE = 3
@@ -170,6 +184,7 @@ class _Parser:
         self.afname_length = 0  # strlen(afname)
         self.own: Dict[str, Union[str, bool]] = {}
         self.extras: List[Tuple[str, str]] = []
+        self.filter_values: Dict[str, str] = {}
 
     # -- the getopt walk -------------------------------------------------------------------
 
@@ -277,7 +292,9 @@ class _Parser:
         return self._act(code, optarg), index
 
     def _store_own(self, name: str, value: Union[str, bool]) -> None:
-        if name in Query._fields:
+        if name in FILTER_OPTIONS and isinstance(value, str):
+            self.filter_values[name] = value  # the last one given counts
+        elif name in Query._fields:
             self.own[name] = value
         else:
             self.extras.append((name, value if isinstance(value, str) else ""))
@@ -404,12 +421,30 @@ class _Parser:
         else:
             mode = MODE_SOCKETS
 
+        filters = None
+        if self.filter_values:
+            from nlstat.errors import InvalidFilter
+            from nlstat.filters import from_options
+
+            try:
+                if mode != MODE_SOCKETS:
+                    option = next(iter(self.filter_values))
+                    raise InvalidFilter(f"--{option} applies to socket listings only")
+                filters = from_options(self.filter_values)
+            except InvalidFilter as err:
+                _write(self.env.stderr, f"nlstat: {err}\n")
+                return STATUS_FAILURE
+        listening = count("l", 0) > 0
+        # --state chooses among all sockets, as -a does (-l still means listeners only).
+        every = count("a", 0) > 0 or (
+            filters is not None and filters.states is not None and not listening)
+
         numeric = count("n", 0) > 0
         backend = self.own.get("backend")
         return Query(
             mode=mode,
-            all=count("a", 0) > 0,
-            listening=count("l", 0) > 0,
+            all=every,
+            listening=listening,
             tcp=tcp > 0,
             udp=udp > 0,
             udplite=udplite > 0,
@@ -444,6 +479,7 @@ class _Parser:
             cache=count("C", 0) > 0,
             backend=backend if isinstance(backend, str) else None,
             extras=tuple(self.extras),
+            filters=filters,
         )
 
     def _usage_error(self, line: Optional[str]) -> int:

@@ -20,6 +20,16 @@ class BackendUnavailable(NlstatError):
         self.errno = errno
 
 
+class InvalidArgument(NlstatError, ValueError):
+    """An argument of the Python API that nlstat cannot use (a socket kind, a family, a
+    backend name)."""
+
+
+class InvalidFilter(InvalidArgument):
+    """A filter value nlstat cannot use: an unknown state, user, interface or program, a
+    malformed port range or prefix. The message names the value; the CLI exits with 1."""
+
+
 class MalformedInput(NlstatError):
     """A /proc file or a netlink message that does not parse; names the file and line."""
 

@@ -6,7 +6,10 @@ with the derived flags of netstat's main() (spec §1.4) already applied by the p
 """
 
 
-from typing import NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple
+
+if TYPE_CHECKING:
+    from nlstat.filters import Filters
 
 # Modes, in netstat's dispatch order (spec §1.4 step 3): -M, -s, -r, -i, else sockets.
 MODE_SOCKETS = "sockets"
@@ -82,6 +85,9 @@ class Query(NamedTuple):
     # nlstat's own options (exact spelling only, see docs/compat.md).
     backend: Optional[str] = None  # --backend=auto|netlink|proc; None: NLSTAT_BACKEND decides
     extras: Tuple[Tuple[str, str], ...] = ()  # reserved for new options
+    # --state, --sport, --dport, --src, --dst, --dev, --uid, --pid, --program-name
+    # (nlstat/filters.py); None when no filter was given.
+    filters: Optional["Filters"] = None
 
     @property
     def listing(self) -> str:

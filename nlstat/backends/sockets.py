@@ -11,7 +11,7 @@ proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
 import _socket
 import errno
 import itertools
-from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Dict, FrozenSet, Iterator, List, NamedTuple, Optional
 
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
@@ -21,6 +21,7 @@ from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
 
 if TYPE_CHECKING:
     from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
+    from nlstat.filters import Filters
 
 class InetTable(NamedTuple):
     """One inet table as it arrives, undecoded past its first chunk so that the rest may be
@@ -76,7 +77,12 @@ def tcp_states(query: Query) -> int:
 
 
 class SocketSource:
-    """Socket records for one query, from the backend each table should use."""
+    """Socket records for one query, from the backend each table should use.
+
+    With filters (Query.filters) each sock_diag request carries their state mask and
+    bytecode; `kernel_done` says, per table, what the kernel has already selected, and
+    `owned` holds the socket inodes of the processes --pid/--program-name select.
+    """
 
     def __init__(self, query: Query, env: Environment) -> None:
         self.query = query
@@ -84,6 +90,15 @@ class SocketSource:
         self.backend = env.backend
         self._diag: Optional[SockDiag] = None
         self._netlink_refused = self.backend == BACKEND_PROC
+        self.filters: Optional[Filters] = query.filters
+        self.bytecode = b""
+        self.state_mask = 0xFFFFFFFF
+        self.owned: Optional[FrozenSet[int]] = None
+        if self.filters is not None:
+            from nlstat.backends.netlink.bytecode import bytecode
+
+            self.bytecode = bytecode(self.filters)
+            self.state_mask = self.filters.state_mask()
 
     def close(self) -> None:
         if self._diag is not None:
@@ -123,12 +138,52 @@ class SocketSource:
             try:
                 states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
                 first, decoder, rest = self._sockdiag().inet_stream(
-                    protocol, family, states, self.query.timers
+                    protocol, family, states & self.state_mask, self.query.timers,
+                    self.bytecode,
                 )
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
                 self._refused(proc_file(protocol, family), err, path)
+        self._proc_can_filter(path)
         return InetTable([], None, proc_chunks(path), path)
+
+    def _proc_can_filter(self, path: str) -> None:
+        """/proc/net/* has no bound device: --dev needs sock_diag."""
+        if self.filters is not None and self.filters.dev is not None:
+            from nlstat.errors import InvalidFilter
+
+            raise InvalidFilter(
+                f"--dev needs sock_diag ({path} does not say which device a socket is bound to)")
+
+    def kernel_done(self, protocol: str, netlink: bool) -> FrozenSet[str]:
+        """The filter parts a table of `protocol` arrived with already applied."""
+        if self.filters is None or not netlink:
+            return frozenset()
+        return self.filters.kernel_parts(protocol)
+
+    def account(self, label: str, source: str, kernel: FrozenSet[str]) -> None:
+        """-v: one line per table saying where its filters ran."""
+        if self.filters is not None and (self.query.verbose or self.env.debug):
+            from nlstat.filters import describe
+
+            self.env.warn(f"nlstat: {label} ({source}): {describe(self.filters, kernel)}")
+
+    def load_owners(self) -> None:
+        """The socket inodes of the processes --pid/--program-name select (a walk of those
+        processes' descriptors, not the whole -p map); InvalidFilter when none runs."""
+        filters = self.filters
+        if filters is None or not filters.needs_owners:
+            return
+        from nlstat.procmap import process_sockets
+
+        found, inodes = process_sockets(self.env.proc_root, filters.pid, filters.program)
+        if not found and self.owned is None:
+            from nlstat.errors import InvalidFilter
+
+            if filters.pid is not None:
+                raise InvalidFilter(f"no process with pid {filters.pid}")
+            raise InvalidFilter(f"no process named '{filters.program}'")
+        self.owned = inodes
 
     def tcp_both(self) -> Optional[InetTable]:
         """tcp over IPv4 and IPv6 from one sock_diag dump (SockDiag.tcp_both_stream): the
@@ -139,7 +194,7 @@ class SocketSource:
             return None
         try:
             first, decoder, rest = self._sockdiag().tcp_both_stream(
-                tcp_states(self.query), self.query.timers
+                tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode
             )
         except BackendUnavailable as err:
             self.env.trace(f"nlstat: sock_diag refused tcp over both families ({err})")

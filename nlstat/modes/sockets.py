@@ -11,16 +11,19 @@ import gc
 import os
 import struct
 from itertools import islice
-from typing import Any, Callable, Iterable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, FrozenSet, Iterable, List, Mapping, Optional
 
 from nlstat.backends.sockets import InetTable, SocketSource
 from nlstat.env import Environment
 from nlstat.errors import Exit
-from nlstat.format.sockets import InetRows, inet_header, unix_header, unix_renderer
+from nlstat.format.sockets import LABELS, InetRows, inet_header, unix_header, unix_renderer
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch, UnixKind
 from nlstat.pipeline import handed_off, ordered_map
 from nlstat.query import Query
 from nlstat.resolve import Names
+
+if TYPE_CHECKING:
+    from nlstat.filters import Filters
 
 # sock_diag: the kernel's dump costs ~0.8-1.0 us a socket, inside the parent's recv(), and
 # decoding and formatting ~1.3 us, so the helper takes most chunks: every chunk while fewer
@@ -158,6 +161,9 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
     programs: Optional[Mapping[int, str]] = None
     programs_loaded = False
     selected = query.selections > 0
+    # --pid/--program-name: the selected processes' sockets, before anything is printed
+    # (no such process is an error).
+    source.load_owners()
 
     # Step 1: the Internet header (and the -p map, built before it as netstat does).
     inet_steps = [step for step in INET_STEPS if query.wants(step)]
@@ -199,8 +205,18 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
             return 1 if selected else 0
         out.text(unix_header(query))
         out.flush()
+        filters = query.filters
+        if filters is not None:
+            source.account("unix", table.path if table.chunks is not None else "unix_diag",
+                           frozenset())
+            if filters.excludes_unix:
+                # Ports, addresses, devices and uids select inet sockets only: the header,
+                # no rows, and the table is not even read.
+                return _after_unix(query, env, selected)
         render_batch = unix_renderer(query, programs)
         keep_unix = _keep_unix(query)
+        if filters is not None:
+            render_batch = _unix_filtered(render_batch, filters, source.owned)
         if keep_unix is None:
             render_unix = render_batch
         else:
@@ -221,6 +237,10 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
             out.batches(table.records, lambda records: render_unix(UnixBatch.of(records)))
 
     out.flush()
+    return _after_unix(query, env, selected)
+
+
+def _after_unix(query: Query, env: Environment, selected: bool) -> int:
     # Steps 9-13: families whose /proc files went away with their kernel code.
     for attribute, files, title in LEGACY_FAMILIES:
         if not query.wants(attribute):
@@ -259,7 +279,9 @@ def _inet_protocol(
     if protocol == TCP and len(families) == 2:
         both = source.tcp_both()
         if both is not None:
-            if _write_tcp_both(out, both, rows):
+            kernel = source.kernel_done(TCP, True)
+            source.account("tcp", "sock_diag, IPv4 and IPv6", kernel)
+            if _write_tcp_both(out, both, rows, _user_filter(source, kernel)):
                 return 0
             families = [_socket.AF_INET6]  # IPv4 is written; IPv6 was too much to hold
     for family in families:
@@ -278,8 +300,52 @@ def _inet_protocol(
             if _missing_protocol(query, env, out, protocol):
                 return 1
             continue
-        _write_inet_table(env, out, table, protocol, family, rows, keep)
+        netlink = table.decoder is not None
+        kernel = source.kernel_done(protocol, netlink)
+        source.account(LABELS[(protocol, family)],
+                       "sock_diag" if netlink else table.path, kernel)
+        _write_inet_table(env, out, table, protocol, family, rows, keep,
+                          _user_filter(source, kernel))
     return 0
+
+
+def _user_filter(
+    source: SocketSource, kernel: FrozenSet[str]
+) -> Optional[Callable[[InetSocket], bool]]:
+    """What is left of the query's filters once the kernel has done `kernel`."""
+    filters = source.filters
+    if filters is None:
+        return None
+    from nlstat.filters import inet_predicate
+
+    left = [part for part in filters.parts() if part not in kernel]
+    return inet_predicate(filters, left, source.owned)
+
+
+def _unix_filtered(
+    render: Callable[[UnixBatch], str], filters: Filters, owned: Optional[FrozenSet[int]]
+) -> Callable[[UnixBatch], str]:
+    """A unix batch renderer that keeps the rows --state, --pid and --program-name select."""
+    from itertools import compress
+
+    from nlstat.filters import unix_kind_predicate
+
+    by_kind = unix_kind_predicate(filters)
+    inodes = owned if filters.needs_owners else None
+
+    def render_kept(batch: UnixBatch) -> str:
+        if by_kind is not None:
+            batch = batch.where(by_kind)
+        if inodes is not None:
+            selected = [inode in inodes for inode in batch.inodes]
+            batch = UnixBatch(
+                list(compress(batch.kinds, selected)),
+                list(compress(batch.inodes, selected)),
+                list(compress(batch.paths, selected)),
+            )
+        return render(batch)
+
+    return render_kept
 
 
 def _write_inet_table(
@@ -290,13 +356,16 @@ def _write_inet_table(
     family: int,
     rows: InetRows,
     keep: Optional[Callable[[InetSocket], bool]],
+    selected: Optional[Callable[[InetSocket], bool]] = None,
 ) -> None:
-    """Decode, render and write one table, chunk by chunk, on two cores when it is long."""
+    """Decode, render and write one table, chunk by chunk, on two cores when it is long.
+    `selected`: the filters left for user space (None: the kernel did them all)."""
     decoder = table.decoder
     if decoder is not None and protocol == TCP:
         # The kernel already applied the listing as a state mask (LISTEN is exactly the
         # "remote port 0" test netstat makes), so rows need no second look.
         keep = None
+    keep = _both(keep, selected)
     render = rows.renderer(protocol, family)
     if keep is not None:
         render = _filtered(render, keep)
@@ -336,15 +405,34 @@ HELD_IPV6_LIMIT = 4 << 20
 LENGTH = struct.Struct("=I")
 
 
-def _write_tcp_both(out: Output, table: InetTable, rows: InetRows) -> bool:
+def _both(
+    first: Optional[Callable[[InetSocket], bool]], second: Optional[Callable[[InetSocket], bool]]
+) -> Optional[Callable[[InetSocket], bool]]:
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return lambda record: first(record) and second(record)
+
+
+def _write_tcp_both(
+    out: Output,
+    table: InetTable,
+    rows: InetRows,
+    selected: Optional[Callable[[InetSocket], bool]] = None,
+) -> bool:
     """tcp over both families from one dump (SocketSource.tcp_both): the IPv4 rows as they
     come, then the IPv6 rows. False when the IPv6 rows were too many to hold: the IPv4 rows
-    are written, the caller asks for IPv6 on its own."""
+    are written, the caller asks for IPv6 on its own. `selected`: the filters left for
+    user space."""
     decoder = table.decoder
     assert decoder is not None
     others = decoder.others
     render4 = rows.renderer(TCP, _socket.AF_INET)
     render6 = rows.renderer(TCP, _socket.AF_INET6)
+    if selected is not None:
+        render4 = _filtered(render4, selected)
+        render6 = _filtered(render6, selected)
     held: List[bytes] = []
     held_size = 0
 
