@@ -11,7 +11,9 @@ classes are loaded on first use (module __getattr__): every command line imports
 package, and the CLI's start-up must not pay for the API.
 """
 
-from typing import TYPE_CHECKING, Any
+# Not typing's: importing typing here would cost the CLI's start-up (mypy reads any
+# TYPE_CHECKING as true).
+TYPE_CHECKING = False
 
 __version__ = "0.1.0"
 
@@ -54,6 +56,8 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from nlstat.api import (
         OwnedSocket,
         groups,
@@ -74,7 +78,7 @@ if TYPE_CHECKING:
     from nlstat.model.sockets import InetSocket, UnixSocket
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     module_name = _LAZY.get(name)
     if module_name is None:
         raise AttributeError(f"module 'nlstat' has no attribute {name!r}")

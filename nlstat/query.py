@@ -10,6 +10,10 @@ from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple
 
 if TYPE_CHECKING:
     from nlstat.filters import Filters
+else:
+    # At run time the annotation needs no import (filters.py loads only with a filter) and
+    # no ForwardRef, whose text typing compiles: the NamedTuple is a tuple anyway.
+    Filters = tuple
 
 # Modes, in netstat's dispatch order (spec §1.4 step 3): -M, -s, -r, -i, else sockets.
 MODE_SOCKETS = "sockets"
@@ -87,7 +91,7 @@ class Query(NamedTuple):
     extras: Tuple[Tuple[str, str], ...] = ()  # reserved for new options
     # --state, --sport, --dport, --src, --dst, --dev, --uid, --pid, --program-name
     # (nlstat/filters.py); None when no filter was given.
-    filters: Optional["Filters"] = None
+    filters: Optional[Filters] = None
 
     @property
     def listing(self) -> str:
