@@ -144,16 +144,24 @@ class SocketSource:
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
                 self._refused(proc_file(protocol, family), err, path)
-        self._proc_can_filter(path)
+        if self.filters is not None and self.filters.dev is not None:
+            # /proc/net/* does not say which device a socket is bound to. A kernel without
+            # this protocol's diag module (raw_diag is often left out): its sockets are
+            # skipped, and said so.
+            self.check_dev()
+            self.env.warn(f"nlstat: --dev: {proc_file(protocol, family)} sockets skipped "
+                          f"(sock_diag refused them, {path} has no bound device)")
+            return InetTable([], None, iter(()), path)
         return InetTable([], None, proc_chunks(path), path)
 
-    def _proc_can_filter(self, path: str) -> None:
-        """/proc/net/* has no bound device: --dev needs sock_diag."""
-        if self.filters is not None and self.filters.dev is not None:
+    def check_dev(self) -> None:
+        """--dev needs sock_diag: an error under NLSTAT_BACKEND=proc."""
+        if self.filters is not None and self.filters.dev is not None and (
+                self.backend == BACKEND_PROC):
             from nlstat.errors import InvalidFilter
 
-            raise InvalidFilter(
-                f"--dev needs sock_diag ({path} does not say which device a socket is bound to)")
+            raise InvalidFilter("--dev needs sock_diag: /proc/net/* does not say which "
+                                "device a socket is bound to (NLSTAT_BACKEND=proc)")
 
     def kernel_done(self, protocol: str, netlink: bool) -> FrozenSet[str]:
         """The filter parts a table of `protocol` arrived with already applied."""

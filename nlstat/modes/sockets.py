@@ -164,6 +164,7 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
     # --pid/--program-name: the selected processes' sockets, before anything is printed
     # (no such process is an error).
     source.load_owners()
+    source.check_dev()
 
     # Step 1: the Internet header (and the -p map, built before it as netstat does).
     inet_steps = [step for step in INET_STEPS if query.wants(step)]
