@@ -17,6 +17,7 @@ import json
 import os
 import re
 import socket
+import subprocess
 import sys
 import time
 from typing import Callable, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Sequence, Tuple
@@ -50,6 +51,24 @@ class World(NamedTuple):
     bound_inodes: FrozenSet[int]  # sockets bound to veth0 (SO_BINDTODEVICE)
     own_inodes: FrozenSet[int]  # every socket of this process in the namespace
     veth0: int
+    probe_pid: int
+    probe_inodes: FrozenSet[int]  # the sockets of the process named PROBE
+
+
+# A process of its own name holding a tcp listener and a unix pair, for --program-name
+# (a name no other process on the host has: walking every python3 would be slow on a busy
+# host, and would prove less).
+PROBE = "nlst-filt-probe"
+PROBE_CODE = """
+import os, socket, sys
+listener = socket.socket()
+listener.bind(("127.0.0.1", 7400))
+listener.listen(1)
+pair = socket.socketpair()
+inodes = [os.fstat(s.fileno()).st_ino for s in (listener, *pair)]
+print("READY", os.getpid(), *inodes, flush=True)
+sys.stdin.read()
+"""
 
 
 def _wait(predicate: Callable[[], bool], what: str) -> None:
@@ -145,13 +164,24 @@ def world() -> Iterator[World]:
         sysctls={"net.ipv4.tcp_syn_retries": "100"},
     ) as ns:
         held, bound, veth0 = ns.call_inside(lambda: _build(ns.scratch))
+        probe = ns.popen(["bash", "-c", f'exec -a {PROBE} "$0" -c "$1"', sys.executable,
+                          PROBE_CODE], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         try:
+            assert probe.stdout is not None
+            ready = probe.stdout.readline().split()
+            assert ready[:1] == [b"READY"], ready
             inodes = frozenset(os.fstat(sock.fileno()).st_ino for sock in held)
             bound_inodes = frozenset(os.fstat(sock.fileno()).st_ino for sock in bound)
-            yield World(ns, held, bound_inodes, inodes, veth0)
+            yield World(ns, held, bound_inodes, inodes, veth0, int(ready[1]),
+                        frozenset(map(int, ready[2:])))
         finally:
             for sock in held:
                 sock.close()
+            probe.kill()
+            probe.wait()
+            for stream in (probe.stdin, probe.stdout):
+                if stream is not None:
+                    stream.close()
 
 
 # -- the rows, read back from the text --------------------------------------------------------
@@ -257,7 +287,9 @@ CASES: List[Tuple[str, Keep]] = [
     ("--pid {pid}", lambda row, w: row.inode in w.own_inodes),
     ("--pid {pid} --state listening", lambda row, w: row.inode in w.own_inodes
      and row.state == 10),
-    ("--program-name {program}", lambda row, w: row.inode in w.own_inodes),
+    (f"--program-name {PROBE}", lambda row, w: row.inode in w.probe_inodes),
+    ("--pid {probe} --state listen", lambda row, w: row.inode in w.probe_inodes
+     and row.state == 10),
 ]
 DEV_CASE = ("--dev veth0", inet(lambda row, w: row.inode in w.bound_inodes))
 BASE = ["-tuwxanWe"]
@@ -274,12 +306,6 @@ def run(world: World, args: Sequence[str], backend: str) -> Tuple[int, bytes, by
     return done.returncode, done.stdout, done.stderr
 
 
-def my_program() -> str:
-    with open("/proc/self/cmdline", "rb") as handle:
-        argv0 = handle.read(511).split(b"\0", 1)[0].decode()
-    return argv0.rsplit("/", 1)[1] if argv0.startswith("/") else argv0
-
-
 def expected(full: bytes, keep: Keep, world: World) -> List[str]:
     lines = full.decode().splitlines()
     kept = []
@@ -293,7 +319,7 @@ def expected(full: bytes, keep: Keep, world: World) -> List[str]:
 @pytest.mark.parametrize("backend", ["netlink", "proc"])
 def test_every_filter_selects_the_rows_of_the_full_listing(world: World, backend: str) -> None:
     cases = list(CASES) + ([DEV_CASE] if backend == "netlink" else [])
-    substitutions = {"pid": str(os.getpid()), "program": my_program()}
+    substitutions = {"pid": str(os.getpid()), "probe": str(world.probe_pid)}
     for _attempt in range(3):
         status, full, _ = run(world, BASE, backend)
         assert status == 0
