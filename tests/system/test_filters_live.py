@@ -265,20 +265,17 @@ CASES: List[Tuple[str, Keep]] = [
     ("--state established", state_in("ESTABLISHED")),
     ("--state syn_sent", state_in("SYN_SENT")),
     ("--state fin_wait2,close_wait", state_in("FIN_WAIT2", "CLOSE_WAIT")),
-    ("--state time_wait", state_in("TIME_WAIT")),
     ("--state close", state_in("CLOSE")),
     ("--sport 7001", inet(lambda row, w: row.local_port == 7001)),
     ("--sport 7100-7300", inet(lambda row, w: 7100 <= row.local_port <= 7300)),
     ("--dport 7001", inet(lambda row, w: row.remote_port == 7001)),
     ("--dport 0-1024", inet(lambda row, w: row.remote_port <= 1024)),
     ("--src 127.0.0.0/8", inet(lambda row, w: in_prefix(row.local, "127.0.0.0/8"))),
-    ("--src 127.0.0.2", inet(lambda row, w: in_prefix(row.local, "127.0.0.2/32"))),
     ("--dst 198.18.0.99/32", inet(lambda row, w: in_prefix(row.remote, "198.18.0.99/32"))),
     ("--src 2001:db8::/32", inet(lambda row, w: in_prefix(row.local, "2001:db8::/32"))),
     ("--dst ::1", inet(lambda row, w: in_prefix(row.remote, "::1/128"))),
     ("--src 0.0.0.0/0", inet(lambda row, w: in_prefix(row.local, "0.0.0.0/0"))),
     (f"--uid {OTHER_UID}", inet(lambda row, w: row.uid == OTHER_UID)),
-    ("--uid root", inet(lambda row, w: row.uid == 0)),
     ("--state established --dport 7001 --src 127.0.0.1",
      inet(lambda row, w: row.state == 1 and row.remote_port == 7001
           and in_prefix(row.local, "127.0.0.1/32"))),
@@ -558,7 +555,7 @@ def _dump(world: World, protocol: str, family: int, program: bytes = b"") -> Lis
     return world.ns.call_inside(inside)
 
 
-@settings(max_examples=60, deadline=None,
+@settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(selection=selections(), protocol=st.sampled_from(["tcp", "udp"]),
        family=st.sampled_from([socket.AF_INET, socket.AF_INET6]))
