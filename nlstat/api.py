@@ -247,18 +247,6 @@ def _socket_records(
         source.close()
 
 
-def _selected(
-    source: SocketSource, protocol: str, netlink: bool
-) -> Optional[Callable[[InetSocket], bool]]:
-    filters = source.filters
-    if filters is None:
-        return None
-    from nlstat.filters import inet_predicate
-
-    kernel = source.kernel_done(protocol, netlink)
-    return inet_predicate(filters, [p for p in filters.parts() if p not in kernel], source.owned)
-
-
 def _inet_records(
     source: SocketSource, protocol: str, families: Sequence[int]
 ) -> Iterator[Socket]:
@@ -266,7 +254,7 @@ def _inet_records(
         both = source.tcp_both()
         if both is not None and both.decoder is not None:
             decoder = both.decoder
-            keep = _selected(source, TCP, True)
+            keep = source.selector(TCP, True)
             yield from _kept(both.first, keep)
             for chunk in _rest(decoder, both.chunks):
                 yield from _kept(decoder.chunk(chunk), keep)
@@ -278,7 +266,7 @@ def _inet_records(
             table = source.inet(protocol, family)
         except (FileNotFoundError, PermissionError):
             continue  # no such table on this kernel (no IPv6, no udplite)
-        keep = _selected(source, protocol, table.decoder is not None)
+        keep = source.selector(protocol, table.decoder is not None)
         one = table.decoder
         if one is not None:
             yield from _kept(table.first, keep)
@@ -313,14 +301,9 @@ def _kept(
 
 
 def _unix_records(source: SocketSource) -> Iterator[Socket]:
-    from nlstat.filters import unix_predicate
-
-    filters = source.filters
-    keep: Optional[Callable[[UnixSocket], bool]] = None
-    if filters is not None:
-        if filters.excludes_unix:
-            return
-        keep = unix_predicate(filters, source.owned)
+    if source.filters is not None and source.filters.excludes_unix:
+        return  # not even read
+    keep = source.unix_selector()
     table = source.unix()
     if table.chunks is not None:
         from nlstat.backends.procfs.sockets import UnixText

@@ -11,7 +11,16 @@ proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
 import _socket
 import errno
 import itertools
-from typing import TYPE_CHECKING, Dict, FrozenSet, Iterator, List, NamedTuple, Optional
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+)
 
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
@@ -168,6 +177,27 @@ class SocketSource:
         if self.filters is None or not netlink:
             return frozenset()
         return self.filters.kernel_parts(protocol)
+
+    def selector(self, protocol: str, netlink: bool) -> Optional[Callable[[InetSocket], bool]]:
+        """The test left for user space on a table of `protocol` (from sock_diag or not):
+        what the filters ask that the kernel did not already do; None when nothing is left.
+        The one filter predicate every output (text, JSON, counts, the API) applies."""
+        filters = self.filters
+        if filters is None:
+            return None
+        from nlstat.filters import inet_predicate
+
+        kernel = self.kernel_done(protocol, netlink)
+        left = [part for part in filters.parts() if part not in kernel]
+        return inet_predicate(filters, left, self.owned)
+
+    def unix_selector(self) -> Optional[Callable[[UnixSocket], bool]]:
+        """The filters' test of unix records (None: every socket passes)."""
+        if self.filters is None:
+            return None
+        from nlstat.filters import unix_predicate
+
+        return unix_predicate(self.filters, self.owned)
 
     def account(self, label: str, source: str, kernel: FrozenSet[str]) -> None:
         """-v: one line per table saying where its filters ran."""

@@ -282,7 +282,7 @@ def _inet_protocol(
         if both is not None:
             kernel = source.kernel_done(TCP, True)
             source.account("tcp", "sock_diag, IPv4 and IPv6", kernel)
-            if _write_tcp_both(out, both, rows, _user_filter(source, kernel)):
+            if _write_tcp_both(out, both, rows, source.selector(TCP, True)):
                 return 0
             families = [_socket.AF_INET6]  # IPv4 is written; IPv6 was too much to hold
     for family in families:
@@ -306,21 +306,8 @@ def _inet_protocol(
         source.account(LABELS[(protocol, family)],
                        "sock_diag" if netlink else table.path, kernel)
         _write_inet_table(env, out, table, protocol, family, rows, keep,
-                          _user_filter(source, kernel))
+                          source.selector(protocol, netlink))
     return 0
-
-
-def _user_filter(
-    source: SocketSource, kernel: FrozenSet[str]
-) -> Optional[Callable[[InetSocket], bool]]:
-    """What is left of the query's filters once the kernel has done `kernel`."""
-    filters = source.filters
-    if filters is None:
-        return None
-    from nlstat.filters import inet_predicate
-
-    left = [part for part in filters.parts() if part not in kernel]
-    return inet_predicate(filters, left, source.owned)
 
 
 def _unix_filtered(
