@@ -22,6 +22,7 @@ from __future__ import annotations
 import _socket
 import io
 from typing import (
+    TYPE_CHECKING,
     Callable,
     Dict,
     Iterable,
@@ -40,13 +41,15 @@ from typing import (
 from nlstat.backends.sockets import SocketSource
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable, InvalidArgument, NlstatError
-from nlstat.model.conntrack import ConntrackEntry
-from nlstat.model.groups import GroupMembership
-from nlstat.model.links import Interface
-from nlstat.model.routes import Route, Route6
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixSocket
-from nlstat.model.stats import StatsFile
 from nlstat.query import BACKENDS, Query
+
+if TYPE_CHECKING:  # the other tables' modules load with the functions that read them
+    from nlstat.model.conntrack import ConntrackEntry
+    from nlstat.model.groups import GroupMembership
+    from nlstat.model.links import Interface
+    from nlstat.model.routes import Route, Route6
+    from nlstat.model.stats import StatsFile
 
 INET_KINDS = (TCP, UDP, UDPLITE, RAW)
 KINDS = INET_KINDS + ("unix",)
@@ -205,30 +208,24 @@ def sockets(
 
 
 def _owned(records: Iterator[Socket], proc_root: str) -> Iterator[OwnedSocket]:
-    from nlstat.procmap import build_inode_map
+    from nlstat.procmap import build_inode_map, program_name
 
-    owners = build_inode_map(proc_root).owners
+    # One process: a library must not fork behind its caller's back (the CLI walks a busy
+    # host's descriptors in two).
+    owners = build_inode_map(proc_root, parallel=False).owners
+    # The map holds netstat's "PID/name" cut to 19 characters: the name is read again,
+    # uncut, once per process.
+    programs: Dict[str, str] = {}
     for record in records:
         owner = owners.get(record.inode)
         if owner is None:
             yield OwnedSocket(record, None, None)
             continue
-        # The map holds netstat's "PID/name" cut to 19 characters: the name is read again,
-        # uncut, once per process.
-        pid_text = owner.partition("/")[0]
-        yield OwnedSocket(record, int(pid_text), _program(proc_root, pid_text))
-
-
-_PROGRAMS: Dict[Tuple[str, str], str] = {}
-
-
-def _program(proc_root: str, pid: str) -> str:
-    name = _PROGRAMS.get((proc_root, pid))
-    if name is None:
-        from nlstat.procmap import program_name
-
-        name = _PROGRAMS[(proc_root, pid)] = program_name(proc_root, pid)
-    return name
+        pid = owner.partition("/")[0]
+        program = programs.get(pid)
+        if program is None:
+            program = programs[pid] = program_name(proc_root, pid)
+        yield OwnedSocket(record, int(pid), program)
 
 
 def _socket_records(

@@ -207,13 +207,15 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         out.text(unix_header(query))
         out.flush()
         filters = query.filters
+        if filters is not None and filters.excludes_unix:
+            # Ports, addresses, devices and uids select inet sockets only: the header, no
+            # rows, and the table is not even read.
+            if query.verbose or env.debug:
+                env.warn("nlstat: unix: not read (the filters select inet sockets only)")
+            return _after_unix(query, env, selected)
         if filters is not None:
             source.account("unix", table.path if table.chunks is not None else "unix_diag",
                            frozenset())
-            if filters.excludes_unix:
-                # Ports, addresses, devices and uids select inet sockets only: the header,
-                # no rows, and the table is not even read.
-                return _after_unix(query, env, selected)
         render_batch = unix_renderer(query, programs)
         keep_unix = _keep_unix(query)
         if filters is not None:
