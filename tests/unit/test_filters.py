@@ -387,3 +387,68 @@ def found_listener(root: str) -> InetSocket:
                 if s.state == 10)
 
 
+
+
+# -- what SocketSource asks the kernel for ----------------------------------------------------
+
+
+class Recorder:
+    """A SockDiag stand-in that records each request and answers with an empty dump."""
+
+    def __init__(self) -> None:
+        self.requests: List[tuple] = []
+
+    def tcp_both_stream(self, states: int, want_info: bool, bytecode: bytes = b"") -> tuple:
+        self.requests.append(("tcp both", states, bytecode))
+        return self._empty()
+
+    def inet_stream(self, protocol: str, family: int, states: int, want_info: bool,
+                    bytecode: bytes = b"") -> tuple:
+        self.requests.append((protocol, states, bytecode))
+        return self._empty()
+
+    def _empty(self) -> tuple:
+        from nlstat.backends.netlink.sockdiag import InetDecoder
+
+        decoder = InetDecoder("tcp")
+        decoder.done = True
+        return [], decoder, iter(())
+
+    def close(self) -> None:
+        pass
+
+
+def requests_for(argv: List[str], monkeypatch: pytest.MonkeyPatch) -> List[tuple]:
+    import io
+
+    from nlstat.backends.sockets import SocketSource
+    from nlstat.env import Environment
+
+    query = parse_in_process(argv).query
+    assert query is not None
+    source = SocketSource(query, Environment(stdout=io.BytesIO(), stderr=io.StringIO(),
+                                             backend="netlink"))
+    recorder = Recorder()
+    monkeypatch.setattr(source, "_sockdiag", lambda: recorder)
+    source.tcp_both()
+    source.inet("udp", socket.AF_INET)
+    source.inet("raw", socket.AF_INET)
+    return recorder.requests
+
+
+def test_a_listen_only_query_asks_for_listeners_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # With only the LISTEN bit, inet_diag_dump_icsk() never walks the established hash.
+    for argv in (["-t", "--state", "listen"], ["-lt"], ["-lt", "--state", "listen,established"],
+                 ["-t", "--state", "LISTENING"]):
+        assert requests_for(argv, monkeypatch)[0] == ("tcp both", 1 << 10, b""), argv
+
+
+def test_filters_reach_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    program = bytecode(Filters(dport=PortRange(443, 443)))
+    requests = requests_for(["-a", "--state", "established", "--dport", "443"], monkeypatch)
+    assert requests == [("tcp both", 1 << 1, program), ("udp", 1 << 1, program),
+                        ("raw", 1 << 1, program)]
+    # Without -a, netstat's "connected" listing leaves LISTEN out of the tcp mask.
+    requests = requests_for(["--dport", "443"], monkeypatch)
+    assert requests[0] == ("tcp both", ((1 << 13) - 1) & ~(1 << 10), program)
+    assert requests[1] == ("udp", 0xFFFFFFFF, program)
