@@ -84,6 +84,16 @@ def _environment(backend: str, proc_root: str) -> Environment:
                        backend=backend)
 
 
+def _families(family: object, allow_both: bool = False) -> Tuple[int, ...]:
+    try:
+        families = FAMILIES.get(family)  # type: ignore[call-overload]
+    except TypeError:  # unhashable
+        families = None
+    if families is None or (family is None and not allow_both):
+        raise InvalidArgument(f"unknown family {family!r} (4, 6, 'inet' or 'inet6')")
+    return families  # type: ignore[no-any-return]
+
+
 def _kinds(kind: Union[str, Iterable[str], None]) -> Tuple[str, ...]:
     if kind is None:
         return KINDS
@@ -182,9 +192,7 @@ def sockets(
     from nlstat import filters as filtering
 
     kinds = _kinds(kind)
-    families = FAMILIES.get(family)
-    if families is None:
-        raise InvalidArgument(f"unknown family {family!r} (4, 6, 'inet' or 'inet6')")
+    families = _families(family, allow_both=True)
     if family is not None:
         kinds = tuple(name for name in kinds if name != "unix")
     selection = filtering.make(state=state, sport=sport, dport=dport, src=src, dst=dst,
@@ -197,7 +205,9 @@ def sockets(
                   numeric_users=True, filters=selection)
     source = SocketSource(query, env)
     try:
-        source.load_owners()  # an unknown pid or program is the call's error
+        # The call's errors: an unknown pid or program, dev= with backend="proc".
+        source.load_owners()
+        source.check_dev()
     except BaseException:
         source.close()
         raise
@@ -321,9 +331,7 @@ def routes(
 
     >>> [(r.destination, r.data.prefix_len) for r in nlstat.routes(6)]
     """
-    families = FAMILIES.get(family)
-    if family is None or families is None:
-        raise InvalidArgument(f"unknown family {family!r} (4, 6, 'inet' or 'inet6')")
+    families = _families(family)
     env = _environment(backend, proc_root)
     if families[0] == _socket.AF_INET:
         return _ipv4_routes(env)
@@ -448,9 +456,7 @@ def statistics(family: Union[int, str] = 4, *, proc_root: str = "/proc") -> Iter
 
     >>> {s.name: dict(s.counters) for f in nlstat.statistics() for s in f.sections}["Tcp"]
     """
-    families = FAMILIES.get(family)
-    if family is None or families is None:
-        raise InvalidArgument(f"unknown family {family!r} (4, 6, 'inet' or 'inet6')")
+    families = _families(family)
     env = _environment("auto", proc_root)
 
     def generate() -> Iterator[StatsFile]:

@@ -351,7 +351,13 @@ def test_api_argument_errors_come_at_the_call() -> None:
     with pytest.raises(nlstat.InvalidFilter):
         nlstat.sockets(dport="1-0")
     with pytest.raises(nlstat.InvalidArgument):
+        nlstat.sockets(family=[4])  # type: ignore[arg-type]
+    with pytest.raises(nlstat.InvalidFilter):
+        nlstat.sockets(dev="lo", backend="proc")  # /proc has no bound device
+    with pytest.raises(nlstat.InvalidArgument):
         nlstat.routes(5)
+    with pytest.raises(nlstat.InvalidArgument):
+        nlstat.routes(None)  # type: ignore[arg-type]
     with pytest.raises(nlstat.InvalidArgument):
         nlstat.statistics("inet7")
 
