@@ -530,21 +530,28 @@ def selections(draw: st.DrawFn) -> Filters:
         return Prefix(family, socket.inet_pton(family, base),
                       draw(st.integers(min_value=0, max_value=bits)))
 
-    return Filters(sport=port_range(), dport=port_range(), src=prefix(), dst=prefix())
+    states = draw(st.none() | st.frozensets(st.sampled_from(sorted(STATE_NUMBERS.values())),
+                                            min_size=1))
+    dev = draw(st.sampled_from([None, None, 1, VETH0]))  # lo, or veth0 (its index later)
+    return Filters(states=states, sport=port_range(), dport=port_range(), src=prefix(),
+                   dst=prefix(), dev=dev)
 
 
+# Drawn for --dev and replaced by veth0's index in the namespace.
+VETH0 = -1
 # Every state but TIME_WAIT, which expires on its own between two dumps.
 STEADY_STATES = ((1 << 13) - 1) & ~(1 << 6)
 
 
-def _dump(world: World, protocol: str, family: int, program: bytes = b"") -> List[InetSocket]:
-    """The kernel's answer to one request with this filter program, in the namespace."""
+def _dump(world: World, protocol: str, family: int, program: bytes = b"",
+          states: int = STEADY_STATES) -> List[InetSocket]:
+    """The kernel's answer to one request with this filter program and state mask."""
 
     def inside() -> List[InetSocket]:
         diag = SockDiag()
         try:
-            first, decoder, chunks = diag.inet_stream(protocol, family, STEADY_STATES, False,
-                                                      program)
+            first, decoder, chunks = diag.inet_stream(protocol, family, states & STEADY_STATES,
+                                                      False, program)
             records = list(first)
             if not decoder.done:
                 records += list(decode_inet(chunks, protocol))
@@ -562,11 +569,14 @@ def _dump(world: World, protocol: str, family: int, program: bytes = b"") -> Lis
 def test_kernel_bytecode_agrees_with_the_python_predicate(
     world: World, selection: Filters, protocol: str, family: int
 ) -> None:
+    if selection.dev == VETH0:
+        selection = selection._replace(dev=world.veth0)
     keep = inet_predicate(selection, selection.parts())
     for _attempt in range(3):
         full = _dump(world, protocol, family)
         filtered = [record.inode for record in _dump(world, protocol, family,
-                                                     bytecode(selection))]
+                                                     bytecode(selection),
+                                                     selection.state_mask())]
         wanted = [record.inode for record in full if keep is None or keep(record)]
         if filtered == wanted:
             return
