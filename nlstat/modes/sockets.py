@@ -195,6 +195,15 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
 
     # Step 8: UNIX domain sockets.
     if query.wants("unix"):
+        filters = query.filters
+        if filters is not None and filters.excludes_unix:
+            # Ports, addresses, devices and uids select inet sockets only: the header, no
+            # rows, and the table is not even read.
+            out.text(unix_header(query))
+            out.flush()
+            if query.verbose or env.debug:
+                env.warn("nlstat: unix: not read (the filters select inet sockets only)")
+            return _after_unix(query, env, selected)
         if query.programs and not programs_loaded:
             programs = _load_programs(query, env)
         try:
@@ -206,13 +215,6 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
             return 1 if selected else 0
         out.text(unix_header(query))
         out.flush()
-        filters = query.filters
-        if filters is not None and filters.excludes_unix:
-            # Ports, addresses, devices and uids select inet sockets only: the header, no
-            # rows, and the table is not even read.
-            if query.verbose or env.debug:
-                env.warn("nlstat: unix: not read (the filters select inet sockets only)")
-            return _after_unix(query, env, selected)
         if filters is not None:
             source.account("unix", table.path if table.chunks is not None else "unix_diag",
                            frozenset())
