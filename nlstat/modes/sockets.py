@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, FrozenSet, Iterable, List, Mapp
 
 from nlstat.backends.sockets import InetTable, SocketSource
 from nlstat.env import Environment
-from nlstat.errors import Exit
+from nlstat.errors import Exit, ExitStatus
 from nlstat.format.sockets import LABELS, InetRows, inet_header, unix_header, unix_renderer
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch, UnixKind
 from nlstat.pipeline import handed_off, ordered_map
@@ -212,7 +212,7 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
             out.flush()
             if selected or query.verbose:
                 _notice(env, "AF UNIX")
-            return 1 if selected else 0
+            return ExitStatus.ERROR if selected else ExitStatus.OK
         out.text(unix_header(query))
         out.flush()
         if filters is not None:
@@ -256,14 +256,14 @@ def _after_unix(query: Query, env: Environment, selected: bool) -> int:
         if selected or query.verbose:
             _notice(env, title)
         if selected:
-            return 1
+            return ExitStatus.ERROR
 
     # Step 14: Bluetooth is not compiled into Debian's netstat either.
     if selected and (query.l2cap or query.rfcomm):
         env.warn("netstat: feature `AF BLUETOOTH' not supported.")
         env.warn("Please recompile `net-tools' with newer kernel source or full configuration.")
-        return 1
-    return 0
+        return ExitStatus.ERROR
+    return ExitStatus.OK
 
 
 def _inet_protocol(
@@ -287,7 +287,7 @@ def _inet_protocol(
             kernel = source.kernel_done(TCP, True)
             source.account("tcp", "sock_diag, IPv4 and IPv6", kernel)
             if _write_tcp_both(out, both, rows, source.selector(TCP, True)):
-                return 0
+                return ExitStatus.OK
             families = [_socket.AF_INET6]  # IPv4 is written; IPv6 was too much to hold
     for family in families:
         try:
@@ -298,12 +298,12 @@ def _inet_protocol(
             # netstat: perror(path), then return -1 (exit status 255).
             out.flush()
             env.warn(f"{err.filename}: {err.strerror}")
-            raise Exit(255) from err
+            raise Exit(ExitStatus.READ_ERROR) from err
         if table is None:
             if family == _socket.AF_INET6:
                 continue  # a missing IPv6 file is skipped silently
             if _missing_protocol(query, env, out, protocol):
-                return 1
+                return ExitStatus.ERROR
             continue
         netlink = table.decoder is not None
         kernel = source.kernel_done(protocol, netlink)
@@ -311,7 +311,7 @@ def _inet_protocol(
                        "sock_diag" if netlink else table.path, kernel)
         _write_inet_table(env, out, table, protocol, family, rows, keep,
                           source.selector(protocol, netlink))
-    return 0
+    return ExitStatus.OK
 
 
 def _unix_filtered(
@@ -496,5 +496,5 @@ def _sctp(query: Query, env: Environment, out: Output) -> int:
             env.trace(f"/proc/net/sctp/{part} exists but nlstat does not list SCTP sockets yet")
             continue
         if _missing_protocol(query, env, out, "sctp"):
-            return 1
-    return 0
+            return ExitStatus.ERROR
+    return ExitStatus.OK
