@@ -27,6 +27,7 @@ from nlstat.query import (
     MODE_ROUTE,
     MODE_SOCKETS,
     MODE_STATISTICS,
+    OUTPUT_TEXT,
     Query,
 )
 
@@ -141,6 +142,8 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         "--backend=auto|netlink|proc",
         "choose the data source (default: auto)",
     ),
+    "json": (False, None, "--json", "print one JSON document (docs/schema.md)"),
+    "ndjson": (False, None, "--ndjson", "print a JSON header line, then one record a line"),
     # Socket filters (nlstat/filters.py): checked together once argv is walked, a bad value
     # ends the run with status 1. `--program` would be netstat's `--programs` abbreviated.
     "state": (True, None, "--state=STATE[,STATE...]", "only sockets in these states"),
@@ -156,6 +159,9 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
 # The OWN_OPTIONS that are socket filters (the rest of nlstat/filters.py's OPTION_FIELDS).
 FILTER_OPTIONS = frozenset(("state", "sport", "dport", "src", "dst", "dev", "uid", "pid",
                             "program-name"))
+
+# The output-form options: at most one of them per command line (docs/schema.md).
+OUTPUT_OPTIONS = ("json", "ndjson")
 
 # Exit statuses of netstat.c: E_OPTERR for usage errors; exit(1) for a bad family and -Z.
 STATUS_USAGE = ExitStatus.USAGE
@@ -186,6 +192,7 @@ class _Parser:
         self.own: Dict[str, Union[str, bool]] = {}
         self.extras: List[Tuple[str, str]] = []
         self.filter_values: Dict[str, str] = {}
+        self.outputs: List[str] = []  # --json / --ndjson, as given
 
     # -- the getopt walk -------------------------------------------------------------------
 
@@ -293,7 +300,10 @@ class _Parser:
         return self._act(code, optarg), index
 
     def _store_own(self, name: str, value: Union[str, bool]) -> None:
-        if name in FILTER_OPTIONS and isinstance(value, str):
+        if name in OUTPUT_OPTIONS:
+            if name not in self.outputs:
+                self.outputs.append(name)
+        elif name in FILTER_OPTIONS and isinstance(value, str):
             self.filter_values[name] = value  # the last one given counts
         elif name in Query._fields:
             self.own[name] = value
@@ -358,6 +368,11 @@ class _Parser:
     # -- after the walk --------------------------------------------------------------------
 
     def _finish(self) -> Union[Query, int]:
+        if len(self.outputs) > 1:
+            # One output form a run; checked after the walk, so `-V` or `-h` given before
+            # still print their text, as any other error after them would let them.
+            _write(self.env.stderr, "nlstat: --json and --ndjson cannot be used together\n")
+            return STATUS_FAILURE
         count = self.counts.get
         modes = count("i", 0) + count("r", 0) + count("M", 0) + count("s", 0)
         if modes > 1:
@@ -480,6 +495,7 @@ class _Parser:
             cache=count("C", 0) > 0,
             backend=backend if isinstance(backend, str) else None,
             extras=tuple(self.extras),
+            output=self.outputs[0] if self.outputs else OUTPUT_TEXT,
             filters=filters,
         )
 

@@ -27,6 +27,11 @@ BACKEND_NETLINK = "netlink"
 BACKEND_PROC = "proc"
 BACKENDS = (BACKEND_AUTO, BACKEND_NETLINK, BACKEND_PROC)
 
+# Output forms: netstat's text, one JSON document, or one JSON record a line (docs/schema.md).
+OUTPUT_TEXT = "text"
+OUTPUT_JSON = "json"
+OUTPUT_NDJSON = "ndjson"
+
 
 class Query(NamedTuple):
     """What to show and how. Defaults are a plain `netstat` with no options.
@@ -89,6 +94,7 @@ class Query(NamedTuple):
     # nlstat's own options (exact spelling only, see docs/compat.md).
     backend: Optional[str] = None  # --backend=auto|netlink|proc; None: NLSTAT_BACKEND decides
     extras: Tuple[Tuple[str, str], ...] = ()  # reserved for new options
+    output: str = OUTPUT_TEXT  # --json / --ndjson: "json" or "ndjson" (docs/schema.md)
     # --state, --sport, --dport, --src, --dst, --dev, --uid, --pid, --program-name
     # (nlstat/filters.py); None when no filter was given.
     filters: Optional[Filters] = None

@@ -11,19 +11,41 @@ import gc
 import os
 import struct
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Callable, FrozenSet, Iterable, List, Mapping, Optional
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Union,
+)
 
-from nlstat.backends.sockets import InetTable, SocketSource
+from nlstat.backends.sockets import InetTable, SocketSource, UnixTable, proc_file
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus
 from nlstat.format.sockets import LABELS, InetRows, inet_header, unix_header, unix_renderer
-from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch, UnixKind
+from nlstat.model.sockets import (
+    RAW,
+    TCP,
+    UDP,
+    UDPLITE,
+    InetSocket,
+    UnixBatch,
+    UnixKind,
+    UnixSocket,
+)
 from nlstat.pipeline import handed_off, ordered_map
-from nlstat.query import Query
+from nlstat.query import OUTPUT_TEXT, Query
 from nlstat.resolve import Names
 
 if TYPE_CHECKING:
     from nlstat.filters import Filters
+    from nlstat.format.json_records import JsonInetRows
+
+    Rows = Union[InetRows, JsonInetRows]
 
 # sock_diag: the kernel's dump costs ~0.8-1.0 us a socket, inside the parent's recv(), and
 # decoding and formatting ~1.3 us, so the helper takes most chunks: every chunk while fewer
@@ -59,6 +81,8 @@ class Output:
     def __init__(self, env: Environment) -> None:
         self.write = env.stdout.write
         self.lines: List[str] = []
+        # --json/--ndjson: JsonSink.note, told which backend each table came from.
+        self.note: Optional[Callable[[str, str], None]] = getattr(env.stdout, "note", None)
 
     def text(self, text: str) -> None:
         self.lines.append(text)
@@ -81,6 +105,12 @@ class Output:
 
 
 def run(query: Query, env: Environment) -> int:
+    sink = None
+    if query.output != OUTPUT_TEXT:
+        from nlstat.modes.structured import json_environment, refuse_sockets, socket_header
+
+        refuse_sockets(query)
+        env, sink = json_environment(query, env)
     source = SocketSource(query, env)
     # Kept across -c iterations, like netstat's static name cache.
     names = Names(query.numeric_hosts, query.numeric_ports, query.numeric_users)
@@ -91,7 +121,16 @@ def run(query: Query, env: Environment) -> int:
             # 84 -> 65 ms to parse with it off). It runs again between -c passes.
             gc.disable()
             try:
-                status = list_once(query, env, source, names)
+                if sink is None:
+                    status = list_once(query, env, source, names)
+                else:
+                    sink.begin(socket_header(query, env))
+                    try:
+                        status = list_once(query, env, source, names)
+                    except Exit:
+                        sink.end()  # netstat's early exit: the document still closes
+                        raise
+                    sink.end()
             finally:
                 gc.enable()
             if status or not query.continuous:
@@ -161,6 +200,7 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
     programs: Optional[Mapping[int, str]] = None
     programs_loaded = False
     selected = query.selections > 0
+    structured = query.output != OUTPUT_TEXT
     # --pid/--program-name: the selected processes' sockets, before anything is printed
     # (no such process is an error).
     source.load_owners()
@@ -172,8 +212,14 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         if query.programs:
             programs = _load_programs(query, env)
             programs_loaded = True
-        out.text(inet_header(query))
-        rows = InetRows(query, names, programs)
+        rows: Rows
+        if structured:
+            from nlstat.format.json_records import JsonInetRows
+
+            rows = JsonInetRows(query, names, programs)
+        else:
+            out.text(inet_header(query))
+            rows = InetRows(query, names, programs)
         keep = _keep_inet(query)
         for protocol in inet_steps:
             if protocol == "sctp":
@@ -189,7 +235,12 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         out.flush()
         from nlstat.modes.groups import write_groups
 
-        status = write_groups(query, env)
+        if structured:
+            from nlstat.modes.structured import write_json_groups
+
+            status = write_json_groups(query, env, names)
+        else:
+            status = write_groups(query, env)
         if status:
             return status
 
@@ -197,13 +248,13 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
     if query.wants("unix"):
         filters = query.filters
         if filters is not None and filters.excludes_unix:
-            # Ports, addresses, devices and uids select inet sockets only: the header, no
-            # rows, and the table is not even read.
-            out.text(unix_header(query))
-            out.flush()
+            # Ports, addresses, devices and uids select inet sockets only: the header (text),
+            # no rows, and the table is not even read.
+            if not structured:
+                out.text(unix_header(query))
             if query.verbose or env.debug:
                 env.warn("nlstat: unix: not read (the filters select inet sockets only)")
-            return _after_unix(query, env, selected)
+            return _after_unix(query, env, out, selected)
         if query.programs and not programs_loaded:
             programs = _load_programs(query, env)
         try:
@@ -213,6 +264,13 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
             if selected or query.verbose:
                 _notice(env, "AF UNIX")
             return ExitStatus.ERROR if selected else ExitStatus.OK
+        if structured:
+            from nlstat.modes.structured import write_json_unix
+
+            if filters is not None:
+                table = _filtered_unix_table(table, source, env)
+            write_json_unix(query, out, table, programs, _keep_unix(query), env.warn)
+            return _after_unix(query, env, out, selected)
         out.text(unix_header(query))
         out.flush()
         if filters is not None:
@@ -240,12 +298,11 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         else:
             assert table.records is not None
             out.batches(table.records, lambda records: render_unix(UnixBatch.of(records)))
+    return _after_unix(query, env, out, selected)
 
+
+def _after_unix(query: Query, env: Environment, out: Output, selected: bool) -> int:
     out.flush()
-    return _after_unix(query, env, selected)
-
-
-def _after_unix(query: Query, env: Environment, selected: bool) -> int:
     # Steps 9-13: families whose /proc files went away with their kernel code.
     for attribute, files, title in LEGACY_FAMILIES:
         if not query.wants(attribute):
@@ -272,7 +329,7 @@ def _inet_protocol(
     source: SocketSource,
     out: Output,
     protocol: str,
-    rows: InetRows,
+    rows: Rows,
     keep: Optional[Callable[[InetSocket], bool]],
 ) -> int:
     families = [
@@ -314,6 +371,24 @@ def _inet_protocol(
     return ExitStatus.OK
 
 
+def _filtered_unix_table(table: UnixTable, source: SocketSource, env: Environment) -> UnixTable:
+    """The unix table as records the filters select (JSON's path: a record per socket)."""
+    keep = source.unix_selector()
+    if keep is None:
+        return table
+    records: Iterable[UnixSocket]
+    if table.chunks is not None:
+        from nlstat.backends.procfs.sockets import UnixText
+
+        parser = UnixText(table.path, env.warn)
+        chunks = table.chunks
+        records = (record for chunk in chunks for record in parser.parse(chunk))
+    else:
+        assert table.records is not None
+        records = table.records
+    return UnixTable(None, filter(keep, records), table.path)
+
+
 def _unix_filtered(
     render: Callable[[UnixBatch], str], filters: Filters, owned: Optional[FrozenSet[int]]
 ) -> Callable[[UnixBatch], str]:
@@ -346,7 +421,7 @@ def _write_inet_table(
     table: InetTable,
     protocol: str,
     family: int,
-    rows: InetRows,
+    rows: Rows,
     keep: Optional[Callable[[InetSocket], bool]],
     selected: Optional[Callable[[InetSocket], bool]] = None,
 ) -> None:
@@ -359,6 +434,8 @@ def _write_inet_table(
         keep = None
     keep = _both(keep, selected)
     render = rows.renderer(protocol, family)
+    if out.note is not None:
+        out.note(proc_file(protocol, family), "proc" if decoder is None else "netlink")
     if keep is not None:
         render = _filtered(render, keep)
     if decoder is None:
@@ -410,7 +487,7 @@ def _both(
 def _write_tcp_both(
     out: Output,
     table: InetTable,
-    rows: InetRows,
+    rows: Rows,
     selected: Optional[Callable[[InetSocket], bool]] = None,
 ) -> bool:
     """tcp over both families from one dump (SocketSource.tcp_both): the IPv4 rows as they
@@ -425,6 +502,9 @@ def _write_tcp_both(
     if selected is not None:
         render4 = _filtered(render4, selected)
         render6 = _filtered(render6, selected)
+    if out.note is not None:
+        out.note("tcp", "netlink")
+        out.note("tcp6", "netlink")
     held: List[bytes] = []
     held_size = 0
 

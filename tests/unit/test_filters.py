@@ -458,3 +458,10 @@ def test_filters_reach_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
     requests = requests_for(["--dport", "443"], monkeypatch)
     assert requests[0] == ("tcp both", ((1 << 13) - 1) & ~(1 << 10), program)
     assert requests[1] == ("udp", 0xFFFFFFFF, program)
+
+
+def test_pyproject_ships_py_typed() -> None:
+    text = (REPO / "pyproject.toml").read_text()
+    package_data = [line for line in text.splitlines() if line.startswith("nlstat = [")]
+    assert len(package_data) == 1 and '"py.typed"' in package_data[0]
+    assert (REPO / "nlstat" / "py.typed").exists()
