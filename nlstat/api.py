@@ -225,17 +225,16 @@ def _owned(records: Iterator[Socket], proc_root: str) -> Iterator[OwnedSocket]:
     owners = build_inode_map(proc_root, parallel=False).owners
     # The map holds netstat's "PID/name" cut to 19 characters: the name is read again,
     # uncut, once per process.
-    programs: Dict[str, str] = {}
+    programs: Dict[str, Optional[str]] = {}
     for record in records:
         owner = owners.get(record.inode)
         if owner is None:
             yield OwnedSocket(record, None, None)
             continue
         pid = owner.partition("/")[0]
-        program = programs.get(pid)
-        if program is None:
-            program = programs[pid] = program_name(proc_root, pid)
-        yield OwnedSocket(record, int(pid), program)
+        if pid not in programs:
+            programs[pid] = program_name(proc_root, pid)  # None: the process has gone
+        yield OwnedSocket(record, int(pid), programs[pid])
 
 
 def _socket_records(
