@@ -174,7 +174,21 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         "--all-netns",
         "one block per network namespace",
     ),
+    # Socket filters (nlstat/filters.py): checked together once argv is walked, a bad value
+    # ends the run with status 1. `--program` would be netstat's `--programs` abbreviated.
+    "state": (True, None, "--state=STATE[,STATE...]", "only sockets in these states"),
+    "sport": (True, None, "--sport=PORT|LOW-HIGH", "only these local ports"),
+    "dport": (True, None, "--dport=PORT|LOW-HIGH", "only these remote ports"),
+    "src": (True, None, "--src=ADDR[/PREFIX]", "only these local addresses"),
+    "dst": (True, None, "--dst=ADDR[/PREFIX]", "only these remote addresses"),
+    "dev": (True, None, "--dev=IFACE", "only sockets bound to this device"),
+    "uid": (True, None, "--uid=USER|UID", "only sockets of this user"),
+    "pid": (True, None, "--pid=PID", "only sockets of this process"),
+    "program-name": (True, None, "--program-name=NAME", "only sockets of processes so named"),
 }
+# The OWN_OPTIONS that are socket filters (the rest of nlstat/filters.py's OPTION_FIELDS).
+FILTER_OPTIONS = frozenset(("state", "sport", "dport", "src", "dst", "dev", "uid", "pid",
+                            "program-name"))
 
 # The output-form options: at most one of them per command line (docs/schema.md).
 OUTPUT_OPTIONS = ("json", "ndjson")
@@ -311,6 +325,7 @@ class _Parser:
         self.afname_length = 0  # strlen(afname)
         self.own: Dict[str, Union[str, bool]] = {}
         self.extras: List[Tuple[str, str]] = []
+        self.filter_values: Dict[str, str] = {}
         self.outputs: List[str] = []  # --json / --ndjson, as given
 
     def count(self, option: Option) -> Optional[int]:
@@ -371,6 +386,8 @@ class _Parser:
         if option.name in OUTPUT_OPTIONS:
             if option.name not in self.outputs:
                 self.outputs.append(option.name)
+        elif option.name in FILTER_OPTIONS and option.value is not None:
+            self.filter_values[option.name] = option.value  # the last one given counts
         elif option.name.replace("-", "_") in Query._fields:
             self.own[option.name.replace("-", "_")] = value  # --all-netns: Query.all_netns
         else:
@@ -411,6 +428,20 @@ class _Parser:
             self.usage_error(Option("?"))
             return STATUS_USAGE
         mode = next((mode for code, mode in _MODES if count(code, 0)), MODE_SOCKETS)
+
+        filters = None
+        if self.filter_values:
+            from nlstat.errors import InvalidFilter
+            from nlstat.filters import from_options
+
+            try:
+                if mode != MODE_SOCKETS:
+                    option = next(iter(self.filter_values))
+                    raise InvalidFilter(f"--{option} applies to socket listings only")
+                filters = from_options(self.filter_values)
+            except InvalidFilter as err:
+                _write(self.env.stderr, f"nlstat: {err}\n")
+                return STATUS_FAILURE
 
         families = self.family_counts.get
         inet = families("inet", 0)
@@ -459,7 +490,11 @@ class _Parser:
             extend=count("e", 0),
             extras=tuple(self.extras),
             output=self.outputs[0] if self.outputs else OUTPUT_TEXT,
+            filters=filters,
         )
+        # --state chooses among all sockets, as -a does (-l still means listeners only).
+        if filters is not None and filters.states is not None and not fields["listening"]:
+            fields["all"] = True
         # nlstat's own options with a Query field of their name: their value as given (the
         # text, or True for a flag).
         fields.update(self.own)
