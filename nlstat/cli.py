@@ -140,6 +140,39 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         "--backend=auto|netlink|proc",
         "choose the data source (default: auto)",
     ),
+    "json": (False, None, "--json", "print records as one JSON document"),
+    "ndjson": (False, None, "--ndjson", "print records as JSON, one a line"),
+    "count": (
+        False,
+        None,
+        "--count",
+        "count the sockets listed instead of listing them (by proto and state)",
+    ),
+    "by": (
+        True,
+        None,
+        "--by=KEY[,KEY...]",
+        "group --count and metrics by proto,state,lport,rport,laddr,raddr,user,program,dev",
+    ),
+    "prometheus": (False, None, "--prometheus", "print socket metrics for Prometheus"),
+    "serve": (
+        True,
+        None,
+        "--serve=[ADDR:]PORT",
+        "serve the metrics at http://ADDR:PORT/metrics (default address 127.0.0.1)",
+    ),
+    "serve-max-age": (
+        True,
+        None,
+        "--serve-max-age=SECONDS",
+        "let one kernel dump answer the scrapes of this many seconds (default 0)",
+    ),
+    "max-series": (
+        True,
+        None,
+        "--max-series=N",
+        "drop metric series past N per scrape (default 10000)",
+    ),
 }
 
 # Exit statuses of netstat.c: E_OPTERR for usage errors; exit(1) for a bad family and -Z.
@@ -170,6 +203,8 @@ class _Parser:
         self.afname_length = 0  # strlen(afname)
         self.own: Dict[str, Union[str, bool]] = {}
         self.extras: List[Tuple[str, str]] = []
+        # Every own option as given, in order (for the ones whose meaning is not a field's).
+        self.order: List[Tuple[str, Union[str, bool]]] = []
 
     # -- the getopt walk -------------------------------------------------------------------
 
@@ -277,6 +312,7 @@ class _Parser:
         return self._act(code, optarg), index
 
     def _store_own(self, name: str, value: Union[str, bool]) -> None:
+        self.order.append((name, value))
         if name in Query._fields:
             self.own[name] = value
         else:
@@ -406,7 +442,7 @@ class _Parser:
 
         numeric = count("n", 0) > 0
         backend = self.own.get("backend")
-        return Query(
+        query = Query(
             mode=mode,
             all=count("a", 0) > 0,
             listening=count("l", 0) > 0,
@@ -445,6 +481,15 @@ class _Parser:
             backend=backend if isinstance(backend, str) else None,
             extras=tuple(self.extras),
         )
+        if not self.order:
+            return query
+        from nlstat.own_options import apply
+
+        applied = apply(query, self.order)
+        if isinstance(applied, str):
+            _write(self.env.stderr, applied + "\n")
+            return STATUS_FAILURE
+        return applied
 
     def _usage_error(self, line: Optional[str]) -> int:
         """netstat's usage(E_OPTERR): glibc's line (if any), the usage text, the family list."""

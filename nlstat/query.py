@@ -14,6 +14,9 @@ MODE_MASQUERADE = "masquerade"
 MODE_STATISTICS = "statistics"
 MODE_ROUTE = "route"
 MODE_INTERFACES = "interfaces"
+# nlstat's own modes: --count (counts of the socket listing), --prometheus and --serve.
+MODE_COUNT = "count"
+MODE_METRICS = "metrics"
 
 BACKEND_AUTO = "auto"
 BACKEND_NETLINK = "netlink"
@@ -82,6 +85,17 @@ class Query(NamedTuple):
     # nlstat's own options (exact spelling only, see docs/compat.md).
     backend: Optional[str] = None  # --backend=auto|netlink|proc; None: NLSTAT_BACKEND decides
     extras: Tuple[Tuple[str, str], ...] = ()  # reserved for new options
+    output: str = "text"  # --json / --ndjson: "text" | "json" | "ndjson"
+    # --count [--by KEY,...]: the grouping keys (nlstat/aggregate.py KEYS); () when no --count.
+    count_by: Tuple[str, ...] = ()
+    # --prometheus / --serve [ADDR:]PORT: "prometheus" or "serve" ("" otherwise); the keys of
+    # --by beyond proto and state label the metrics.
+    metrics: str = ""
+    metrics_by: Tuple[str, ...] = ()
+    serve_address: str = "127.0.0.1"
+    serve_port: int = 0
+    serve_max_age: float = 0.0  # --serve-max-age SECONDS: a dump serves scrapes this long
+    max_series: int = 10000  # --max-series N: series per scrape past which labels are dropped
 
     @property
     def listing(self) -> str:

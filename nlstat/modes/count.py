@@ -1,0 +1,167 @@
+"""`--count [--by KEY,...]`: the socket listing's sockets, counted instead of printed.
+
+The sockets counted are exactly the rows the listing would print: the same tables (netstat's
+-t/-u/-w/-x/-4/-6 selection), the same listing rule (no -a: connected only; -l: servers; -a:
+both), taken from the same backend, through the same kernel state mask. Nothing is formatted:
+tcp dumps are mostly counted off the raw messages (aggregate.Tally.chunk), the rest off the
+decoded records. `tally_sockets()` is shared with the metrics (modes/metrics.py).
+"""
+
+from __future__ import annotations
+
+import _socket
+import gc
+from typing import Callable, Iterable, List, Mapping, Optional
+
+from nlstat.aggregate import Tally
+from nlstat.backends.sockets import InetTable, SocketSource
+from nlstat.env import Environment
+from nlstat.errors import Exit
+from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK
+from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch
+from nlstat.query import Query
+from nlstat.resolve import Names
+
+INET_PROTOCOLS = (TCP, UDP, UDPLITE, RAW)
+UNIX_BATCH = 4096
+
+
+def run(query: Query, env: Environment) -> int:
+    from nlstat.format.count import render
+
+    source = SocketSource(query, env)
+    names = Names(True, True, query.numeric_users)
+    try:
+        while True:
+            # Records here hold no reference cycles (see modes/sockets.py run()).
+            gc.disable()
+            try:
+                tally = new_tally(query, env, query.count_by, names)
+                tally_sockets(query, env, source, tally)
+            finally:
+                gc.enable()
+            env.stdout.write(render(tally, query.output).encode("utf-8", "surrogateescape"))
+            if not query.continuous:
+                return 0
+            env.stdout.flush()
+            env.sleep(1)
+    finally:
+        source.close()
+
+
+def new_tally(query: Query, env: Environment, keys: Iterable[str], names: Names) -> Tally:
+    keys = tuple(keys)
+    programs: Optional[Mapping[int, str]] = None
+    if "program" in keys:
+        # The -p map is built only when a program is asked for (a walk of /proc/*/fd).
+        from nlstat.modes.sockets import _load_programs
+
+        programs = _load_programs(query, env)
+    return Tally(keys, programs, names.user)
+
+
+def tally_sockets(query: Query, env: Environment, source: SocketSource, tally: Tally) -> None:
+    """Count what the socket listing of `query` would list."""
+    from nlstat.modes.sockets import _keep_inet, _keep_unix
+
+    keep = _keep_inet(query)
+    for protocol in INET_PROTOCOLS:
+        if not query.wants(protocol):
+            continue
+        families = [
+            family
+            for family, wanted in ((_socket.AF_INET, query.wants_inet_v4),
+                                   (_socket.AF_INET6, query.wants_inet_v6))
+            if wanted
+        ]
+        if protocol == TCP and len(families) == 2:
+            both = source.tcp_both()
+            if both is not None:
+                _tally_table(tally, both, TCP, None, TCPDIAG_GETSOCK, env)
+                continue
+        for family in families:
+            try:
+                table: Optional[InetTable] = source.inet(protocol, family)
+            except (FileNotFoundError, PermissionError):
+                continue  # netstat's notices belong to the listing; nothing to count
+            except OSError as err:
+                env.warn(f"{err.filename}: {err.strerror}")
+                raise Exit(255) from err
+            assert table is not None
+            _tally_table(tally, table, protocol, keep, SOCK_DIAG_BY_FAMILY, env)
+
+    if query.wants("unix"):
+        keep_unix = _keep_unix(query)
+        try:
+            unix = source.unix()
+        except OSError:
+            return
+        if unix.chunks is not None:
+            from nlstat.backends.procfs.sockets import UnixText
+
+            parser = UnixText(unix.path, env.warn)
+            for chunk in unix.chunks:
+                batch = parser.batch(chunk)
+                tally.unix_batch(batch if keep_unix is None else batch.where(keep_unix))
+        else:
+            assert unix.records is not None
+            records = iter(unix.records)
+            while True:
+                part: List[object] = []
+                for record in records:
+                    part.append(record)
+                    if len(part) >= UNIX_BATCH:
+                        break
+                if not part:
+                    break
+                batch = UnixBatch.of(part)  # type: ignore[arg-type]
+                tally.unix_batch(batch if keep_unix is None else batch.where(keep_unix))
+
+
+def _tally_table(
+    tally: Tally,
+    table: InetTable,
+    protocol: str,
+    keep: Optional[Callable[[InetSocket], bool]],
+    record_type: int,
+    env: Environment,
+) -> None:
+    decoder = table.decoder
+    if decoder is not None and protocol == TCP:
+        keep = None  # the kernel applied the listing as its state mask
+    if decoder is None:
+        from nlstat.backends.procfs.sockets import parse_inet, split_chunk
+
+        for chunk in table.chunks:
+            first_line, lines = split_chunk(chunk)
+            records = parse_inet(lines, protocol, table_family(table), table.path, env.warn,
+                                 first_line)
+            tally.records(records if keep is None else filter(keep, records))
+        return
+    _count(tally, table.first, decoder.others, keep)
+    if decoder.done:
+        return
+    raw = keep is None
+    for chunk in table.chunks:
+        if raw and tally.chunk(chunk, protocol, record_type):
+            continue
+        _count(tally, decoder.chunk(chunk), decoder.others, keep)
+        if decoder.done:
+            return
+
+
+def _count(
+    tally: Tally,
+    records: List[InetSocket],
+    others: List[InetSocket],
+    keep: Optional[Callable[[InetSocket], bool]],
+) -> None:
+    tally.records(records if keep is None else filter(keep, records))
+    if others:
+        tally.records(others if keep is None else filter(keep, others))
+        others.clear()
+
+
+def table_family(table: InetTable) -> int:
+    """The family of a /proc table: its file name ends in 6 for IPv6."""
+    return _socket.AF_INET6 if table.path.endswith("6") else _socket.AF_INET
