@@ -110,7 +110,8 @@ def program_of(owner: Optional[str]) -> Optional[str]:
     """"1234/sshd" (the -p column) -> "sshd": sockets of one program are counted together."""
     if owner is None:
         return None
-    return owner.partition("/")[2] or owner
+    pid, slash, name = owner.partition("/")
+    return name if slash else owner
 
 
 class Tally:
@@ -221,17 +222,17 @@ class Tally:
         position = {field: index for index, field in enumerate(self._fields)}
         for raw, count in self.inet.items():
             values: Tuple[object, ...] = raw[0]  # type: ignore[assignment]
+            protocol = str(values[position[0]])
             group: List[Value] = []
             for key in self.keys:
                 if key == "proto":
-                    protocol = str(values[0])
                     family = values[position[1]]
                     assert isinstance(family, int)
                     group.append(LABELS.get((protocol, family), protocol))
                 elif key == "state":
                     state = values[position[2]]
                     assert isinstance(state, int)
-                    group.append(inet_state_text(str(values[0]), state))
+                    group.append(inet_state_text(protocol, state))
                 elif key == "user":
                     uid = values[position[9]]
                     assert isinstance(uid, int)

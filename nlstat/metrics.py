@@ -88,7 +88,13 @@ class Sampler:
 
 
 def _label(value: object) -> str:
-    return "" if value is None else str(value)
+    """A label value: "" for none; bytes that are not UTF-8 (a program name) as \\xNN."""
+    if value is None:
+        return ""
+    text = str(value)
+    if not text.isascii():
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text
 
 
 class SocketCollector:

@@ -5,7 +5,8 @@ largest count first, then ordered by the keys' values (aggregate.sorted_groups).
 left-aligned and two blanks apart, COUNT right-aligned; an empty value (netstat's empty State
 of an unconnected udp or unix socket, a key that does not apply, such as a unix socket's
 port) prints as "-", so that every row has every column for awk. JSON keeps them as they
-are: "" for netstat's empty state, null where the key does not apply, ports as numbers.
+are: "" for netstat's empty state, null where the key does not apply, ports as numbers;
+bytes of a name that are not UTF-8 are written as \\xNN.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ def render(tally: Tally, output: str = "text") -> str:
 
         records: List[Dict[str, Value]] = []
         for group, count in rows:
-            record: Dict[str, Value] = dict(zip(keys, group))
+            record: Dict[str, Value] = {
+                key: _valid(value) for key, value in zip(keys, group)
+            }
             record["count"] = count
             records.append(record)
         if output == "ndjson":
@@ -39,6 +42,13 @@ def render(tally: Tally, output: str = "text") -> str:
         cells.append(row[-1].rjust(widths[-1]))
         lines.append("  ".join(cells) + "\n")
     return "".join(lines)
+
+
+def _valid(value: Value) -> Value:
+    """JSON is UTF-8: bytes that are not (a program name, a unix path) become \\xNN."""
+    if isinstance(value, str) and not value.isascii():
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
 
 
 def _text(value: Value) -> str:
