@@ -20,7 +20,7 @@ import _socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 from nlstat.env import Environment
 from nlstat.errors import NlstatError
@@ -80,7 +80,14 @@ class DeadlineReader:
 class Snapshots:
     """The last snapshot, shared by concurrent scrapes and kept for `max_age` seconds."""
 
-    def __init__(self, sampler: Sampler, exposition: Exposition, max_age: float) -> None:
+    def __init__(
+        self,
+        sampler: Sampler,
+        exposition: Exposition,
+        max_age: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.clock = clock
         self.sampler = sampler
         self.exposition = exposition
         self.max_age = max_age
@@ -89,10 +96,10 @@ class Snapshots:
         self.finished = float("-inf")
 
     def latest(self) -> bytes:
-        arrived = time.monotonic()
+        arrived = self.clock()
         with self.lock:
             if self.body is not None and (
-                self.finished >= arrived or time.monotonic() - self.finished <= self.max_age
+                self.finished >= arrived or self.clock() - self.finished <= self.max_age
             ):
                 return self.body
             self.body = None  # the old answer goes before the new dump is counted
