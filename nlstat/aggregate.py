@@ -74,7 +74,9 @@ _INET_FIELDS: Dict[str, Tuple[int, ...]] = {
 # nlmsghdr (16 bytes), then inet_diag_msg: idiag_family at 16, idiag_state at 17.
 _FAMILY_BYTE = 16
 _STATE_BYTE = 17
-_HEADER_BYTES = 6  # nlmsg_len and nlmsg_type: equal in every message of a tiled chunk
+_HEADER_BYTES = 6  # nlmsg_len and nlmsg_type: equal in every message of a run
+_RECORD_MIN = 16 + 72  # nlmsghdr + struct inet_diag_msg
+NLMSG_DONE = 3
 
 
 def parse_keys(text: str) -> Tuple[str, ...]:
@@ -160,34 +162,57 @@ class Tally:
         else:
             self.inet.update(zip(map(self._getter, records)))
 
-    def chunk(self, buf: bytes, protocol: str, record_type: int) -> bool:
-        """Count a chunk of inet_diag records by (family, state) without decoding it; False
-        (nothing counted) when it does not tile as same-sized records of `record_type`,
-        a control message among them (NLMSG_DONE, an error): decode it then."""
+    def chunk(self, buf: bytes, protocol: str, record_type: int) -> Optional[bool]:
+        """Count a chunk of inet_diag records by (family, state) without decoding it.
+
+        Returns True when the chunk ends the dump (NLMSG_DONE), False when more follow, and
+        None (nothing counted) when it holds anything but records of `record_type` and
+        NLMSG_DONE, an error above all: the decoder reads it then. Runs of same-sized
+        messages are counted with strided slices; where sizes change (a TIME_WAIT socket's
+        message has no attributes), the run is cut by bisection and the odd message is read
+        on its own.
+        """
+        if not self.raw_states:
+            return None
         end = len(buf)
-        if end < 20 or not self.raw_states:
-            return False
-        length = int.from_bytes(buf[0:4], sys.byteorder)
-        step = (length + 3) & ~3
-        if length < 88 or end % step:
-            return False
-        total = end // step
-        head = buf[0:_HEADER_BYTES]
-        for position in range(_HEADER_BYTES):
-            if buf[position::step] != head[position : position + 1] * total:
-                return False
-        if int.from_bytes(head[4:6], sys.byteorder) != record_type:
-            return False
+        order = sys.byteorder
+        runs: List[Tuple[int, int, int]] = []  # (offset, step, messages)
+        singles: List[Tuple[int, int]] = []  # (family, state)
+        ended = False
+        offset = 0
+        while offset < end:
+            if end - offset < 16:
+                return None
+            length = int.from_bytes(buf[offset : offset + 4], order)
+            msg_type = int.from_bytes(buf[offset + 4 : offset + 6], order)
+            if msg_type != record_type:
+                if msg_type == NLMSG_DONE and length >= 16:
+                    ended = True
+                    break
+                return None
+            step = (length + 3) & ~3
+            if length < _RECORD_MIN or offset + length > end:
+                return None
+            total = (end - offset) // step
+            run = _run(buf, offset, step, total)
+            if run > 1:
+                runs.append((offset, step, run))
+            else:
+                singles.append((buf[offset + _FAMILY_BYTE], buf[offset + _STATE_BYTE]))
+            offset += run * step
         counts = self.states.setdefault(protocol, Counter())
-        families = buf[_FAMILY_BYTE::step]
-        states = buf[_STATE_BYTE::step]
-        family = families[0]
-        if families.count(family) == total:
-            for state in set(states):
-                counts[(family, state)] += states.count(state)
-        else:
-            counts.update(zip(families, states))
-        return True
+        for offset, step, run in runs:
+            stop = offset + run * step
+            families = buf[offset + _FAMILY_BYTE : stop : step]
+            states = buf[offset + _STATE_BYTE : stop : step]
+            if families.count(families[0]) == run:
+                family = families[0]
+                for state in set(states):
+                    counts[(family, state)] += states.count(state)
+            else:
+                counts.update(zip(families, states))
+        counts.update(singles)
+        return ended
 
     def unix_batch(self, batch: UnixBatch) -> None:
         """Count a batch of unix sockets; only laddr (the path) and program look past the
@@ -275,6 +300,30 @@ class Tally:
                     group.append(None)
             add(tuple(group), count)
         return result
+
+
+def _run(buf: bytes, offset: int, step: int, total: int) -> int:
+    """How many messages from `offset` on share the first message's length and type (at
+    least 1, at most `total`): the strided slice of each header byte must be all equal."""
+    header = buf[offset : offset + _HEADER_BYTES]
+
+    def tiles(count: int) -> bool:
+        stop = offset + count * step
+        return all(
+            buf[offset + position : stop : step] == header[position : position + 1] * count
+            for position in range(_HEADER_BYTES)
+        )
+
+    if tiles(total):
+        return total
+    low, high = 1, total  # tiles(low) holds, tiles(high) does not
+    while high - low > 1:
+        middle = (low + high) // 2
+        if tiles(middle):
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def sorted_groups(groups: Mapping[Group, int]) -> List[Tuple[Group, int]]:

@@ -143,8 +143,12 @@ def _tally_table(
         return
     raw = keep is None
     for chunk in table.chunks:
-        if raw and tally.chunk(chunk, protocol, record_type):
-            continue
+        if raw:
+            ended = tally.chunk(chunk, protocol, record_type)
+            if ended is not None:
+                if ended:
+                    return
+                continue
         _count(tally, decoder.chunk(chunk), decoder.others, keep)
         if decoder.done:
             return

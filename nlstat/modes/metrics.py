@@ -7,6 +7,14 @@ from nlstat.query import Query
 
 
 def run(query: Query, env: Environment) -> int:
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        env.warn(
+            f"nlstat: --{query.metrics} needs the prometheus_client library "
+            "(pip install prometheus_client, or nlstat[prometheus])"
+        )
+        return 1
     from nlstat.metrics import Exposition, Sampler
 
     sampler = Sampler(query, env)

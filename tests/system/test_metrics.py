@@ -30,6 +30,7 @@ import pytest
 import sockets_cases as cases
 
 pytestmark = pytest.mark.netns
+pytest.importorskip("prometheus_client")
 
 PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"

@@ -40,10 +40,15 @@ def message(index: int, family: int, msg_type: int, state: int, attrs: bytes = b
                        src, dst, index % 2, index, 0, 0, 0, index % 3, 5000 + index) + attrs
 
 
-def chunks(count: int, families: Tuple[int, ...], msg_type: int) -> List[bytes]:
-    """Chunks of 50 messages, the last ending with NLMSG_DONE (as the kernel sends them)."""
+ATTRS = b"\x08\x00\x08\x00\x00\x00\x00\x00"
+
+
+def chunks(count: int, families: Tuple[int, ...], msg_type: int, odd_every: int = 0
+           ) -> List[bytes]:
+    """Chunks of 50 messages, the last ending with NLMSG_DONE (as the kernel sends them).
+    With odd_every, every so many messages has no attributes (as a TIME_WAIT socket's)."""
     messages = [message(i, families[i % len(families)], msg_type, STATES[i % len(STATES)],
-                        b"\x08\x00\x08\x00\x00\x00\x00\x00")
+                        b"" if odd_every and i % odd_every == 0 else ATTRS)
                 for i in range(count)]
     parts = [b"".join(messages[start:start + 50]) for start in range(0, count, 50)]
     parts[-1] += DONE
@@ -59,39 +64,35 @@ def decoded(parts: List[bytes], msg_type: int) -> Counter[Tuple[str, str]]:
     return Counter(tally.groups())  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("odd_every", [0, 7, 1])
 @pytest.mark.parametrize("families", [(_socket.AF_INET,), (_socket.AF_INET6,),
                                       (_socket.AF_INET, _socket.AF_INET6)])
 @pytest.mark.parametrize("msg_type", [SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK])
-def test_raw_chunks_count_as_the_decoded_records(families: Tuple[int, ...],
-                                                 msg_type: int) -> None:
-    parts = chunks(420, families, msg_type)
+def test_raw_chunks_count_as_the_decoded_records(families: Tuple[int, ...], msg_type: int,
+                                                 odd_every: int) -> None:
+    parts = chunks(420, families, msg_type, odd_every)
     tally = Tally(("proto", "state"))
-    decoder = InetDecoder(TCP, msg_type=msg_type)
-    raw = 0
-    for part in parts:
-        if tally.chunk(part, TCP, msg_type):
-            raw += 1
-        else:
-            tally.records(decoder.chunk(part))
-    # Every chunk but the last (it carries NLMSG_DONE) tiles; both families' messages are
-    # the same size here, so a mixed chunk is counted raw too (by family and state).
-    assert raw == len(parts) - 1
+    ends = [tally.chunk(part, TCP, msg_type) for part in parts]
+    # Every chunk is counted raw, mixed sizes and families too; the last one ends the dump.
+    assert ends == [False] * (len(parts) - 1) + [True]
     assert Counter(tally.groups()) == decoded(parts, msg_type)
+    assert sum(tally.groups().values()) == 420
     assert tally.groups()[("tcp" if families[0] == _socket.AF_INET else "tcp6",
                            "ESTABLISHED")] > 0
 
 
-def test_chunk_that_does_not_tile_is_left_to_the_decoder() -> None:
+def test_chunk_with_other_messages_is_left_to_the_decoder() -> None:
     tally = Tally(("proto", "state"))
-    uneven = message(1, _socket.AF_INET, SOCK_DIAG_BY_FAMILY, 1) + message(
-        2, _socket.AF_INET, SOCK_DIAG_BY_FAMILY, 1, b"\x08\x00\x08\x00\x00\x00\x00\x00")
-    assert not tally.chunk(uneven, TCP, SOCK_DIAG_BY_FAMILY)
+    record = message(1, _socket.AF_INET, SOCK_DIAG_BY_FAMILY, 1, ATTRS)
+    error = struct.pack("=IHHIIi", 36, 2, 0, 1, 0, -1) + bytes(16)
+    assert tally.chunk(record * 3 + error, TCP, SOCK_DIAG_BY_FAMILY) is None
     other_type = message(1, _socket.AF_INET, TCPDIAG_GETSOCK, 1) * 3
-    assert not tally.chunk(other_type, TCP, SOCK_DIAG_BY_FAMILY)
-    assert not tally.chunk(DONE, TCP, SOCK_DIAG_BY_FAMILY)
-    assert tally.groups() == {}
+    assert tally.chunk(other_type, TCP, SOCK_DIAG_BY_FAMILY) is None
+    assert tally.chunk(record[:60], TCP, SOCK_DIAG_BY_FAMILY) is None  # cut short
+    assert tally.groups() == {}  # nothing of a refused chunk was counted
+    assert tally.chunk(DONE, TCP, SOCK_DIAG_BY_FAMILY) is True
     keyed = Tally(("proto", "lport"))  # a key the raw bytes do not give: always decoded
-    assert not keyed.chunk(other_type, TCP, TCPDIAG_GETSOCK)
+    assert keyed.chunk(record, TCP, SOCK_DIAG_BY_FAMILY) is None
 
 
 def test_keys_resolve_once_per_value() -> None:
