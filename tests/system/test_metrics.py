@@ -424,3 +424,26 @@ def test_real_prometheus_scrapes_nlstat(world: World) -> None:
         finally:
             server.stop()
             assert not os.path.exists(server.directory)
+
+
+def test_fleet_docs_rules_and_config_pass_promtool(tmp_path: os.PathLike[str]) -> None:
+    """docs/fleet.md's alert rules and scrape configuration, as a reader would copy them."""
+    import re
+
+    if not os.path.exists(PROMTOOL):
+        pytest.skip("needs promtool (Debian package prometheus)")
+    text = (cases.REPO_ROOT / "docs" / "fleet.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```yaml\n(.*?)```", text, re.S)
+    rules = next(block for block in blocks if block.startswith("# nlstat.rules.yml"))
+    config = next(block for block in blocks if block.startswith("# prometheus.yml"))
+    rules_path = os.path.join(tmp_path, "nlstat.rules.yml")
+    config_path = os.path.join(tmp_path, "prometheus.yml")
+    with open(rules_path, "w", encoding="utf-8") as handle:
+        handle.write(rules)
+    with open(config_path, "w", encoding="utf-8") as handle:
+        handle.write(config)
+    for command in (["check", "rules", rules_path], ["check", "config", config_path]):
+        result = subprocess.run([PROMTOOL, *command], capture_output=True, timeout=60)
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert b"2 rules found" in subprocess.run([PROMTOOL, "check", "rules", rules_path],
+                                              capture_output=True, timeout=60).stdout
