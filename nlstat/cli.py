@@ -187,7 +187,18 @@ def parse(argv: Sequence[str], env: Environment) -> Union[Query, int]:
     For example ["-tulpn"] gives a sockets Query with tcp, udp, listening, programs and the three
     numeric flags on; ["-y"] prints glibc's complaint and the usage text, and gives 3.
     """
-    return _Parser(env).run(argv)
+    parsed = _Parser(env).run(argv)
+    if isinstance(parsed, int) or not parsed.extras:
+        return parsed
+    # nlstat's own options that are more than a stored value (--count, --by, --serve, ...)
+    # arrive in extras, in the order given; own_options turns them into Query fields.
+    from nlstat.own_options import apply
+
+    applied = apply(parsed)
+    if isinstance(applied, str):
+        _write(env.stderr, applied + "\n")
+        return STATUS_FAILURE
+    return applied
 
 
 class _Parser:
@@ -203,8 +214,6 @@ class _Parser:
         self.afname_length = 0  # strlen(afname)
         self.own: Dict[str, Union[str, bool]] = {}
         self.extras: List[Tuple[str, str]] = []
-        # Every own option as given, in order (for the ones whose meaning is not a field's).
-        self.order: List[Tuple[str, Union[str, bool]]] = []
 
     # -- the getopt walk -------------------------------------------------------------------
 
@@ -312,7 +321,6 @@ class _Parser:
         return self._act(code, optarg), index
 
     def _store_own(self, name: str, value: Union[str, bool]) -> None:
-        self.order.append((name, value))
         if name in Query._fields:
             self.own[name] = value
         else:
@@ -442,7 +450,7 @@ class _Parser:
 
         numeric = count("n", 0) > 0
         backend = self.own.get("backend")
-        query = Query(
+        return Query(
             mode=mode,
             all=count("a", 0) > 0,
             listening=count("l", 0) > 0,
@@ -481,15 +489,6 @@ class _Parser:
             backend=backend if isinstance(backend, str) else None,
             extras=tuple(self.extras),
         )
-        if not self.order:
-            return query
-        from nlstat.own_options import apply
-
-        applied = apply(query, self.order)
-        if isinstance(applied, str):
-            _write(self.env.stderr, applied + "\n")
-            return STATUS_FAILURE
-        return applied
 
     def _usage_error(self, line: Optional[str]) -> int:
         """netstat's usage(E_OPTERR): glibc's line (if any), the usage text, the family list."""

@@ -426,13 +426,13 @@ def test_own_options_never_shadow_netstat_abbreviations() -> None:
 def test_unknown_own_option_goes_to_extras(monkeypatch: pytest.MonkeyPatch) -> None:
     # A later option is one table line; until it has a Query field its value lands in extras.
     table = dict(cli.OWN_OPTIONS)
-    table["json"] = (False, None, "--json", "print JSON")
+    table["watch"] = (False, None, "--watch", "print changes")
     table["netns"] = (True, None, "--netns=NAME", "run inside a network namespace")
     monkeypatch.setattr(cli, "OWN_OPTIONS", table)
-    q = parsed("--json", "--netns", "blue", "-t")
-    assert q.extras == (("json", ""), ("netns", "blue"))
-    assert usage_error("--json=1") == b"netstat: option '--json' doesn't allow an argument\n"
-    assert b"        --json                   print JSON\n" in failed("-h").stdout
+    q = parsed("--watch", "--netns", "blue", "-t")
+    assert q.extras == (("watch", ""), ("netns", "blue"))
+    assert usage_error("--watch=1") == b"netstat: option '--watch' doesn't allow an argument\n"
+    assert b"        --watch                  print changes\n" in failed("-h").stdout
 
 
 def test_text_stream_without_buffer_still_gets_messages() -> None:
