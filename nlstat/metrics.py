@@ -55,7 +55,9 @@ class Sampler:
 
         started = time.monotonic()
         query = self.query
-        tally = new_tally(query, self.env, query.metrics_by, self.names)
+        # The -p map's notice ("Not all processes could be identified") once, not per scrape.
+        tally = new_tally(query, self.env if not self.dumps else self._quiet(), query.metrics_by,
+                          self.names)
         tally_sockets(query, self.env, self.source, tally)
         listeners: Dict[ListenerKey, Tuple[int, int]] = {}
         if query.wants("tcp"):
@@ -63,6 +65,13 @@ class Sampler:
         finished = time.monotonic()
         self.dumps += 1
         return Snapshot(tally.groups(), listeners, finished - started, finished, self.dumps)
+
+    def _quiet(self) -> Environment:
+        import copy
+
+        quiet = copy.copy(self.env)
+        quiet.warn = lambda line: None  # type: ignore[method-assign]
+        return quiet
 
     def _listeners(self) -> Dict[ListenerKey, Tuple[int, int]]:
         import _socket
