@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from nlstat.metrics import Exposition, Sampler, Snapshot
 
 REQUEST_SECONDS = 5.0
+# Sending the answer: a scrape of 10,000 series is about 1 MiB.
+RESPONSE_SECONDS = 30.0
 REQUEST_BYTES = 16384
 MAX_CONNECTIONS = 16
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -162,6 +164,7 @@ class Handler(BaseHTTPRequestHandler):
             self.server.env.warn(f"nlstat: scrape failed: {type(err).__name__}: {err}")
             self.send_error(500, "The kernel dump failed")
             return
+        self.connection.settimeout(RESPONSE_SECONDS)
         self.send_response(200)
         self.send_header("Content-Type", CONTENT_TYPE)
         self.send_header("Content-Length", str(len(body)))
