@@ -320,6 +320,12 @@ def netstat_counts(world: World) -> Counter[Tuple[str, str]]:
     return counts
 
 
+def still(counts: Counter[Tuple[str, str]]) -> Counter[Tuple[str, str]]:
+    """The rows the scrapes do not move: all but tcp over IPv4, whose listeners stay."""
+    return Counter({key: count for key, count in counts.items()
+                    if key[0] != "tcp" or key[1] == "LISTEN"})
+
+
 class PrometheusServer:
     """Prometheus inside the namespace, with its own config and data directory."""
 
@@ -401,18 +407,19 @@ def test_real_prometheus_scrapes_nlstat(world: World) -> None:
             # 127.0.0.1 and come and go every second: every other protocol, and tcp's
             # listeners, hold still, and must equal netstat's rows.
             compared = 0
+            stored: Dict[Tuple[str, str], float] = {}
+            want: Dict[Tuple[str, str], float] = {}
             for _attempt in range(10):
-                first = netstat_counts(world)
+                first = still(netstat_counts(world))
                 stored = {
                     (str(item["metric"]["proto"]), str(item["metric"].get("state", ""))):  # type: ignore[index,attr-defined]
                     float(item["value"][1])  # type: ignore[index]
                     for item in server.query(
                         'nlstat_sockets{proto!="tcp"} or nlstat_sockets{state="LISTEN"}')
                 }
-                if netstat_counts(world) != first:
-                    continue
-                want = {key: float(count) for key, count in first.items()
-                        if key[0] != "tcp" or key[1] == "LISTEN"}
+                if still(netstat_counts(world)) != first:
+                    continue  # netstat's rows moved meanwhile
+                want = {key: float(count) for key, count in first.items()}
                 if stored == want:
                     compared += 1
                     break
