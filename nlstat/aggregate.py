@@ -19,6 +19,7 @@ from collections import Counter
 from operator import itemgetter
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from nlstat.format.sockets import LABELS, TCP_STATE_NAMES, unix_state_text
 from nlstat.model.sockets import RAW, TCP, InetSocket, UnixBatch
 
 # The keys of --count --by and of the metrics' --by, in the order they are documented.
@@ -30,33 +31,8 @@ DEFAULT_KEYS = ("proto", "state")
 Value = Union[str, int, None]
 Group = Tuple[Value, ...]
 
-# netstat's Proto column per (protocol, family) (netstat.c tcp_do_one .. raw_do_one).
-LABELS: Dict[Tuple[str, int], str] = {
-    (TCP, _socket.AF_INET): "tcp",
-    (TCP, _socket.AF_INET6): "tcp6",
-    ("udp", _socket.AF_INET): "udp",
-    ("udp", _socket.AF_INET6): "udp6",
-    ("udplite", _socket.AF_INET): "udpl",
-    ("udplite", _socket.AF_INET6): "udpl6",
-    (RAW, _socket.AF_INET): "raw",
-    (RAW, _socket.AF_INET6): "raw6",
-}
-
-TCP_STATE_NAMES = (
-    "",
-    "ESTABLISHED",
-    "SYN_SENT",
-    "SYN_RECV",
-    "FIN_WAIT1",
-    "FIN_WAIT2",
-    "TIME_WAIT",
-    "CLOSE",
-    "CLOSE_WAIT",
-    "LAST_ACK",
-    "LISTEN",
-    "CLOSING",
-)
-UNIX_STATE_NAMES = {0: "FREE", 2: "CONNECTING", 3: "CONNECTED", 4: "DISCONNECTING"}
+# netstat's Proto and State texts are the listing's own (format/sockets.py): LABELS,
+# TCP_STATE_NAMES, unix_state_text.
 
 # InetSocket field positions of the raw values each key needs.
 _INET_FIELDS: Dict[str, Tuple[int, ...]] = {
@@ -99,13 +75,6 @@ def inet_state_text(protocol: str, state: int) -> str:
     if state == 1:
         return "ESTABLISHED"
     return "" if state == 7 else "UNKNOWN"
-
-
-def unix_state_text(socket_state: int, flags: int) -> str:
-    """The State column of netstat's unix rows (netstat.c unix_do_one)."""
-    if socket_state == 1:
-        return "LISTENING" if flags & 0x10000 else ""
-    return UNIX_STATE_NAMES.get(socket_state, "UNKNOWN")
 
 
 def program_of(owner: Optional[str]) -> Optional[str]:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
-from nlstat.aggregate import LABELS, Group
+from nlstat.aggregate import Group
 from nlstat.backends.sockets import SocketSource
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
+from nlstat.format.sockets import LABELS
 from nlstat.query import Query
 from nlstat.resolve import Names
 
