@@ -235,3 +235,26 @@ def test_single_flight_shares_the_dump_in_flight() -> None:
     assert cached.latest() == b"3"
     now[0] = 10.0
     assert cached.latest() == b"4"
+
+
+def test_listing_imports_nothing_of_count_or_metrics() -> None:
+    """Start-up of the plain modes does not grow: the counting, the metrics, prometheus_client
+    and json are imported on their own paths only."""
+    import subprocess
+    import sys
+
+    code = (
+        "import io, sys\n"
+        "from nlstat.app import main\n"
+        "from nlstat.env import Environment\n"
+        "main(['-lnt'], Environment(stdout=io.BytesIO(), stderr=io.StringIO()))\n"
+        "main(['-s'], Environment(stdout=io.BytesIO(), stderr=io.StringIO()))\n"
+        "print(' '.join(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, cwd=str(cli_support.REPO))
+    loaded = set(result.stdout.split())
+    assert "nlstat.modes.sockets" in loaded, result.stderr
+    for module in ("nlstat.aggregate", "nlstat.own_options", "nlstat.metrics", "nlstat.serve",
+                   "nlstat.modes.count", "prometheus_client", "json", "http.server"):
+        assert module not in loaded, module
