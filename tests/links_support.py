@@ -5,10 +5,11 @@ differently (veth pairs with their far ends in a second namespace, a bridge, a t
 ifb device and a veth that are down, alias labels, a 15-character name, promisc/allmulti,
 site/link/v4-mapped/v4-compatible IPv6 addresses, an unprintable queue length) and multicast
 memberships on both families (held by a small process inside, two sockets per group so RefCnt
-is 2, plus `ip maddr add`). Pings between the namespaces move the counters, then the lab waits
-until /proc/net/dev stops changing. Documentation addresses only: 198.18.0.0/15, 2001:db8::/32,
-site-local fec0::/10 and multicast groups that stay on the veth links. Device names include
-a UTF-8 one and one that is not UTF-8 (names are bytes to the kernel).
+is 2, plus `ip maddr add`). ICMP echoes between the namespaces (tests/echo.py, Python sockets)
+move the counters, then the lab waits until /proc/net/dev stops changing. Documentation
+addresses only: 198.18.0.0/15, 2001:db8::/32, site-local fec0::/10 and multicast groups that
+stay on the veth links. Device names include a UTF-8 one and one that is not UTF-8 (names are
+bytes to the kernel).
 
 Run `python3 -m tests.links_support capture` (as root) to rebuild the captured data under
 tests/data/links and tests/data/groups.
@@ -27,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.echo import exchange  # noqa: E402
 from tests.netns import Namespace  # noqa: E402
 
 NETSTAT = "/usr/bin/netstat"
@@ -103,7 +105,7 @@ SETUP: Tuple[Tuple[str, ...], ...] = (
     ("ip", "-n", "{peer}", "link", "set", "nlsmoved", "netns", "{lab}"),
     ("ip", "addr", "add", "198.18.7.1/24", "dev", "nlsmoved"),
     ("ip", "link", "set", "nlsmoved", "up"),
-    # Permanent neighbours: no ARP or neighbour-discovery probes after the pings.
+    # Permanent neighbours: no ARP or neighbour-discovery probes after the echoes.
     ("ip", "neigh", "replace", "198.18.0.2", "lladdr", MAC["nlsvethp"], "dev", "nlsveth0",
      "nud", "permanent"),
     ("ip", "-6", "neigh", "replace", "2001:db8:1::2", "lladdr", MAC["nlsvethp"], "dev",
@@ -128,18 +130,20 @@ PEER_SETUP: Tuple[Tuple[str, ...], ...] = (
      "nud", "permanent"),
 )
 # Quiet links: no router solicitations (they repeat with backoff for minutes) and no DAD
-# probes, so that counters stand still once the pings and the joins' reports are over.
+# probes, so that counters stand still once the echoes and the joins' reports are over.
 QUIET_SYSCTLS = {
     "net.ipv6.conf.all.router_solicitations": "0",
     "net.ipv6.conf.default.router_solicitations": "0",
     "net.ipv6.conf.all.dad_transmits": "0",
     "net.ipv6.conf.default.dad_transmits": "0",
 }
-# Bounded traffic between the two namespaces only.
-TRAFFIC: Tuple[Tuple[str, ...], ...] = (
-    ("ping", "-n", "-q", "-c", "4", "-i", "0.2", "-W", "1", "198.18.0.2"),
-    ("ping", "-n", "-q", "-c", "3", "-i", "0.2", "-W", "1", "-s", "1200", "198.19.0.2"),
-    ("ping", "-n", "-q", "-6", "-c", "3", "-i", "0.2", "-W", "1", "2001:db8:1::2"),
+# Bounded traffic between the two namespaces only: (address, echo requests, payload bytes),
+# each request answered before the next (tests/echo.py); permanent neighbours mean no ARP or
+# neighbour discovery adds packets of its own.
+ECHOES: Tuple[Tuple[str, int, int], ...] = (
+    ("198.18.0.2", 4, 56),
+    ("198.19.0.2", 3, 1200),
+    ("2001:db8:1::2", 3, 56),
 )
 
 # The holder joins each group on two sockets (RefCnt 2) and waits for stdin to close.
@@ -226,7 +230,7 @@ def _run_all(ns: Namespace, commands: Sequence[Sequence[str]], lab: Lab) -> None
 
 def wait_quiet(ns: Namespace, settle: float = 1.5, limit: float = 20.0) -> None:
     """Wait until /proc/net/dev and the group files stay the same for `settle` seconds
-    (IGMP/MLD reports and neighbour discovery fade out after joins and pings)."""
+    (IGMP/MLD reports and neighbour discovery fade out after joins and echoes)."""
     deadline = time.monotonic() + limit
     files = ["/proc/net/dev", "/proc/net/igmp", "/proc/net/igmp6"]
     last = ns.check(["cat", *files]).stdout
@@ -262,7 +266,7 @@ def links_lab() -> Iterator[Lab]:
         assert lab.holder.stdout is not None
         if lab.holder.stdout.readline().strip() != b"ready":
             raise RuntimeError("multicast holder did not start")
-        _run_all(ns, TRAFFIC, lab)
+        exchange(ns, ECHOES)
         wait_quiet(ns)
         yield lab
     finally:

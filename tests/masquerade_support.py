@@ -2,8 +2,9 @@
 
     inner 198.18.1.2 --veth-- 198.18.1.1 nat 198.19.2.1 --veth-- 198.19.2.2 outer
 
-nftables in `nat`: masquerade out of n1 to ports 61000-61999 (so the translated port always
-differs from the client's), and a port forward 198.19.2.1:7000 -> 198.18.1.2:7001 (DNAT only).
+nftables in `nat` (sent over netlink by tests/nftables.py, no `nft` binary): masquerade out of
+n1 to ports 61000-61999 (so the translated port always differs from the client's), and a port
+forward 198.19.2.1:7000 -> 198.18.1.2:7001 (DNAT only).
 
 All traffic stays inside these namespaces. Sockets are made by this process in threads switched
 into a namespace (tests.netns.Namespace.call_inside), so the test holds them and knows their
@@ -15,6 +16,7 @@ Capture the unit-test data (root):  python3 tests/masquerade_support.py capture
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
@@ -26,10 +28,11 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests import nftables as nft  # noqa: E402
+from tests.echo import exchange  # noqa: E402
 from tests.netns import Namespace, namespace  # noqa: E402
 
 DATA = REPO / "tests" / "data" / "conntrack"
-NFT = shutil.which("nft") or "/usr/sbin/nft"
 
 INNER = "198.18.1.2"
 NAT_INSIDE = "198.18.1.1"
@@ -64,8 +67,29 @@ class NatNetwork(NamedTuple):
     outer: Namespace
 
 
-def have_nft() -> bool:
-    return Path(NFT).exists()
+def nat_rules() -> nft.Batch:
+    """The nat namespace's rules, as nft would write them:
+
+        table ip nlstnat {
+          chain post { type nat hook postrouting priority 100;
+            oifname "n1" meta l4proto tcp masquerade to :61000-61999
+            oifname "n1" meta l4proto udp masquerade to :61000-61999
+            oifname "n1" masquerade }
+          chain pre { type nat hook prerouting priority -100;
+            iifname "n1" meta l4proto tcp tcp dport 7000 dnat to 198.18.1.2:7001 } }
+    """
+    batch = nft.Batch()
+    batch.table("nlstnat")
+    batch.chain("nlstnat", "post", hook=nft.NF_INET_POST_ROUTING, priority=100, kind="nat")
+    for protocol in (socket.IPPROTO_TCP, socket.IPPROTO_UDP):
+        batch.rule("nlstnat", "post", [*nft.oifname_is("n1"), *nft.l4proto_is(protocol),
+                                       *nft.masquerade(MASQ_PORTS)])
+    batch.rule("nlstnat", "post", [*nft.oifname_is("n1"), *nft.masquerade()])
+    batch.chain("nlstnat", "pre", hook=nft.NF_INET_PRE_ROUTING, priority=-100, kind="nat")
+    batch.rule("nlstnat", "pre", [*nft.iifname_is("n1"), *nft.l4proto_is(socket.IPPROTO_TCP),
+                                  *nft.dport_is(FORWARD_PORT),
+                                  *nft.dnat(INNER, FORWARDED_TO)])
+    return batch
 
 
 def _ip(*args: str) -> None:
@@ -91,14 +115,7 @@ def nat_network() -> Iterator[NatNetwork]:
             _ip("-n", ns.name, "link", "set", dev, "up")
         _ip("-n", inner.name, "route", "add", "default", "via", NAT_INSIDE)
         nat.check(["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
-        nat.check([NFT, "add table ip nlstnat; "
-                   "add chain ip nlstnat post { type nat hook postrouting priority 100 ; }; "
-                   'add rule ip nlstnat post oifname "n1" meta l4proto { tcp, udp } '
-                   f"masquerade to :{MASQ_PORTS[0]}-{MASQ_PORTS[1]}; "
-                   'add rule ip nlstnat post oifname "n1" masquerade; '
-                   "add chain ip nlstnat pre { type nat hook prerouting priority -100 ; }; "
-                   f'add rule ip nlstnat pre iifname "n1" tcp dport {FORWARD_PORT} '
-                   f"dnat to {INNER}:{FORWARDED_TO}"])
+        nat.call_inside(nat_rules().commit)
         yield NatNetwork(inner, nat, outer)
 
 
@@ -195,10 +212,15 @@ class Traffic:
 def udp_burst(network: NatNetwork, first_port: int, count: int) -> int:
     """`count` datagrams from one inner socket to consecutive closed outer ports (one conntrack
     entry each); the outer namespace drops them quietly. Returns the client's source port."""
-    network.outer.check([NFT, "add table ip nlstdrop; "
-                         "add chain ip nlstdrop in { type filter hook input priority 0 ; }; "
-                         f"add rule ip nlstdrop in udp dport {first_port}-{first_port + count - 1}"
-                         " drop"])
+    # table ip nlstdrop { chain in { type filter hook input priority 0;
+    #   meta l4proto udp udp dport FIRST-LAST drop } }
+    batch = nft.Batch()
+    batch.table("nlstdrop")
+    batch.chain("nlstdrop", "in", hook=nft.NF_INET_LOCAL_IN, priority=0, kind="filter")
+    batch.rule("nlstdrop", "in", [*nft.l4proto_is(socket.IPPROTO_UDP),
+                                  *nft.dport_within(first_port, first_port + count - 1),
+                                  nft.verdict(nft.NF_DROP)])
+    network.outer.call_inside(batch.commit)
 
     def send() -> int:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -246,13 +268,35 @@ def _message_types(chunk: bytes) -> List[int]:
     return kinds
 
 
+AS_NOBODY = ("setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups")
+
+
 def run_nlstat_in(ns: Namespace, argv: Sequence[str], backend: str = "auto",
                   user: bool = False) -> subprocess.CompletedProcess[bytes]:
-    """`python -m nlstat ARGV` inside `ns` (as nobody when `user`)."""
+    """`python -m nlstat ARGV` inside `ns` (as nobody when `user`, see nobodys_nlstat)."""
     env = {"LC_ALL": "C", "PYTHONPATH": str(REPO), "NLSTAT_BACKEND": backend,
            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    prefix = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"] if user else []
-    return ns.run([*prefix, sys.executable, "-m", "nlstat", *argv], env=env, timeout=120)
+    python = sys.executable
+    if user:
+        python, env["PYTHONPATH"] = nobodys_nlstat(ns)
+    prefix = list(AS_NOBODY) if user else []
+    return ns.run([*prefix, python, "-m", "nlstat", *argv], env=env, timeout=120)
+
+
+def nobodys_nlstat(ns: Namespace) -> Tuple[str, str]:
+    """(interpreter, PYTHONPATH) that uid 65534 can use: the tree and the venv may sit in
+    root's private directories (a fresh clone in a 0700 mktemp directory), so the package is
+    copied under the namespace's scratch directory (0755) and the venv's base interpreter is
+    used (-M imports nothing outside the standard library)."""
+    tree = os.path.join(ns.scratch, "nobody")
+    if not os.path.isdir(os.path.join(tree, "nlstat")):
+        shutil.copytree(REPO / "nlstat", os.path.join(tree, "nlstat"),
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for directory, _dirs, files in os.walk(tree):
+            os.chmod(directory, 0o755)
+            for name in files:
+                os.chmod(os.path.join(directory, name), 0o644)
+    return os.path.realpath(sys.executable), tree
 
 
 def capture(dest: Path = DATA) -> None:
@@ -265,7 +309,7 @@ def capture(dest: Path = DATA) -> None:
                 traffic.tcp()
                 traffic.udp()
             traffic.forwarded()
-            network.inner.check(["ping", "-c", "1", "-W", "2", OUTER])
+            exchange(network.inner, [(OUTER, 1, 56)])
             for _attempt in range(5):
                 proc_before = network.nat.check(["cat", "/proc/net/nf_conntrack"]).stdout
                 chunks = dump_chunks(network.nat)
@@ -281,8 +325,7 @@ def capture(dest: Path = DATA) -> None:
         # The kernel's answer to an unprivileged dump: NLMSG_ERROR with EPERM.
         script = ("import sys; sys.path.insert(0, sys.argv[1]); "
                   "from tests.masquerade_support import _eperm_answer; _eperm_answer()")
-        done = network.nat.run(["setpriv", "--reuid", "65534", "--regid", "65534",
-                                "--clear-groups", sys.executable, "-c", script, str(REPO)])
+        done = network.nat.run([*AS_NOBODY, sys.executable, "-c", script, str(REPO)])
         (dest / "eperm.dump").write_bytes(done.stdout)
 
 

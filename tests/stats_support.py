@@ -243,13 +243,11 @@ def stats_network() -> Iterator[Tuple[Namespace, Namespace]]:
 
 
 def make_traffic(inner: Namespace) -> None:
-    """Pings to the namespaces' own addresses, then TCP and UDP over loopback, inside `inner`."""
-    if shutil.which("ping") is None:
-        import pytest
+    """ICMP echoes to the namespaces' own addresses (tests/echo.py), then TCP and UDP over
+    loopback, inside `inner`."""
+    from tests.echo import exchange
 
-        pytest.skip("needs ping (Debian iputils-ping)")
-    for target in (PEER_V4, INNER_V4, PEER_V6):
-        inner.check(["ping", "-c", "3", "-i", "0.2", "-W", "2", target], timeout=30)
+    exchange(inner, [(target, 3, 56) for target in (PEER_V4, INNER_V4, PEER_V6)])
     inner.check([sys.executable, "-c", TRAFFIC_SCRIPT], timeout=60)
 
 

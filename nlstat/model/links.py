@@ -1,7 +1,7 @@
 """Interface records for `netstat -i`, produced by the netlink and procfs links backends."""
 
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 
 class LinkStats(NamedTuple):
@@ -52,9 +52,9 @@ class InetAddress(NamedTuple):
     """
 
     address: str
-    netmask: str | None
-    broadcast: str | None
-    destination: str | None
+    netmask: Optional[str]
+    broadcast: Optional[str]
+    destination: Optional[str]
 
 
 class Interface(NamedTuple):
@@ -73,10 +73,10 @@ class Interface(NamedTuple):
     hardware_type: int
     hardware_address: bytes
     mtu: int
-    tx_queue_len: int | None
+    tx_queue_len: Optional[int]
     device_map: DeviceMap
-    inet: InetAddress | None
-    stats: LinkStats | None
+    inet: Optional[InetAddress]
+    stats: Optional[LinkStats]
 
 
 class Inet6Address(NamedTuple):

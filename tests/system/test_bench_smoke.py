@@ -7,7 +7,6 @@ about timings.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import secrets
@@ -26,7 +25,6 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 LOADGEN = os.path.join(ROOT, "benchmarks", "loadgen.py")
 COMPARE = os.path.join(ROOT, "benchmarks", "compare.py")
 SMALL_LOAD = ["--tcp", "200", "--tcp6", "10", "--udp", "20", "--unix", "50", "--routes", "100"]
-HAVE_SOCKETS_MODE = importlib.util.find_spec("nlstat.modes.sockets") is not None
 
 
 def c_env(**extra: str) -> Dict[str, str]:
@@ -227,7 +225,6 @@ def test_compare_runner_mechanics_with_netstat_against_itself(load: Load) -> Non
 
 
 @pytest.mark.netns
-@pytest.mark.skipif(not HAVE_SOCKETS_MODE, reason="nlstat has no sockets mode yet")
 def test_compare_runner_nlstat_matches_netstat(load: Load) -> None:
     done = subprocess.run(
         [sys.executable, COMPARE, "--netns", load.netns, "--runs", "2", "--modes=-ant,-anx"],
@@ -248,7 +245,6 @@ RUN_COMPARE = ("import sys; from nlstat.compare import run; from nlstat.env impo
 
 
 @pytest.mark.netns
-@pytest.mark.skipif(not HAVE_SOCKETS_MODE, reason="nlstat has no sockets mode yet")
 def test_nlstat_compare_in_the_load(load: Load) -> None:
     done = load.inside(sys.executable, "-c", RUN_COMPARE, "--compare", "--compare-runs", "2",
                        "-ant")

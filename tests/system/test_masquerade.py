@@ -1,11 +1,12 @@
 """`-M` live: nlstat inside a NAT namespace lists exactly the translated connections we made.
 
 The network (tests/masquerade_support.py): inner -> nat (nftables masquerade to ports
-61000-61999, and a port forward) -> outer. The test's own sockets make TCP and UDP exchanges,
-so it knows each flow's client port and the port the NAT substituted, and checks `-Mn`, `-M`
-(names from the namespace's /etc/hosts and /etc/services), `-Me`, under both backends, against
-those flows and against pyroute2's view of the same conntrack table. The unavailable path is
-checked against netstat itself: as an unprivileged user both print the same message, status 1.
+61000-61999 and a port forward, set up over netlink) -> outer. The test's own sockets make TCP
+and UDP exchanges, so it knows each flow's client port and the port the NAT substituted, and
+checks `-Mn`, `-M` (names from the namespace's /etc/hosts and /etc/services), `-Me`, under both
+backends, against those flows and against pyroute2's view of the same conntrack table. The
+unavailable path is checked against netstat itself: as an unprivileged user both print the same
+message, status 1.
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from tests.masquerade_support import (  # noqa: E402
+    AS_NOBODY,
     INNER,
     OUTER,
     Flow,
     NatNetwork,
     Traffic,
-    have_nft,
     nat_network,
+    nobodys_nlstat,
     run_nlstat_in,
     udp_burst,
 )
@@ -60,8 +62,6 @@ class Setup:
 @pytest.fixture(scope="module")
 def nat() -> Iterator[Setup]:
     skip_unless_root()
-    if not have_nft():
-        pytest.skip("needs nftables (apt-get install nftables)")
     with nat_network() as network:
         traffic = Traffic(network)
         try:
@@ -185,9 +185,11 @@ def test_pyroute2_sees_the_same_nat_entries(nat: Setup) -> None:
 def test_unavailable_like_netstat(nat: Setup) -> None:
     """Unprivileged: ctnetlink answers EPERM and /proc/net/nf_conntrack is root's only, so
     nlstat falls back to netstat's own message; netstat -M says the same, status 1."""
-    netstat = nat.network.nat.run(["setpriv", "--reuid", "65534", "--regid", "65534",
-                                   "--clear-groups", "netstat", "-M"], env={"LC_ALL": "C"})
+    netstat = nat.network.nat.run([*AS_NOBODY, "netstat", "-M"], env={"LC_ALL": "C"})
     assert netstat.returncode == 1
+    python, _tree = nobodys_nlstat(nat.network.nat)
+    if nat.network.nat.run([*AS_NOBODY, python, "-c", "pass"]).returncode != 0:
+        pytest.skip(f"uid 65534 cannot run {python} (it lies in a private directory)")
     for backend in ("auto", "netlink", "proc"):
         for argv in (["-M"], ["-cM"], ["-Mne"]):
             done = run_nlstat_in(nat.network.nat, argv, backend, user=True)

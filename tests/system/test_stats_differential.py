@@ -94,6 +94,19 @@ def _run_inside(namespace: str, command: Sequence[str], extra: Dict[str, str]) -
     return Outcome(done.returncode, done.stdout, done.stderr)
 
 
+def test_the_echoes_moved_the_icmp_counters(busy_namespace: str) -> None:
+    """make_traffic's echoes (tests/echo.py) were each answered: the comparisons below see
+    non-zero ICMP counters, as they did with ping."""
+    snmp = _run_inside(busy_namespace, ["cat", "/proc/net/snmp", "/proc/net/snmp6"], {})
+    lines = snmp.stdout.decode().splitlines()
+    names, values = [ln.split()[1:] for ln in lines if ln.startswith("Icmp: ")][:2]
+    icmp = dict(zip(names, map(int, values)))
+    icmp6 = {ln.split()[0]: int(ln.split()[1]) for ln in lines if ln.startswith("Icmp6")}
+    # 3 echoes to the peer and 3 to the namespace's own address, each one answered.
+    assert icmp["OutEchos"] >= 6 and icmp["InEchoReps"] >= 6, icmp
+    assert icmp6["Icmp6OutEchos"] >= 3 and icmp6["Icmp6InEchoReplies"] >= 3, icmp6
+
+
 @pytest.mark.parametrize("backend", ["netlink", "proc"])
 @pytest.mark.parametrize("argv", LIVE_ARGS, ids=[" ".join(a) for a in LIVE_ARGS])
 def test_live_namespace(busy_namespace: str, argv: Tuple[str, ...], backend: str) -> None:

@@ -130,7 +130,8 @@ def test_igmp6_first_line_with_device() -> None:
 
 
 def test_decode_memberships_against_pyroute2() -> None:
-    ifaddrmsg = pytest.importorskip("pyroute2.netlink.rtnl.ifaddrmsg").ifaddrmsg
+    from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
+
     for name, family in (("mcast4.nl", V4), ("mcast6.nl", V6)):
         data = (DATA / name).read_bytes()
         ours = decode_memberships([data])

@@ -48,7 +48,8 @@ def _bytes(name: str) -> bytes:
 
 
 def _pyroute2_messages(name: str) -> List[object]:
-    marshal = pytest.importorskip("pyroute2.netlink.rtnl.marshal")
+    from pyroute2.netlink.rtnl import marshal
+
     return [m for m in marshal.MarshalRtnl().parse(_bytes(name)) if m["header"]["type"] in (16, 20)]
 
 

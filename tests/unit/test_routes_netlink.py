@@ -14,6 +14,7 @@ from typing import Dict, List, Optional, Tuple
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyroute2.netlink.rtnl import marshal as pyroute2_marshal  # a declared dependency
 
 REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
@@ -33,8 +34,6 @@ from nlstat.errors import BackendUnavailable  # noqa: E402
 from nlstat.kernel import rtnetlink as rt  # noqa: E402
 from nlstat.model.routes import Route, Route6  # noqa: E402
 from tests.routes_support import DATA, read_links  # noqa: E402
-
-pyroute2_marshal = pytest.importorskip("pyroute2.netlink.rtnl.marshal")
 
 NLMSGHDR = struct.Struct("=IHHII")
 RTMSG = struct.Struct("=BBBBBBBBI")

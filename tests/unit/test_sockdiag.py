@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pyroute2.netlink import diag as pyroute2_diag  # a declared dependency
 
 from nlstat.backends.netlink.nlsocket import NLMSGHDR, dump_ended, read_chunks
 from nlstat.backends.netlink.sockdiag import (
@@ -26,8 +27,6 @@ from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCP_LISTEN
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sockdiag"
-
-pyroute2_diag = pytest.importorskip("pyroute2.netlink.diag")
 
 
 def reference(name: str) -> list:
