@@ -36,3 +36,11 @@ class Exit(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
         self.status = status
+
+
+class HelperDied(NlstatError):
+    """The formatting helper process (pipeline.py) ended before its work was done: killed
+    (the OOM killer, a signal) or crashed. Its rows are missing, so this is an internal error
+    (EX_SOFTWARE), never a silent truncation."""
+
+    status = 70

@@ -15,9 +15,9 @@ import os
 import select
 import struct
 from collections import deque
-from typing import Callable, Deque, Iterable, Iterator, Optional, Protocol, Union
+from typing import Callable, Deque, Iterable, Iterator, NamedTuple, Optional, Protocol, Union
 
-from nlstat.errors import BackendUnavailable, NlstatError
+from nlstat.errors import BackendUnavailable, HelperDied, NlstatError
 
 # Chunks formatted in the parent before forking: a fork (about 2 ms) pays from about 1,000 rows.
 WARMUP_CHUNKS = 4
@@ -37,8 +37,11 @@ F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
 
 Work = Callable[[bytes], bytes]
-# SIGPIPE's number (13 on Linux), kept here so that `signal` is imported by the helper only.
+# Signal numbers on Linux, kept here so that `signal` is imported by the helper only.
+SIGINT = 2
+SIGKILL = 9
 SIGPIPE = 13
+PR_SET_PDEATHSIG = 1
 
 
 class Sink(Protocol):
@@ -73,7 +76,25 @@ def _grow(fd: int) -> None:
 
         fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
     except OSError:
-        pass  # a smaller pipe only means more waiting, never a wrong order
+        # EPERM past /proc/sys/fs/pipe-user-pages-soft for an unprivileged user: the pipes
+        # stay at 64 KiB. Only more waiting: the parent never blocks on one pipe while the
+        # helper may be blocked on the other (_Helper.send).
+        pass
+
+
+def _die_with(parent: int) -> None:
+    """In the helper: be killed when the parent dies (SIGTERM, SIGKILL), even while blocked on a
+    write to a stdout nobody reads. prctl(PR_SET_PDEATHSIG) through ctypes (1 ms to import, in
+    the helper only, while it waits for its first chunk anyway); a parent already gone is
+    noticed by the parent pid that changed."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError, ImportError):
+        pass  # no prctl: the helper still ends on EOF of its chunks or EPIPE on its results
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def _helper(work: Work, chunks_in: int, results_out: int, sink: Optional[Sink]) -> None:
@@ -118,79 +139,160 @@ def _helper(work: Work, chunks_in: int, results_out: int, sink: Optional[Sink]) 
             pass
 
 
+class _Failure(NamedTuple):
+    """A frame that carried the helper's error: raised when its turn comes."""
+
+    error: BaseException
+
+
 class _Helper:
+    """The parent's side of a forked helper.
+
+    The chunks pipe is non-blocking: when it is full, the parent collects the helper's
+    results instead of waiting, because the helper may itself be blocked writing a result
+    into a full results pipe (64 KiB pipes when F_SETPIPE_SZ was refused; a chunk and a
+    result larger than that deadlocked). Results are read in whole frames, blocking: once
+    the helper has begun a frame it writes the rest without waiting for anything else.
+    EPIPE on the chunks or EOF on the results means the helper has ended; how it ended,
+    from waitpid, decides the error (telling the two apart: a helper killed by SIGPIPE while
+    writing stdout is the reader that left, anything else is a helper that died).
+    """
+
     def __init__(self, work: Work, sink: Optional[Sink] = None) -> None:
         chunks_read, self.chunks_write = os.pipe()
         self.results_read, results_write = os.pipe()
         for fd in (self.chunks_write, results_write):
             _grow(fd)
+        parent = os.getpid()
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - runs in the child
             try:
                 os.close(self.chunks_write)
                 os.close(self.results_read)
+                if sink is not None:
+                    # The only helper that may block on something other than its parent's
+                    # pipes (stdout); the other ends on EOF or EPIPE when the parent dies.
+                    _die_with(parent)
                 _helper(work, chunks_read, results_write, sink)
             finally:
                 os._exit(0)  # never return into the parent's code (no atexit, no flushes)
         os.close(chunks_read)
         os.close(results_write)
+        os.set_blocking(self.chunks_write, False)
+        # poll, not select: a program using the API may hold descriptors past FD_SETSIZE.
+        self.results_poll = select.poll()
+        self.results_poll.register(self.results_read, select.POLLIN)
+        self.both_poll = select.poll()
+        self.both_poll.register(self.results_read, select.POLLIN)
+        self.both_poll.register(self.chunks_write, select.POLLOUT)
+        self.writes_stdout = sink is not None
+        self.early: Deque[Union[bytes, _Failure]] = deque()  # collected while sending
         self.status: Optional[int] = None  # the wait status, once it has been reaped
 
     def send(self, chunk: bytes) -> None:
-        _write_all(self.chunks_write, FRAME.pack(len(chunk)) + chunk)
+        view = memoryview(FRAME.pack(len(chunk)) + chunk)
+        while view:
+            try:
+                written = os.write(self.chunks_write, view)
+            except BlockingIOError:
+                self._collect_while_full()
+                continue
+            except BrokenPipeError:
+                raise self._ended() from None
+            view = view[written:]
+
+    def _collect_while_full(self) -> None:
+        """The chunks pipe is full: wait until it has room, collecting any result meanwhile."""
+        for fd, _events in self.both_poll.poll():
+            if fd == self.results_read:  # a result, or EOF (POLLHUP): the helper has ended
+                self.early.append(self._frame())
+                return
 
     def ready(self) -> bool:
         """Has the helper finished a chunk? (never blocks)"""
-        return bool(select.select([self.results_read], [], [], 0)[0])
+        return bool(self.early) or bool(self.results_poll.poll(0))
 
     def result(self) -> bytes:
+        item = self.early.popleft() if self.early else self._frame()
+        if isinstance(item, _Failure):
+            raise item.error
+        return item
+
+    def _frame(self) -> Union[bytes, _Failure]:
+        """The next frame from the helper, blocking until it is whole."""
         try:
             (size,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
-            if size == STOP_FRAME:
-                return b""
-            if size == REFUSED_FRAME:
-                (code,) = ERRNO.unpack(_read_exact(self.results_read, ERRNO.size))
-                (length,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
-                message = _read_exact(self.results_read, length).decode("utf-8", "replace")
-                raise BackendUnavailable(message, code)
-            if size == ERROR_FRAME:
-                (length,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
-                message = _read_exact(self.results_read, length).decode("utf-8", "replace")
-                raise NlstatError(f"formatting helper failed: {message}")
-            return _read_exact(self.results_read, size)[1:]
+            return self._body(size)
         except EOFError:
-            raise NlstatError("formatting helper ended unexpectedly") from None
+            return _Failure(self._ended())
+
+    def _body(self, size: int) -> Union[bytes, _Failure]:
+        read = self.results_read
+        if size == STOP_FRAME:
+            return b""
+        if size == REFUSED_FRAME:
+            (code,) = ERRNO.unpack(_read_exact(read, ERRNO.size))
+            (length,) = FRAME.unpack(_read_exact(read, FRAME.size))
+            message = _read_exact(read, length).decode("utf-8", "replace")
+            return _Failure(BackendUnavailable(message, code))
+        if size == ERROR_FRAME:
+            (length,) = FRAME.unpack(_read_exact(read, FRAME.size))
+            message = _read_exact(read, length).decode("utf-8", "replace")
+            return _Failure(NlstatError(f"formatting helper failed: {message}"))
+        return _read_exact(read, size)[1:]
+
+    def _ended(self) -> BaseException:
+        """The helper closed its pipes before its work was done: the error to raise.
+
+        An error it reported on its way out comes first (its results before that are of no
+        use now); else its wait status says why it ended."""
+        try:
+            while True:
+                (size,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
+                item = self._body(size)
+                if isinstance(item, _Failure):
+                    return item.error
+        except EOFError:
+            pass
+        self._reap()
+        status = self.status
+        if status is None:
+            return HelperDied("formatting helper ended unexpectedly")
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            if number == SIGPIPE and self.writes_stdout:
+                return BrokenPipeError()  # the reader of stdout left: netstat's SIGPIPE
+            if number == SIGINT:
+                return KeyboardInterrupt()  # Ctrl-C reached the process group first there
+            return HelperDied(f"formatting helper died (killed by signal {number})")
+        return HelperDied(f"formatting helper died (exit status {os.WEXITSTATUS(status)})")
 
     def finish(self) -> None:
         """Tell a helper with a sink that the chunks have ended; return once it has written
         and flushed everything. A helper killed by SIGPIPE (the reader left) is a broken pipe
         here too."""
-        try:
-            _write_all(self.chunks_write, FRAME.pack(STOP_FRAME))
-            if self.result() != b"":
-                raise NlstatError("formatting helper sent a result it should have written")
-        except (BrokenPipeError, NlstatError):
-            self.close()
-            status = self.status
-            if status is not None and os.WIFSIGNALED(status) and os.WTERMSIG(status) == SIGPIPE:
-                raise BrokenPipeError from None
-            raise
+        self.send(b"")
+        if self.result() != b"":
+            raise NlstatError("formatting helper sent a result it should have written")
+
+    def _reap(self) -> None:
+        if self.status is None:
+            try:
+                self.status = os.waitpid(self.pid, 0)[1]
+            except ChildProcessError:
+                pass
 
     def close(self) -> None:
         try:
-            _write_all(self.chunks_write, FRAME.pack(STOP_FRAME))
+            os.write(self.chunks_write, FRAME.pack(STOP_FRAME))
         except OSError:
-            pass
+            pass  # full (the helper sees EOF instead) or the helper has gone
         for fd in (self.chunks_write, self.results_read):
             try:
                 os.close(fd)
             except OSError:
                 pass
-        if self.status is None:
-            try:
-                self.status = os.waitpid(self.pid, 0)[1]
-            except OSError:
-                pass
+        self._reap()
 
 
 def _never_last(chunk: bytes) -> bool:

@@ -6,13 +6,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, List, Optional
 
 import pytest
 
-from nlstat.errors import BackendUnavailable, NlstatError
+from nlstat import pipeline
+from nlstat.errors import BackendUnavailable, HelperDied, NlstatError
 from nlstat.pipeline import WARMUP_CHUNKS, handed_off, ordered_map
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def numbered(count: int, stop_after_last: bool = True) -> Iterator[bytes]:
@@ -107,22 +114,199 @@ def test_handed_off_helper_failure_is_an_error(tmp_path: Path) -> None:
         handed_off(numbered(60, False), failing, sink)
 
 
-def test_handed_off_reader_gone_is_a_broken_pipe() -> None:
-    """`nlstat -anx | head -1`: the reader leaves, the helper dies of SIGPIPE as netstat
-    would, and the parent gets a BrokenPipeError (app.py then dies of SIGPIPE too)."""
+def test_handed_off_reader_gone_is_a_broken_pipe(helpers: List[pipeline._Helper]) -> None:
+    """`nlstat -anx | head`: the reader leaves while the helper writes, the helper dies of
+    SIGPIPE as netstat would, and the parent gets a BrokenPipeError (app.py then dies of
+    SIGPIPE too). The reader is another process that reads a little more than the parent
+    wrote before the fork, so the parent's own writes succeed and the helper's fail."""
     read_end, write_end = os.pipe()
+    reader = subprocess.Popen(["head", "-c", "200"], stdin=read_end, stdout=subprocess.DEVNULL)
+    os.close(read_end)  # the reader holds the only read end: the helper must not inherit one
     parent = os.getpid()
 
-    def leaving(chunk: bytes) -> bytes:
-        if os.getpid() == parent and chunk.startswith(b"%d" % (WARMUP_CHUNKS - 1)):
-            os.close(read_end)  # after the warm-up writes, before the helper's
-        return chunk
+    def big(chunk: bytes) -> bytes:
+        if os.getpid() == parent:
+            return chunk.split()[0] + b";"  # the warm-up: a few bytes, taken by the reader
+        return b"x" * 20000
 
     sink = os.fdopen(write_end, "wb")
-    with pytest.raises(BrokenPipeError):
-        handed_off(numbered(200, False), leaving, sink)
-    with contextlib.suppress(BrokenPipeError):
-        sink.close()
+    try:
+        with pytest.raises(BrokenPipeError):
+            handed_off(numbered(200, False), big, sink)
+    finally:
+        with contextlib.suppress(BrokenPipeError):
+            sink.close()
+        reader.wait(60)
+    [helper] = helpers
+    assert helper.status is not None and os.WIFSIGNALED(helper.status)
+    assert os.WTERMSIG(helper.status) == signal.SIGPIPE
+
+
+@pytest.fixture
+def helpers(monkeypatch: pytest.MonkeyPatch) -> List[pipeline._Helper]:
+    """Every helper the test forks, recorded (the real class, its pid and wait status)."""
+    made: List[pipeline._Helper] = []
+    real_init = pipeline._Helper.__init__
+
+    def init(self: pipeline._Helper, work: pipeline.Work,
+             sink: Optional[pipeline.Sink] = None) -> None:
+        real_init(self, work, sink)
+        made.append(self)
+
+    monkeypatch.setattr(pipeline._Helper, "__init__", init)
+    return made
+
+
+def killed_before_first_chunk(helpers: List[pipeline._Helper]) -> Iterator[bytes]:
+    """A source that, once the helper is forked (after the warm-up), SIGKILLs it and waits
+    until it is dead, before the parent sends it anything."""
+    for index in range(200):
+        if index == WARMUP_CHUNKS:
+            [helper] = helpers
+            os.kill(helper.pid, signal.SIGKILL)
+            wait_until_dead(helper.pid)
+        yield b"%d" % index
+
+
+def wait_until_dead(pid: int) -> None:
+    """Until the process is a zombie (not reaped: the parent's waitpid must find it)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return
+        time.sleep(0.005)
+    raise AssertionError(f"{pid} still alive")
+
+
+def killing_itself_at(number: int) -> pipeline.Work:
+    """Work that SIGKILLs the helper when it is given its `number`th chunk (1 = the first)."""
+    parent = os.getpid()
+    count = 0
+
+    def work_or_die(chunk: bytes) -> bytes:
+        nonlocal count
+        if os.getpid() != parent:
+            count += 1
+            if count == number:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return work(chunk)
+
+    return work_or_die
+
+
+# The stages of a listing: before the helper has a chunk, mid-stream (the parent still sending),
+# and the last chunk (the parent has sent everything and only waits for results).
+STAGES = ["before-first-chunk", "mid-stream", "while-parent-reads-results"]
+CHUNKS = 200
+
+
+def stage_work(stage: str) -> pipeline.Work:
+    if stage == "mid-stream":
+        return killing_itself_at(20)
+    if stage == "while-parent-reads-results":
+        return killing_itself_at(CHUNKS - WARMUP_CHUNKS)  # the last chunk: all are sent
+    return work
+
+
+@pytest.mark.parametrize("stage, backlog", [
+    (stage, backlog) for stage in STAGES for backlog in (None, 3)
+    # with a backlog the parent may format the last chunk itself: no stage to aim at
+    if (stage, backlog) != ("while-parent-reads-results", 3)
+])
+def test_ordered_map_helper_killed_is_an_error(
+    helpers: List[pipeline._Helper], stage: str, backlog: Optional[int]
+) -> None:
+    """A helper that dies (OOM killer, crash) is an error naming how it died, whatever the
+    parent was doing: never output that stops midway without a word."""
+    source = killed_before_first_chunk(helpers) if stage == "before-first-chunk" \
+        else numbered(CHUNKS, False)
+    results = []
+    with pytest.raises(HelperDied, match=r"^formatting helper died \(killed by signal 9\)$") \
+            as caught:
+        # period=1000: every chunk but the warm-up goes to the helper, so the parent needs
+        # its results; with a backlog the share adapts and the parent waits as it must.
+        for result in ordered_map(source, stage_work(stage), period=1000, backlog=backlog):
+            results.append(result.split(b"@")[0])
+    assert caught.value.status == 70
+    assert results == [b"%d" % i for i in range(len(results))]  # what came is in order
+    assert len(results) < CHUNKS
+    [helper] = helpers
+    assert helper.status is not None and os.WTERMSIG(helper.status) == signal.SIGKILL
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_handed_off_helper_killed_is_an_error(
+    tmp_path: Path, helpers: List[pipeline._Helper], stage: str
+) -> None:
+    source = killed_before_first_chunk(helpers) if stage == "before-first-chunk" \
+        else numbered(CHUNKS, False)
+    with open(tmp_path / "out", "wb") as sink, \
+            pytest.raises(HelperDied, match=r"killed by signal 9") as caught:
+        handed_off(source, stage_work(stage), sink)
+    assert caught.value.status == 70
+    [helper] = helpers
+    assert helper.status is not None and os.WTERMSIG(helper.status) == signal.SIGKILL
+
+
+def test_helper_ended_by_ctrl_c_is_an_interrupt(helpers: List[pipeline._Helper]) -> None:
+    """Ctrl-C reaches the whole process group: if the helper's death is seen before the
+    parent's own SIGINT, the parent still ends as interrupted (app.py: killed by SIGINT)."""
+    parent = os.getpid()
+
+    def interrupted(chunk: bytes) -> bytes:
+        if os.getpid() != parent:
+            os.kill(os.getpid(), signal.SIGINT)  # the helper only: SIG_DFL there
+        return chunk
+
+    with pytest.raises(KeyboardInterrupt):
+        list(ordered_map(numbered(60, False), interrupted, period=1000))
+    [helper] = helpers
+    assert helper.status is not None and os.WTERMSIG(helper.status) == signal.SIGINT
+
+
+# --- 64 KiB pipes: no deadlock --------------------------------------------------------------
+
+SMALL_PIPES = r"""
+import fcntl, os, sys
+from nlstat import pipeline
+
+pipeline._grow = lambda fd: None  # as when F_SETPIPE_SZ is refused (EPERM)
+sizes = []
+real_init = pipeline._Helper.__init__
+def init(self, work, sink=None):
+    real_init(self, work, sink)
+    sizes.append(fcntl.fcntl(self.chunks_write, 1032))  # F_GETPIPE_SZ
+    sizes.append(fcntl.fcntl(self.results_read, 1032))
+pipeline._Helper.__init__ = init
+
+chunk_size, result_size, backlog = (int(word) for word in sys.argv[1:4])
+def work(chunk):
+    return chunk[:8].ljust(result_size, b".")
+chunks = (b"%08d" % i + b"-" * (chunk_size - 8) for i in range(60))
+results = list(pipeline.ordered_map(chunks, work, period=1000, backlog=backlog or None))
+assert [r[:8] for r in results] == [b"%08d" % i for i in range(60)], "order"
+assert all(len(r) == result_size for r in results)
+assert sizes == [65536, 65536], sizes
+print("ok", len(results))
+"""
+
+
+@pytest.mark.parametrize("backlog", [0, 3])
+@pytest.mark.parametrize("chunk_size, result_size", [(32 << 10, 70_000), (70_000, 100_000)])
+def test_no_deadlock_when_the_pipes_cannot_grow(
+    chunk_size: int, result_size: int, backlog: int
+) -> None:
+    """F_SETPIPE_SZ refused: 64 KiB pipes, chunks and results larger than half a pipe, the
+    helper takes every chunk. It hung: the parent blocked writing a chunk while the helper
+    blocked writing a result. A hang fails here through the timeout."""
+    done = subprocess.run(
+        [sys.executable, "-c", SMALL_PIPES, str(chunk_size), str(result_size), str(backlog)],
+        capture_output=True, timeout=60, cwd=REPO_ROOT,
+        env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)),
+    )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert done.stdout == b"ok 60\n"
 
 
 @pytest.mark.parametrize("backlog", [1, 3])
@@ -138,3 +322,117 @@ def test_adaptive_share_keeps_the_order_and_uses_both_processes(backlog: int) ->
         helper_share = sum(pid != parent for pid in pids)
         assert helper_share > 0  # the helper took part
         assert pids.count(parent) > WARMUP_CHUNKS  # and so did the parent, past the warm-up
+
+
+# --- the command line: a crafted /proc, the real nlstat under tests/pipeline_hooks.py --------
+
+HOOKS = REPO_ROOT / "tests" / "pipeline_hooks.py"
+UNIX_TITLE = "Num       RefCount Protocol Flags    Type St Inode Path\n"
+TCP_TITLE = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid"
+             "  timeout inode\n")
+# Enough rows that the helper starts and has many chunks (64 KiB each) to work on.
+ROWS = 40_000
+
+
+def unix_table(count: int) -> str:
+    return UNIX_TITLE + "".join(
+        f"{i:016x}: 00000002 00000000 00000000 0001 01 {100000 + i} /run/s{i}.sock\n"
+        for i in range(count))
+
+
+def tcp_table(count: int) -> str:
+    return TCP_TITLE + "".join(
+        f"{i:4d}: 0100007F:{1024 + i % 60000:04X} 0100007F:1F90 01 00000000:00000000 "
+        f"00:00000000 00000000     0        0 {100000 + i} 1 0000000000000000 20 4 30 10 -1\n"
+        for i in range(count))
+
+
+@pytest.fixture(scope="module")
+def proc_root(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import netns
+
+    root = tmp_path_factory.mktemp("proc")
+    return netns.write_proc_tree(root, {"unix": unix_table(ROWS), "tcp": tcp_table(ROWS)})
+
+
+def hooked(proc_root: str, args: List[str], **settings: str) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), NLSTAT_BACKEND="proc",
+               NLSTAT_PROC_ROOT=proc_root, LC_ALL="C", **settings)
+    return subprocess.Popen([sys.executable, str(HOOKS), *args], env=env, cwd="/",
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+# -anx: handed_off (/proc/net/unix); -ant: ordered_map (/proc/net/tcp text chunks).
+MODES = ["-anx", "-ant"]
+
+
+@pytest.mark.parametrize("kill_at", ["0", "5"], ids=["before-first-chunk", "mid-stream"])
+@pytest.mark.parametrize("mode", MODES)
+def test_cli_helper_killed_says_so(proc_root: str, mode: str, kill_at: str) -> None:
+    process = hooked(proc_root, [mode], NLSTAT_TEST_KILL_AT=kill_at)
+    stdout, stderr = process.communicate(timeout=120)
+    assert stderr == b"nlstat: formatting helper died (killed by signal 9)\n"
+    assert process.returncode == 70
+    assert 0 < stdout.count(b"\n") < ROWS  # the rows before it: the status says they are short
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_cli_reader_gone_after_the_helper_started_writing(proc_root: str, mode: str) -> None:
+    """`nlstat -anx | head -c N`, N past what the parent wrote before the fork: the reader
+    leaves while the helper's output flows. Status 141 as netstat's, nothing on stderr."""
+    process = hooked(proc_root, [mode], NLSTAT_TEST_REPORT="1")
+    assert process.stdout is not None and process.stderr is not None
+    # The warm-up is 4 chunks of 64 KiB of /proc text; the whole output is over 2 MB.
+    taken = process.stdout.read(1 << 20)
+    process.stdout.close()
+    stderr = process.stderr.read()
+    process.wait(120)
+    lines = stderr.splitlines()
+    hooks = [line for line in lines if line.startswith(b"nlstat-test: ")]
+    assert [line for line in lines if line not in hooks] == []  # no traceback, no word
+    assert process.returncode == -signal.SIGPIPE  # killed by SIGPIPE: a shell says 141
+    assert len(taken) == 1 << 20
+    kind = b"handed_off" if mode == "-anx" else b"ordered_map"
+    assert hooks[0].startswith(b"nlstat-test: fork " + kind)
+    if mode == "-anx":  # the helper wrote stdout: it died of SIGPIPE, the parent followed
+        assert any(line.endswith(b" status %d" % signal.SIGPIPE) for line in hooks), hooks
+
+
+def helper_pid(process: subprocess.Popen[bytes]) -> int:
+    assert process.stderr is not None
+    line = process.stderr.readline()
+    assert line.startswith(b"nlstat-test: fork "), line
+    return int(line.split()[-1])
+
+
+def gone(pid: int) -> bool:
+    """Dead: no such process, or a zombie waiting for init to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_sigterm_during_a_listing_leaves_no_helper(proc_root: str, mode: str) -> None:
+    """SIGTERM to nlstat while its helper is blocked writing a stdout nobody reads: the helper
+    dies with it (PR_SET_PDEATHSIG), it does not stay behind holding the pipe."""
+    process = hooked(proc_root, [mode], NLSTAT_TEST_REPORT="1")
+    pid = 0
+    try:
+        assert process.stdout is not None
+        assert len(process.stdout.read(1 << 20)) == 1 << 20  # past the parent's warm-up
+        pid = helper_pid(process)
+        assert not gone(pid)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == -signal.SIGTERM
+        deadline = time.monotonic() + 30
+        while not gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert gone(pid), f"helper {pid} outlived nlstat"
+    finally:
+        process.kill()
+        if pid and not gone(pid):
+            os.kill(pid, signal.SIGKILL)
+        process.communicate()

@@ -1,0 +1,196 @@
+"""Live differential test of the two-process paths: netstat and nlstat on ~19,500 sockets.
+
+tests/system/test_sockets_differential.py's population is about 30 sockets, below the point
+where nlstat forks its formatting helper (nlstat/pipeline.py), so ordered_map and handed_off
+would be compared with netstat only in manual benchmarks. Here a quiet namespace holds
+thousands of sockets of each kind (tests/bulk_population.py, three processes), enough that the
+helper starts for tcp over both families (one-walk dump and its IPv6 hold; /proc text),
+udp and unix, under each backend. Each comparison is byte for byte with the retry of the
+other module (`compare`); nlstat runs under tests/pipeline_hooks.py, whose report says what ran,
+so a case cannot pass on the one-process path. The one-walk hold's overflow and the
+per-family dumps run with their thresholds lowered through that hook (the paths are the
+real ones; only the limit that sends a listing there is smaller).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence
+
+import netns
+import pytest
+import sockets_cases as cases
+from test_sockets_differential import Run, World, compare
+
+pytestmark = pytest.mark.netns
+
+ROOT = Path(__file__).resolve().parents[2]
+HOOKS = ROOT / "tests" / "pipeline_hooks.py"
+BULK = ROOT / "tests" / "bulk_population.py"
+# Sockets per process (each well under 20,000 descriptors). Sized from the chunks: the helper
+# starts after 4 chunks (32 KiB of sock_diag messages, ~300 sockets; 64 KiB of /proc text,
+# ~430 tcp, ~510 udp, ~380 udp6, ~1,100 unix lines) and must get several more of each table.
+PROCESSES = (
+    {"tcp4": 4000},
+    {"tcp6": 2000, "udp4": 3000, "udp6": 2500},
+    {"unix": 8000},
+)
+RUN_TIMEOUT = 120.0
+
+
+class Population:
+    """The bulk population's processes; quiet: nothing in it has a timer that changes a row."""
+
+    generation = 0
+
+    def __init__(self, ns: netns.Namespace) -> None:
+        self.processes: List[subprocess.Popen[bytes]] = []
+        for number, counts in enumerate(PROCESSES):
+            options = [f"--{name}={count}" for name, count in counts.items()]
+            process = ns.popen(
+                [sys.executable, str(BULK), *options,
+                 f"--port4={9000 + 2 * number}", f"--port6={9001 + 2 * number}"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+            self.processes.append(process)
+        for process in self.processes:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line.startswith(b"ready "):
+                self.stop()
+                raise RuntimeError(f"bulk population did not start: {line!r}")
+
+    def ensure_alive(self) -> None:
+        assert all(p.poll() is None for p in self.processes), "a bulk process ended"
+
+    def quiet_for(self, budget: float, retransmits: bool = False) -> None:
+        pass  # no TIME_WAIT, no SYN_SENT: nothing to wait out
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.stdin is not None:
+                process.stdin.close()
+        for process in self.processes:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    netns.skip_unless_root()
+    with netns.Namespace(prefix="nlst-bulk") as ns:
+        population = Population(ns)
+        try:
+            yield World(ns, population, {}, {})  # type: ignore[arg-type]
+        finally:
+            population.stop()
+
+
+class Hooked:
+    """nlstat under tests/pipeline_hooks.py: the hook lines of its last run are kept apart."""
+
+    def __init__(self, backend: str, settings: Optional[Mapping[str, str]] = None) -> None:
+        self.env = cases.nlstat_env(backend)
+        self.env["NLSTAT_TEST_REPORT"] = "1"
+        self.env.update(settings or {})
+        self.report: List[str] = []
+
+    def __call__(self, ns: netns.Namespace, args: Sequence[str]) -> Run:
+        result = ns.run([sys.executable, str(HOOKS), *args], env=self.env,
+                        timeout=RUN_TIMEOUT, cwd="/")
+        lines = result.stderr.splitlines(keepends=True)
+        self.report = [line.decode().split(": ", 1)[1].strip() for line in lines
+                       if line.startswith(b"nlstat-test: ")]
+        stderr = b"".join(line for line in lines if not line.startswith(b"nlstat-test: "))
+        return Run(result.returncode, result.stdout, stderr)
+
+    def count(self, word: str) -> int:
+        return sum(1 for line in self.report if line.startswith(word))
+
+    def helper_chunks(self) -> int:
+        return sum(int(line.split()[-1]) for line in self.report if line.startswith("helper "))
+
+
+class Case(NamedTuple):
+    args: str
+    backend: str
+    # What must have run: helpers forked by ordered_map and by handed_off (one per table), and
+    # the one-walk tcp dump's outcome ("held", "overflow", or "" when it must not run).
+    ordered: int
+    handed: int
+    one_walk: str = ""
+    settings: Dict[str, str] = {}
+
+
+def cases_for(args: str, ordered: Dict[str, int], handed: Dict[str, int],
+              one_walk: Dict[str, str]) -> List[Case]:
+    return [Case(args, backend, ordered[backend], handed[backend], one_walk.get(backend, ""))
+            for backend in cases.BACKENDS]
+
+
+NETLINK_HOLDS = {"auto": "held", "netlink": "held"}
+CASES: List[Case] = [
+    # tcp: one walk for both families over netlink (IPv6 held), two /proc files with proc
+    *cases_for("-ant", {"auto": 1, "netlink": 1, "proc": 2}, {"auto": 0, "netlink": 0, "proc": 0},
+               NETLINK_HOLDS),
+    *cases_for("-antp", {"auto": 1, "netlink": 1, "proc": 2},
+               {"auto": 0, "netlink": 0, "proc": 0}, NETLINK_HOLDS),
+    *cases_for("-anu", {"auto": 2, "netlink": 2, "proc": 2}, {"auto": 0, "netlink": 0, "proc": 0},
+               {}),
+    # unix: /proc/net/unix read by this process, formatted and written by the helper; under
+    # netlink unix_diag's records are joined with /proc (one process)
+    *cases_for("-anx", {"auto": 0, "netlink": 0, "proc": 0}, {"auto": 1, "netlink": 0, "proc": 1},
+               {}),
+    *cases_for("-an", {"auto": 3, "netlink": 3, "proc": 4}, {"auto": 1, "netlink": 0, "proc": 1},
+               NETLINK_HOLDS),
+    # the hold overflows (2,000 IPv6 rows are ~160 KB): IPv4 written, IPv6 asked on its own
+    *[Case("-ant", backend, 2, 0, "overflow",
+           {"NLSTAT_TEST_SET": "nlstat.modes.sockets.HELD_IPV6_LIMIT=65536"})
+      for backend in ("auto", "netlink")],
+    # more IPv6 sockets in use than the one-walk limit: one dump per family from the start
+    Case("-ant", "netlink", 2, 0, "",
+         {"NLSTAT_TEST_SET": "nlstat.backends.sockets.ONE_WALK_IPV6_LIMIT=1000"}),
+]
+
+
+def case_id(case: Case) -> str:
+    extra = "-" + case.settings["NLSTAT_TEST_SET"].split(".")[-1].split("=")[0] \
+        if case.settings else ""
+    return f"{case.args}-{case.backend}{extra}"
+
+
+def test_population_is_large(world: World) -> None:
+    """The tables really hold thousands of rows each (what the helper thresholds need)."""
+    out = world.ns.run([cases.NETSTAT, "-an"], env=cases.base_env(), timeout=RUN_TIMEOUT).stdout
+    rows = out.splitlines()
+    assert sum(row.startswith(b"tcp ") for row in rows) >= 4000
+    assert sum(row.startswith(b"tcp6 ") for row in rows) >= 2000
+    assert sum(row.startswith(b"udp ") for row in rows) >= 3000
+    assert sum(row.startswith(b"udp6 ") for row in rows) >= 2500
+    assert sum(row.startswith(b"unix ") for row in rows) >= 8000
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_two_process_paths_match_netstat(world: World, case: Case) -> None:
+    candidate = Hooked(case.backend, case.settings)
+    compare(world, case.args.split(), candidate, label=f"nlstat[{case.backend}]")
+    report = candidate.report
+    assert candidate.count("fork ordered_map") == case.ordered, report
+    assert candidate.count("fork handed_off") == case.handed, report
+    forks = case.ordered + case.handed
+    if forks:
+        # every helper did part of the work and ended normally (wait status 0)
+        assert candidate.count("helper ") == candidate.count("fork "), report
+        assert candidate.helper_chunks() >= forks, report
+        assert all(line.endswith(" status 0") for line in report if line.startswith("reaped")), \
+            report
+    walks = [line.split()[-1] for line in report if line.startswith("one-walk")]
+    assert walks == ([case.one_walk] if case.one_walk else []), report
+    # Which process formats a given chunk past the fork (the adaptive share) depends on the
+    # two cores' speeds: "parent chunks N" in the report, not asserted.
