@@ -11,12 +11,12 @@ def main() -> int:
     from nlstat.app import main as app_main
     from nlstat.env import Environment
 
-    status = app_main(sys.argv[1:], Environment.from_os())
+    env = Environment.from_os()
+    status = app_main(sys.argv[1:], env)  # stdout is flushed: its errors are in the status
     # Python's own shutdown frees every module, cache and table one by one: 6 ms on an idle
     # host, more after a big listing, for nothing once the output is out. Flush and leave.
     try:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        env.stderr.flush()
     except BrokenPipeError:
         status = die_of("SIGPIPE")
     except (OSError, ValueError):

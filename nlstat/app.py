@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from typing import Sequence
 
 from nlstat.env import Environment
-from nlstat.errors import Exit, NlstatError
+from nlstat.errors import Exit, ExitStatus, NlstatError, OutputError
 from nlstat.query import BACKENDS
 
 
@@ -26,29 +25,34 @@ def main(argv: Sequence[str], env: Environment) -> int:
 
 def _reported(argv: Sequence[str], env: Environment) -> int:
     try:
-        return _main(argv, env)
+        status = _main(argv, env)
     except Exit as stop:
-        _flush(env)
-        return stop.status
-    except NlstatError as err:
-        _flush(env)
+        status = stop.status
+    except OutputError as err:
         env.warn(f"nlstat: {err}")
-        return err.status
+        return ExitStatus.ERROR
+    except NlstatError as err:
+        status = _flushed(env, err.status)
+        env.warn(f"nlstat: {err}")
+        return status
     except KeyboardInterrupt:
         # Ctrl-C ends -c quietly; netstat dies of SIGINT, and so do we, for the same status.
         return die_of("SIGINT")
     except BrokenPipeError:
         raise
     except OSError as err:
+        status = _flushed(env, ExitStatus.ERROR)
         env.warn(f"nlstat: {err}")
-        return 1
+        return status
     except Exception as err:  # noqa: BLE001 - the promise is: never a traceback
+        status = _flushed(env, ExitStatus.SOFTWARE)
         if env.debug:
             import traceback
 
             traceback.print_exc(file=env.stderr)
         env.warn(f"nlstat: internal error: {type(err).__name__}: {err}")
-        return 70
+        return status
+    return _flushed(env, status)
 
 
 def _main(argv: Sequence[str], env: Environment) -> int:
@@ -68,20 +72,27 @@ def _main(argv: Sequence[str], env: Environment) -> int:
     elif env.backend not in BACKENDS:
         # NLSTAT_BACKEND gets the check --backend gets (a typo must not mean "auto").
         env.warn(f"nlstat: invalid NLSTAT_BACKEND '{env.backend}' (choose auto, netlink or proc)")
-        return cli.STATUS_USAGE
+        return ExitStatus.USAGE
     module = importlib.import_module(MODULES[parsed.mode])
     status: int = module.run(parsed, env)
-    _flush(env)
     return status
 
 
-def _flush(env: Environment) -> None:
+def _flushed(env: Environment, status: int) -> int:
+    """Flush stdout before the run ends (and before an error's line, which follows the rows
+    already printed). A write error is said in one line and fails a run that had not failed:
+    netstat's stdio drops it and exits 0 with its output lost (docs/compat.md)."""
     try:
         env.stdout.flush()
     except BrokenPipeError:
         raise
-    except (OSError, ValueError):
-        pass
+    except OSError as err:  # a test's stream; the run's own stdout raises OutputError
+        env.warn(f"nlstat: {OutputError(err)}")
+        return status or ExitStatus.ERROR
+    except OutputError as err:
+        env.warn(f"nlstat: {err}")
+        return status or ExitStatus.ERROR
+    return status
 
 
 def die_of(name: str) -> int:
@@ -90,9 +101,10 @@ def die_of(name: str) -> int:
 
     signum = int(getattr(signal, name))
     try:
+        # Nothing buffered for stdout may reach it at exit (fd 1 may also be closed).
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
+        os.dup2(devnull, 1)
+    except OSError:
         pass
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)

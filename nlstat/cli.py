@@ -19,6 +19,7 @@ import os
 from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
 
 from nlstat.env import Environment
+from nlstat.errors import ExitStatus
 from nlstat.query import (
     BACKENDS,
     MODE_INTERFACES,
@@ -176,9 +177,9 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
 }
 
 # Exit statuses of netstat.c: E_OPTERR for usage errors; exit(1) for a bad family and -Z.
-STATUS_USAGE = 3
-STATUS_FAILURE = 1
-STATUS_OK = 0
+STATUS_USAGE = ExitStatus.USAGE
+STATUS_FAILURE = ExitStatus.ERROR
+STATUS_OK = ExitStatus.OK
 
 
 def parse(argv: Sequence[str], env: Environment) -> Union[Query, int]:

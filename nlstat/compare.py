@@ -17,6 +17,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
+from nlstat.errors import ExitStatus
+
 if TYPE_CHECKING:
     from nlstat.env import Environment
 
@@ -413,10 +415,10 @@ def run(args: List[str], env: Environment) -> int:
     except ValueError as err:
         env.warn(f"nlstat: {err}")
         env.warn(USAGE)
-        return 2
+        return ExitStatus.USAGE
     if has_continuous(args):
         env.warn("nlstat: --compare cannot time -c (it never ends); leave it out")
-        return 2
+        return ExitStatus.USAGE
     results = measure(programs_for(args), runs)
     nlstat, netstat = results[0], results[1]
     title = " ".join(["nlstat --compare", *args])
@@ -434,7 +436,7 @@ def run(args: List[str], env: Environment) -> int:
         lines.append("netstat: not installed (net-tools); nothing to compare the output with")
     if any(r.samples and not r.peak_rss_kib() for r in results):
         lines.append(f"peak RSS unknown: install GNU time ({GNU_TIME}, Debian package time)")
-    status = 0
+    status = ExitStatus.OK
     if not netstat.missing and netstat.samples and netstat.samples[0].status != 0:
         status = netstat.samples[0].status
         said = netstat.first_stderr.decode(errors="replace").strip().splitlines()

@@ -99,7 +99,7 @@ PARALLEL_MINIMUM = 20000
 # Without descriptor counts (Linux before 6.2), processes to have before walking in two.
 PARALLEL_MINIMUM_PIDS = 64
 
-# (index of the pid in /proc order, pid, part, parts): the descriptors names[part::parts] of
+# (index of the pid in ascending order, pid, part, parts): the descriptors names[part::parts] of
 # one process, in the order listdir() gives them.
 Item = Tuple[int, str, int, int]
 # (index, socket inodes as the bytes of an array("Q"), whether /proc/PID/fd was denied): 8
@@ -227,7 +227,7 @@ def walk_in_two(proc_root: str, mine: List[Item], theirs: List[Item]) -> List[Fo
 
 
 def build_inode_map(proc_root: str = "/proc", parallel: bool = True) -> InodeMap:
-    """Scan /proc/*/fd once; the first pid in /proc order owns a shared socket, as in netstat.
+    """Scan /proc/*/fd once; the lowest pid owns a shared socket, as in netstat.
 
     On a busy host the walk is cut into two shares taken by two processes (walk_in_two()).
     """
@@ -235,6 +235,10 @@ def build_inode_map(proc_root: str = "/proc", parallel: bool = True) -> InodeMap
         pids = [pid for pid in os.listdir(proc_root) if pid.isdigit()]
     except OSError:
         return InodeMap({}, False)
+    # netstat.c prg_cache_add() keeps the first owner readdir() gives, and /proc lists
+    # processes by ascending pid. Sorting gives that order from any directory (a captured
+    # tree on tmpfs lists newest first), so a shared socket goes to its lowest pid.
+    pids.sort(key=int)
     split = shares(proc_root, pids) if parallel and (os.cpu_count() or 1) > 1 else None
     if split is None:
         results = walk(proc_root, [(index, pid, 0, 1) for index, pid in enumerate(pids)])
@@ -259,9 +263,9 @@ DENSE_SPREAD = 4
 def owner_table(
     proc_root: str, pids: List[str], inodes_of: Dict[int, array[int]]
 ) -> Mapping[int, str]:
-    """The first pid in /proc order owns a shared socket, as in netstat: later processes are
-    entered first, so that an earlier pid's entry overwrites. Packed inode arrays until here
-    keep the peak memory at about the table's."""
+    """The lowest pid (the first in /proc order) owns a shared socket, as in netstat: later
+    processes are entered first, so that an earlier pid's entry overwrites. Packed inode
+    arrays until here keep the peak memory at about the table's."""
     order = sorted(inodes_of, reverse=True)
     texts = {
         index: (pids[index] + "/" + program_name(proc_root, pids[index]))[:PROGRAM_TEXT_WIDTH]

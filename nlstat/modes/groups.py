@@ -13,7 +13,7 @@ import contextlib
 
 from nlstat.backends.procfs.groups import GroupReader, read_lines
 from nlstat.env import Environment
-from nlstat.errors import BackendUnavailable
+from nlstat.errors import BackendUnavailable, ExitStatus
 from nlstat.format.groups import HEADER, group_row
 from nlstat.model.groups import GroupMembership
 from nlstat.query import BACKEND_NETLINK, Query
@@ -45,7 +45,7 @@ def write_groups(query: Query, env: Environment) -> int:
     out.write(HEADER.encode())
     reader = GroupReader(env.warn)
     netlink = env.backend == BACKEND_NETLINK
-    status = 0
+    status = ExitStatus.OK
 
     if query.wants_inet_v4:
         path = env.proc("net", "igmp")
@@ -59,7 +59,7 @@ def write_groups(query: Query, env: Environment) -> int:
             # netstat: perror(path) and return -1 before the IPv6 part.
             out.flush()
             env.warn(f"{path}: {err.strerror}")
-            return 255
+            return ExitStatus.READ_ERROR
         if netlink:
             joined = _netlink_rows(env, _socket.AF_INET, rows)
             if joined is not None:
@@ -69,7 +69,7 @@ def write_groups(query: Query, env: Environment) -> int:
                 out.flush()
                 env.warn("netstat: no support for `AF INET (igmp)' on this system.")
             if not query.implicit_protocols and query.selections:
-                status = 1
+                status = ExitStatus.ERROR
         if rows:
             out.write("".join(group_row(row, names) for row in rows).encode(
                 "utf-8", "surrogateescape"))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from nlstat.backends.procfs.links import InterfaceFetchError, ProcInterfaces, read_if_inet6
 from nlstat.env import Environment
-from nlstat.errors import BackendUnavailable
+from nlstat.errors import BackendUnavailable, ExitStatus
 from nlstat.format.interfaces import SHORT_HEADER, TITLE, render
 from nlstat.kernel.link import IFF_UP
 from nlstat.model.links import Inet6Address
@@ -80,7 +80,7 @@ def list_once(query: Query, env: Environment, first: bool) -> int:
     except OSError as err:
         _write(env, parts)
         env.warn(f"missing interface information: {os.strerror(err.errno or 0)}")
-        return 1
+        return ExitStatus.ERROR
     try:
         inet6 = _inet6_addresses(env, source.names()) if long_format else []
         try:
@@ -92,11 +92,11 @@ def list_once(query: Query, env: Environment, first: bool) -> int:
             reason = "Device not found" if err.errno == errno.ENODEV else os.strerror(err.errno)
             env.warn(f"{err.name}: error fetching interface information: {reason}")
             env.warn(f"missing interface information: {os.strerror(err.errno)}")
-            return 1
+            return ExitStatus.ERROR
     finally:
         source.close()
     _write(env, parts)
-    return 0
+    return ExitStatus.OK
 
 
 def _write(env: Environment, parts: list[str]) -> None:

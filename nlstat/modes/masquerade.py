@@ -13,7 +13,7 @@ import _socket
 from typing import List, Optional
 
 from nlstat.env import Environment
-from nlstat.errors import BackendUnavailable
+from nlstat.errors import BackendUnavailable, ExitStatus
 from nlstat.format.masquerade import render
 from nlstat.model.conntrack import ConntrackEntry, is_nat
 from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
@@ -32,10 +32,10 @@ def run(query: Query, env: Environment) -> int:
         if entries is None:
             env.stdout.flush()
             env.warn(NO_SUPPORT)
-            return 1
+            return ExitStatus.ERROR
         env.stdout.write(render(entries, names, extend))
         if not query.continuous:
-            return 0
+            return ExitStatus.OK
         env.stdout.flush()
         env.sleep(1)
 

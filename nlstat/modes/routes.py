@@ -18,7 +18,7 @@ import os
 from typing import List, NoReturn, Optional
 
 from nlstat.env import Environment
-from nlstat.errors import BackendUnavailable, NlstatError
+from nlstat.errors import BackendUnavailable, ExitStatus, NlstatError
 from nlstat.format.routes import (
     Ipv4Rows,
     Ipv6Rows,
@@ -83,15 +83,15 @@ class RouteRun:
                 status = self.ipv6()
             elif family in NO_ROUTING:
                 self.env.warn(f"No routing for address family `{family}'.")
-                return 3
+                return ExitStatus.USAGE
             elif family in LEGACY_FILES:
                 status = self.legacy(family)
             else:
                 self.env.warn(f"Address family `{family}' not supported.")
-                return 3
+                return ExitStatus.USAGE
             if status:
                 return status
-        return 0
+        return ExitStatus.OK
 
     # -- IPv4 -----------------------------------------------------------------------------
 
@@ -103,7 +103,7 @@ class RouteRun:
                 return status
         if self.cache:
             return self.ipv4_cache()
-        return 0
+        return ExitStatus.OK
 
     def ipv4_fib(self) -> int:
         text: Optional[List[bytes]] = None
@@ -114,7 +114,7 @@ class RouteRun:
         self.write([ipv4_header(self.ext)])
         for piece in text:
             self.env.stdout.write(piece)
-        return 0
+        return ExitStatus.OK
 
     def _netlink_ipv4(self) -> Optional[List[bytes]]:
         """The rows' text, decoded and formatted chunk by chunk as the dump arrives (on two
@@ -160,17 +160,17 @@ class RouteRun:
         except OSError as err:
             self.perror(path, err)
             self.write(["INET (IPv4) not configured in this system.\n"])
-            return 1
+            return ExitStatus.ERROR
         # netstat prints the title and header before it looks at the file's title line.
         lines = [ipv4_header(self.ext)]
         if table.error is not None:
             self.write(lines)
             if table.error:
                 self.env.warn(table.error)
-            return 1
+            return ExitStatus.ERROR
         lines.extend(Ipv4Rows(self.ext, self.names).render_all(table.routes))
         self.write(lines)
-        return 0
+        return ExitStatus.OK
 
     def ipv4_cache(self) -> int:
         if self.env.backend == BACKEND_NETLINK:
@@ -185,15 +185,15 @@ class RouteRun:
             except OSError as err:
                 self.perror(path, err)
                 self.write(["INET (IPv4) not configured in this system.\n"])
-                return 1
+                return ExitStatus.ERROR
             if cache.layout == -1:
                 # proc_guess_fmt() could not read the title: netstat prints its title, then
                 # perror() and exit(-1).
                 self.write(["Kernel IP routing cache\n"])
                 self.env.warn(f"{path}: {os.strerror(errno.ENOENT)}")
-                return 255
+                return ExitStatus.READ_ERROR
         self.write(ipv4_cache_lines(cache, self.ext, self.names))
-        return 0
+        return ExitStatus.OK
 
     # -- IPv6 -----------------------------------------------------------------------------
 
@@ -205,7 +205,7 @@ class RouteRun:
                 return status
         if self.cache:
             return self.ipv6_table(cache=True)
-        return 0
+        return ExitStatus.OK
 
     def ipv6_table(self, cache: bool) -> int:
         routes: List[Route6]
@@ -223,9 +223,9 @@ class RouteRun:
             except OSError as err:
                 self.perror(path, err)
                 self.write(["INET6 (IPv6) not configured in this system.\n"])
-                return 1
+                return ExitStatus.ERROR
         self.write([ipv6_header(cache)] + Ipv6Rows(self.names).render_all(routes))
-        return 0
+        return ExitStatus.OK
 
     def _netlink_ipv6(self) -> List[Route6]:
         """Only under NLSTAT_BACKEND=netlink, so a refusal is an error (no /proc fallback)."""
@@ -252,34 +252,34 @@ class RouteRun:
         try:
             if family == "ax25" and present[0]:
                 self.write(legacy_format.ax25_lines(read_fgets(paths[0])))
-                return 0
+                return ExitStatus.OK
             if family == "netrom" and all(present):
                 nodes, neighbours = read_fgets(paths[0]), read_fgets(paths[1])
                 self.write(legacy_format.netrom_lines(nodes, neighbours))
-                return 0
+                return ExitStatus.OK
             if family == "x25" and any(present):
                 self.write(legacy_format.x25_lines(read_fgets(paths[present.index(True)])))
-                return 0
+                return ExitStatus.OK
             if family == "rose" and present[0]:
                 # Without rose_neigh netstat crashes in fclose(NULL); no neighbours here.
                 neighbours_path = self.env.proc("net", "rose_neigh")
                 has_neighbours = os.path.exists(neighbours_path)
                 neighbours = read_fgets(neighbours_path) if has_neighbours else []
                 self.write(legacy_format.rose_lines(read_fgets(paths[0]), neighbours))
-                return 0
+                return ExitStatus.OK
         except OSError as err:
             self.perror(err.filename or paths[0], err)
-            return 1
+            return ExitStatus.ERROR
         if family == "ipx" and not any(present):
             self.env.warn(enoent)
             self.write([
                 "IPX routing not in file /proc/net/ipx/route or /proc/net/ipx_route found.\n"
             ])
-            return 1
+            return ExitStatus.ERROR
         if family == "ax25":
             self.env.warn(f"{paths[0]}: {enoent}")
             self.write(["AX.25 not configured in this system.\n"])
-            return 1
+            return ExitStatus.ERROR
         if family == "netrom":
             if not present[0]:
                 self.env.warn(f"{paths[0]}: {enoent}")
@@ -288,18 +288,18 @@ class RouteRun:
                 code = errno.EINVAL if not present[0] else errno.ENOENT
                 self.env.warn(f"{paths[1]}: {os.strerror(code)}")
             self.write(["NET/ROM not configured in this system.\n"])
-            return 1
+            return ExitStatus.ERROR
         if family == "x25":
             self.write(["X.25 not configured in this system.\n"])
-            return 1
+            return ExitStatus.ERROR
         if family == "rose":
             self.env.warn(f"{paths[0]}: {enoent}")
             self.env.warn("ROSE not configured in this system.")
-            return 1
+            return ExitStatus.ERROR
         if family == "ddp" and not present[0]:
             self.env.warn(f"Error opening {paths[0]}: {enoent}")
             self.env.warn("DDP (AppleTalk) not configured on this system.")
-            return 1
+            return ExitStatus.ERROR
         # IPX left Linux in 4.18 and /proc/net/atalk_route in 2.6: not implemented.
         raise NlstatError(f"routing tables of address family `{family}' are not supported")
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, List, Mapping, Optional
 
 from nlstat.backends.sockets import InetTable, SocketSource
 from nlstat.env import Environment
-from nlstat.errors import Exit
+from nlstat.errors import Exit, ExitStatus
 from nlstat.format.sockets import InetRows, inet_header, unix_header, unix_renderer
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch, UnixKind
 from nlstat.pipeline import handed_off, ordered_map
@@ -196,7 +196,7 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
             out.flush()
             if selected or query.verbose:
                 _notice(env, "AF UNIX")
-            return 1 if selected else 0
+            return ExitStatus.ERROR if selected else ExitStatus.OK
         out.text(unix_header(query))
         out.flush()
         render_batch = unix_renderer(query, programs)
@@ -231,14 +231,14 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         if selected or query.verbose:
             _notice(env, title)
         if selected:
-            return 1
+            return ExitStatus.ERROR
 
     # Step 14: Bluetooth is not compiled into Debian's netstat either.
     if selected and (query.l2cap or query.rfcomm):
         env.warn("netstat: feature `AF BLUETOOTH' not supported.")
         env.warn("Please recompile `net-tools' with newer kernel source or full configuration.")
-        return 1
-    return 0
+        return ExitStatus.ERROR
+    return ExitStatus.OK
 
 
 def _inet_protocol(
@@ -260,7 +260,7 @@ def _inet_protocol(
         both = source.tcp_both()
         if both is not None:
             if _write_tcp_both(out, both, rows):
-                return 0
+                return ExitStatus.OK
             families = [_socket.AF_INET6]  # IPv4 is written; IPv6 was too much to hold
     for family in families:
         try:
@@ -271,15 +271,15 @@ def _inet_protocol(
             # netstat: perror(path), then return -1 (exit status 255).
             out.flush()
             env.warn(f"{err.filename}: {err.strerror}")
-            raise Exit(255) from err
+            raise Exit(ExitStatus.READ_ERROR) from err
         if table is None:
             if family == _socket.AF_INET6:
                 continue  # a missing IPv6 file is skipped silently
             if _missing_protocol(query, env, out, protocol):
-                return 1
+                return ExitStatus.ERROR
             continue
         _write_inet_table(env, out, table, protocol, family, rows, keep)
-    return 0
+    return ExitStatus.OK
 
 
 def _write_inet_table(
@@ -416,5 +416,5 @@ def _sctp(query: Query, env: Environment, out: Output) -> int:
             env.trace(f"/proc/net/sctp/{part} exists but nlstat does not list SCTP sockets yet")
             continue
         if _missing_protocol(query, env, out, "sctp"):
-            return 1
-    return 0
+            return ExitStatus.ERROR
+    return ExitStatus.OK

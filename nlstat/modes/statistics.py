@@ -12,6 +12,7 @@ from typing import Optional
 
 from nlstat.backends.procfs import snmp
 from nlstat.env import Environment
+from nlstat.errors import ExitStatus
 from nlstat.format.stats import IPV4, IPV6, StatisticsPrinter, Switches, no_support_message
 from nlstat.model.stats import StatsFile
 from nlstat.query import Query
@@ -23,7 +24,7 @@ def run(query: Query, env: Environment) -> int:
     families = ",".join(query.families) or "inet"
     if families not in ("inet", "inet6"):
         env.stdout.write(no_support_message(families))
-        return 1
+        return ExitStatus.ERROR
     if env.backend != "auto":
         env.trace("-s reads /proc only (no netlink source for SNMP counters); backend ignored")
     printer = StatisticsPrinter(Switches(query.raw, query.tcp, query.udp, query.sctp))
@@ -31,7 +32,7 @@ def run(query: Query, env: Environment) -> int:
         _ipv4(printer, env)
     else:
         _ipv6(printer, env)
-    return 0
+    return ExitStatus.OK
 
 
 def _ipv4(printer: StatisticsPrinter, env: Environment) -> None:

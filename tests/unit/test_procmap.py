@@ -36,6 +36,18 @@ def test_first_pid_wins_and_names_follow_netstat(tmp_path: Path) -> None:
     assert not result.denied and result.notice() == ""
 
 
+def test_the_lowest_pid_owns_a_shared_socket_whatever_the_listing_order(tmp_path: Path) -> None:
+    """netstat keeps the first owner in /proc's readdir() order, which is ascending pid. A
+    captured tree lists in its file system's order (tmpfs: newest first; ext4: by hash), so
+    the lowest pid is made neither first nor last, and its text does not sort first."""
+    for pid in (70, 9, 9000, 10, 905, 90, 71, 100):
+        make_process(tmp_path, pid, b"/bin/p%d\0" % pid, {3: "socket:[500]", 4: f"socket:[{pid}]"})
+    for parallel in (False, True):
+        owners = build_inode_map(str(tmp_path), parallel=parallel).owners
+        assert owners[500] == "9/p9"
+        assert owners[9000] == "9000/p9000" and owners[10] == "10/p10"
+
+
 def test_vanished_and_missing_entries_are_skipped(tmp_path: Path) -> None:
     (tmp_path / "77").mkdir()  # no fd directory: the process ended mid-scan
     assert build_inode_map(str(tmp_path)).owners == {}
@@ -75,10 +87,9 @@ def test_two_walkers_give_the_map_of_one(tmp_path: Path, monkeypatch: pytest.Mon
     two = build_inode_map(str(tmp_path), parallel=True)
     assert two.owners == one.owners
     assert len(one.owners) == 397 + 20 + 1
-    # The first owner in /proc's listing order wins (numeric in the real /proc).
-    first = next(pid for pid in os.listdir(tmp_path) if pid.isdigit())
-    name = "big" if first == "10" else f"worker{first}"
-    assert one.owners[1005] == f"{first}/{name}"
+    # The lowest pid wins, whatever order the directory lists them in.
+    assert one.owners[1005] == "10/big"
+    assert one.owners[77] == "20/worker20"
 
 
 def test_dense_table_answers_as_the_dict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
