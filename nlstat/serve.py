@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 from nlstat.env import Environment
-from nlstat.errors import NlstatError
+from nlstat.errors import ExitStatus, NlstatError
 from nlstat.query import Query
 
 if TYPE_CHECKING:
@@ -216,4 +216,4 @@ def serve(query: Query, env: Environment, sampler: Sampler, exposition: Expositi
     with server:
         # No poll interval: the loop sleeps in select() until a connection comes.
         server.serve_forever(poll_interval=None)  # type: ignore[arg-type]
-    return 0
+    return ExitStatus.OK

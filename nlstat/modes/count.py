@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Union
 from nlstat.aggregate import Tally
 from nlstat.backends.sockets import InetTable, SocketSource
 from nlstat.env import Environment
-from nlstat.errors import Exit
+from nlstat.errors import Exit, ExitStatus
 from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch
 from nlstat.query import Query
@@ -44,7 +44,7 @@ def run(query: Query, env: Environment) -> int:
                 gc.enable()
             env.stdout.write(render(tally, query.output).encode("utf-8", "surrogateescape"))
             if not query.continuous:
-                return 0
+                return ExitStatus.OK
             env.stdout.flush()
             env.sleep(1)
     finally:
@@ -88,7 +88,7 @@ def tally_sockets(query: Query, env: Environment, source: SocketSource, tally: T
                 continue  # netstat's notices belong to the listing; nothing to count
             except OSError as err:
                 env.warn(f"{err.filename}: {err.strerror}")
-                raise Exit(255) from err
+                raise Exit(ExitStatus.READ_ERROR) from err
             assert table is not None
             _tally_table(tally, table, protocol, keep, SOCK_DIAG_BY_FAMILY, env)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from nlstat.env import Environment
+from nlstat.errors import ExitStatus
 from nlstat.query import Query
 
 
@@ -14,7 +15,7 @@ def run(query: Query, env: Environment) -> int:
             f"nlstat: --{query.metrics} needs the prometheus_client library "
             "(pip install prometheus_client, or nlstat[prometheus])"
         )
-        return 1
+        return ExitStatus.ERROR
     from nlstat.metrics import Exposition, Sampler
 
     sampler = Sampler(query, env)
@@ -25,6 +26,6 @@ def run(query: Query, env: Environment) -> int:
 
             return serve(query, env, sampler, exposition)
         env.stdout.write(exposition.render(sampler.take()))
-        return 0
+        return ExitStatus.OK
     finally:
         sampler.close()
