@@ -20,6 +20,8 @@ from operator import itemgetter
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
 from nlstat.format.sockets import LABELS, TCP_STATE_NAMES, unix_state_text
+from nlstat.kernel.netlink import NLMSG_DONE, NLMSGHDR
+from nlstat.kernel.sockdiag import INET_DIAG_MSG
 from nlstat.model.sockets import RAW, TCP, InetSocket, UnixBatch
 
 # The keys of --count --by and of the metrics' --by, in the order they are documented.
@@ -47,12 +49,12 @@ _INET_FIELDS: Dict[str, Tuple[int, ...]] = {
     "dev": (16,),
 }
 
-# nlmsghdr (16 bytes), then inet_diag_msg: idiag_family at 16, idiag_state at 17.
-_FAMILY_BYTE = 16
-_STATE_BYTE = 17
-_HEADER_BYTES = 6  # nlmsg_len and nlmsg_type: equal in every message of a run
-_RECORD_MIN = 16 + 72  # nlmsghdr + struct inet_diag_msg
-NLMSG_DONE = 3
+# An inet_diag answer: nlmsghdr, then struct inet_diag_msg (kernel/sockdiag.py).
+_FAMILY_BYTE = NLMSGHDR.size + INET_DIAG_MSG.offset("idiag_family")
+_STATE_BYTE = NLMSGHDR.size + INET_DIAG_MSG.offset("idiag_state")
+# nlmsg_len and nlmsg_type: equal in every message of a run.
+_HEADER_BYTES = NLMSGHDR.offset("nlmsg_type") + 2
+_RECORD_MIN = NLMSGHDR.size + INET_DIAG_MSG.size
 
 
 def parse_keys(text: str) -> Tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import _socket
 from typing import Iterable, List, NamedTuple
 
-from nlstat.backends.netlink.nlsocket import NLMSGHDR, NetlinkSocket, nlmsg_error
+from nlstat.backends.netlink.nlsocket import NetlinkSocket, nlmsg_error
 from nlstat.backends.netlink.sockdiag import (
     INET_MSG_SIZE,
     INET_MSG_V4,
@@ -19,7 +19,7 @@ from nlstat.backends.netlink.sockdiag import (
     tcp_both_request,
 )
 from nlstat.errors import BackendUnavailable
-from nlstat.kernel.netlink import NLMSG_DONE, NLMSG_ERROR
+from nlstat.kernel.netlink import NLMSG_DONE, NLMSG_ERROR, NLMSGHDR
 from nlstat.kernel.sockdiag import TCP_LISTEN, TCPDIAG_GETSOCK
 
 
