@@ -1,5 +1,5 @@
-"""nlstat's own options whose values need more than storing: --json/--ndjson, --count,
---by, --prometheus, --serve, --serve-max-age, --max-series.
+"""nlstat's own options whose values need more than storing: --count, --by, --prometheus,
+--serve, --serve-max-age, --max-series.
 
 cli.parse() walks argv the way netstat does and leaves the own options without a Query field
 of their name in Query.extras, in the order they were given; this turns them into Query
@@ -29,11 +29,7 @@ def apply(query: Query) -> Union[Query, str]:
     max_age = query.serve_max_age
     max_series = query.max_series
     for name, text in query.extras:
-        if name == "json":
-            output = "json"
-        elif name == "ndjson":
-            output = "ndjson"
-        elif name == "count":
+        if name == "count":
             count = True
         elif name == "by":
             try:
@@ -67,9 +63,6 @@ def apply(query: Query) -> Union[Query, str]:
         return f"nlstat: {what} counts sockets; it does not go with -r, -i, -s or -M"
     if by and not (count or metrics):
         return "nlstat: --by needs --count, --prometheus or --serve"
-    if output != "text" and not count and not metrics:
-        # JSON listings of every mode are another branch's work (docs/schema.md, later).
-        return f"nlstat: --{output} works with --count only"
     if metrics and output != "text":
         return f"nlstat: --{metrics} prints Prometheus's format; it does not go with --{output}"
     changes = {"output": output, "serve_max_age": max_age, "max_series": max_series}
