@@ -114,12 +114,12 @@ class SocketCollector:
         self,
         latest: Callable[[], Snapshot],
         labels: Tuple[str, ...],
-        max_series: int,
+        series_limit: int,
         warn: Callable[[str], None],
     ) -> None:
         self.latest = latest
         self.labels = labels
-        self.max_series = max_series
+        self.series_limit = series_limit
         self.warn = warn
         self.dropped = 0
 
@@ -130,7 +130,7 @@ class SocketCollector:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
         snapshot = self.latest()
-        budget = self.max_series
+        budget = self.series_limit
         sockets = GaugeMetricFamily(
             "nlstat_sockets",
             "Sockets per protocol and state, as netstat -a lists them (state names as netstat "
@@ -167,7 +167,7 @@ class SocketCollector:
 
         if dropped and not self.dropped:
             self.warn(
-                f"nlstat: {dropped} series over --max-series {self.max_series} left out "
+                f"nlstat: {dropped} series over --max-series {self.series_limit} left out "
                 "of the scrape (the largest counts are kept)"
             )
         self.dropped = dropped
@@ -196,7 +196,7 @@ class Exposition:
 
         self._snapshot: Optional[Snapshot] = None
         self.collector = SocketCollector(
-            self._current, query.metrics_by, query.max_series, env.warn
+            self._current, query.metrics_by, query.series_limit, env.warn
         )
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(self.collector)

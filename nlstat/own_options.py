@@ -26,8 +26,8 @@ def apply(query: Query) -> Union[Query, str]:
     by: Tuple[str, ...] = ()
     metrics = ""
     address, port = DEFAULT_SERVE_ADDRESS, 0
-    max_age = query.serve_max_age
-    max_series = query.max_series
+    max_age = query.serve_cache_seconds
+    series_limit = query.series_limit
     for name, text in query.extras:
         if name == "count":
             count = True
@@ -54,7 +54,7 @@ def apply(query: Query) -> Union[Query, str]:
         elif name == "max-series":
             if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 10_000_000:
                 return f"nlstat: bad --max-series value '{text}' (a number from 1)"
-            max_series = int(text)
+            series_limit = int(text)
 
     if count and metrics:
         return "nlstat: --count and --" + metrics + " do not go together"
@@ -63,9 +63,13 @@ def apply(query: Query) -> Union[Query, str]:
         return f"nlstat: {what} counts sockets; it does not go with -r, -i, -s or -M"
     if by and not (count or metrics):
         return "nlstat: --by needs --count, --prometheus or --serve"
+    if metrics and query.all_netns:
+        # One exposition per namespace would repeat every metric family (and --serve would
+        # listen once per namespace): that needs a netns label, which is not there yet.
+        return f"nlstat: --{metrics} does not go with --all-netns yet (use --netns NAME)"
     if metrics and output != "text":
         return f"nlstat: --{metrics} prints Prometheus's format; it does not go with --{output}"
-    changes = {"output": output, "serve_max_age": max_age, "max_series": max_series}
+    changes = {"output": output, "serve_cache_seconds": max_age, "series_limit": series_limit}
     if count:
         changes.update(mode=MODE_COUNT, count_by=by or DEFAULT_KEYS)
     elif metrics:

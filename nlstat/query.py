@@ -99,8 +99,8 @@ class Query(NamedTuple):
     metrics_by: Tuple[str, ...] = ()
     serve_address: str = "127.0.0.1"
     serve_port: int = 0
-    serve_max_age: float = 0.0  # --serve-max-age SECONDS: a dump serves scrapes this long
-    max_series: int = 10000  # --max-series N: series per scrape past which labels are dropped
+    serve_cache_seconds: float = 0.0  # --serve-max-age SECONDS: a dump serves scrapes this long
+    series_limit: int = 10000  # --max-series N: series per scrape past which labels are dropped
     netns: Optional[str] = None  # --netns NAME|PATH|pid:PID: run inside that network namespace
     all_netns: bool = False  # --all-netns: one block per network namespace on the host
 

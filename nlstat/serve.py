@@ -208,7 +208,8 @@ def serve(query: Query, env: Environment, sampler: Sampler, exposition: Expositi
     address = (query.serve_address, query.serve_port)
     shown = f"[{address[0]}]" if ":" in address[0] else address[0]
     try:
-        server = MetricsServer(address, Snapshots(sampler, exposition, query.serve_max_age), env)
+        snapshots = Snapshots(sampler, exposition, query.serve_cache_seconds)
+        server = MetricsServer(address, snapshots, env)
     except OSError as err:
         raise NlstatError(f"cannot listen on {shown}:{address[1]}: {err.strerror}") from err
     env.warn(f"nlstat: serving http://{shown}:{server.server_address[1]}/metrics")

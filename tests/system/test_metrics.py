@@ -128,7 +128,7 @@ def test_exposition_passes_promtool(world: World, by: Optional[str]) -> None:
     assert limits[("::1", str(LISTEN_PORT))] == BACKLOG
 
 
-def test_max_series_drops_and_says_so(world: World) -> None:
+def test_series_limit_drops_and_says_so(world: World) -> None:
     full = nlstat(world, ["--prometheus", "--by", "lport,rport,raddr"])
     series = len(samples(full.stdout, "nlstat_sockets"))
     assert series > 3

@@ -171,7 +171,7 @@ def test_options_make_the_query() -> None:
     assert query.metrics_by == ("proto", "state", "lport")
     query = cli_support.parse_in_process(["--serve=9100", "--serve-max-age", "2.5"]).query
     assert query is not None and query.serve_address == "127.0.0.1"
-    assert query.serve_max_age == 2.5
+    assert query.serve_cache_seconds == 2.5
 
 
 @pytest.mark.parametrize("argv", [
@@ -186,6 +186,7 @@ def test_options_make_the_query() -> None:
     ["--serve", "9100", "--serve-max-age", "nan"],
     ["--prometheus", "--max-series", "\u00b2"],
     ["--prometheus", "--json"],
+    ["--serve", "9100", "--all-netns"],
 ])
 def test_bad_values_are_one_line_and_status_1(argv: List[str]) -> None:
     out = io.BytesIO()
