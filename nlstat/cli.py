@@ -162,6 +162,37 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
     ),
     "json": (False, None, "--json", "print one JSON document (docs/schema.md)"),
     "ndjson": (False, None, "--ndjson", "print a JSON header line, then one record a line"),
+    "count": (
+        False,
+        None,
+        "--count",
+        "count the sockets listed instead of listing them (by proto and state)",
+    ),
+    "by": (
+        True,
+        None,
+        "--by=KEY[,KEY...]",
+        "group --count and metrics by proto,state,lport,rport,laddr,raddr,user,program,dev",
+    ),
+    "prometheus": (False, None, "--prometheus", "print socket metrics for Prometheus"),
+    "serve": (
+        True,
+        None,
+        "--serve=[ADDR:]PORT",
+        "serve the metrics at http://ADDR:PORT/metrics (default address 127.0.0.1)",
+    ),
+    "serve-max-age": (
+        True,
+        None,
+        "--serve-max-age=SECONDS",
+        "let one kernel dump answer the scrapes of this many seconds (default 0)",
+    ),
+    "max-series": (
+        True,
+        None,
+        "--max-series=N",
+        "drop metric series past N per scrape (default 10000)",
+    ),
     "netns": (
         True,
         None,
@@ -210,7 +241,18 @@ def parse(argv: Sequence[str], env: Environment) -> Union[Query, int]:
         status = _ACTIONS.get(option.code, _Parser.count)(parser, option)
         if status is not None:
             return status
-    return parser.finish()
+    parsed = parser.finish()
+    if isinstance(parsed, int) or not parsed.extras:
+        return parsed
+    # nlstat's own options that are more than a stored value (--count, --by, --serve, ...)
+    # arrive in extras, in the order given; own_options turns them into Query fields.
+    from nlstat.own_options import apply
+
+    applied = apply(parsed)
+    if isinstance(applied, str):
+        _write(env.stderr, applied + "\n")
+        return STATUS_FAILURE
+    return applied
 
 
 # -- glibc's getopt_long: argv -> options, in order --------------------------------------------

@@ -21,6 +21,9 @@ MODE_MASQUERADE = "masquerade"
 MODE_STATISTICS = "statistics"
 MODE_ROUTE = "route"
 MODE_INTERFACES = "interfaces"
+# nlstat's own modes: --count (counts of the socket listing), --prometheus and --serve.
+MODE_COUNT = "count"
+MODE_METRICS = "metrics"
 
 BACKEND_AUTO = "auto"
 BACKEND_NETLINK = "netlink"
@@ -95,6 +98,16 @@ class Query(NamedTuple):
     backend: Optional[str] = None  # --backend=auto|netlink|proc; None: NLSTAT_BACKEND decides
     extras: Tuple[Tuple[str, str], ...] = ()  # reserved for new options
     output: str = OUTPUT_TEXT  # --json / --ndjson: "json" or "ndjson" (docs/schema.md)
+    # --count [--by KEY,...]: the grouping keys (nlstat/aggregate.py KEYS); () when no --count.
+    count_by: Tuple[str, ...] = ()
+    # --prometheus / --serve [ADDR:]PORT: "prometheus" or "serve" ("" otherwise); the keys of
+    # --by beyond proto and state label the metrics.
+    metrics: str = ""
+    metrics_by: Tuple[str, ...] = ()
+    serve_address: str = "127.0.0.1"
+    serve_port: int = 0
+    serve_cache_seconds: float = 0.0  # --serve-max-age SECONDS: a dump serves scrapes this long
+    series_limit: int = 10000  # --max-series N: series per scrape past which labels are dropped
     netns: Optional[str] = None  # --netns NAME|PATH|pid:PID: run inside that network namespace
     all_netns: bool = False  # --all-netns: one block per network namespace on the host
     # --state, --sport, --dport, --src, --dst, --dev, --uid, --pid, --program-name

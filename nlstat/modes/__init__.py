@@ -10,4 +10,6 @@ MODULES = {
     "interfaces": "nlstat.modes.interfaces",
     "statistics": "nlstat.modes.statistics",
     "masquerade": "nlstat.modes.masquerade",
+    "count": "nlstat.modes.count",
+    "metrics": "nlstat.modes.metrics",
 }

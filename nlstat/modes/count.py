@@ -1,0 +1,258 @@
+"""`--count [--by KEY,...]`: the socket listing's sockets, counted instead of printed.
+
+The sockets counted are exactly the rows the listing would print: the same tables (netstat's
+-t/-u/-w/-x/-4/-6 selection), the same listing rule (no -a: connected only; -l: servers; -a:
+both), taken from the same backend, through the same kernel state mask. Nothing is formatted:
+tcp dumps are mostly counted off the raw messages (aggregate.Tally.chunk), the rest off the
+decoded records. `tally_sockets()` is shared with the metrics (modes/metrics.py).
+"""
+
+from __future__ import annotations
+
+import _socket
+import gc
+from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Union
+
+from nlstat.aggregate import Tally
+from nlstat.backends.sockets import InetTable, SocketSource
+from nlstat.env import Environment
+from nlstat.errors import Exit, ExitStatus
+from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK
+from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch, UnixKind
+from nlstat.query import Query
+from nlstat.resolve import Names
+
+INET_PROTOCOLS = (TCP, UDP, UDPLITE, RAW)
+UNIX_BATCH = 4096
+# Seconds to wait for the receiving thread after the counting stopped early.
+RECEIVE_WAIT = 10.0
+
+
+def run(query: Query, env: Environment) -> int:
+    from nlstat.format.count import render
+
+    source = SocketSource(query, env)
+    names = Names(True, True, query.numeric_users)
+    try:
+        while True:
+            # Records here hold no reference cycles (see modes/sockets.py run()).
+            gc.disable()
+            try:
+                tally = new_tally(query, env, query.count_by, names)
+                tally_sockets(query, env, source, tally)
+            finally:
+                gc.enable()
+            env.stdout.write(render(tally, query.output).encode("utf-8", "surrogateescape"))
+            if not query.continuous:
+                return ExitStatus.OK
+            env.stdout.flush()
+            env.sleep(1)
+    finally:
+        source.close()
+
+
+def new_tally(query: Query, env: Environment, keys: Iterable[str], names: Names) -> Tally:
+    keys = tuple(keys)
+    programs: Optional[Mapping[int, str]] = None
+    if "program" in keys:
+        # The -p map is built only when a program is asked for (a walk of /proc/*/fd).
+        from nlstat.modes.sockets import _load_programs
+
+        programs = _load_programs(query, env)
+    return Tally(keys, programs, names.user)
+
+
+def tally_sockets(query: Query, env: Environment, source: SocketSource, tally: Tally) -> None:
+    """Count what the socket listing of `query` would list."""
+    from nlstat.modes.sockets import _keep_inet, _keep_unix
+
+    keep = _keep_inet(query)
+    # The filters (--state, --sport, --pid, ...): the kernel does its share through the
+    # request SocketSource builds; what is left is the same test the listing applies.
+    source.load_owners()
+    source.check_dev()
+    for protocol in INET_PROTOCOLS:
+        if not query.wants(protocol):
+            continue
+        families = [
+            family
+            for family, wanted in ((_socket.AF_INET, query.wants_inet_v4),
+                                   (_socket.AF_INET6, query.wants_inet_v6))
+            if wanted
+        ]
+        if protocol == TCP and len(families) == 2:
+            both = source.tcp_both()
+            if both is not None:
+                _tally_table(tally, both, TCP, None, TCPDIAG_GETSOCK, env,
+                             source.selector(TCP, True))
+                continue
+        for family in families:
+            try:
+                table: Optional[InetTable] = source.inet(protocol, family)
+            except (FileNotFoundError, PermissionError):
+                continue  # netstat's notices belong to the listing; nothing to count
+            except OSError as err:
+                env.warn(f"{err.filename}: {err.strerror}")
+                raise Exit(ExitStatus.READ_ERROR) from err
+            assert table is not None
+            _tally_table(tally, table, protocol, keep, SOCK_DIAG_BY_FAMILY, env,
+                         source.selector(protocol, table.decoder is not None))
+
+    filters = query.filters
+    if query.wants("unix") and not (filters is not None and filters.excludes_unix):
+        keep_unix = _filtered_unix(_keep_unix(query), query, source)
+        try:
+            unix = source.unix()
+        except OSError:
+            return
+        if unix.chunks is not None:
+            from nlstat.backends.procfs.sockets import UnixText
+
+            parser = UnixText(unix.path, env.warn)
+            for chunk in unix.chunks:
+                batch = parser.batch(chunk)
+                tally.unix_batch(batch if keep_unix is None else keep_unix(batch))
+        else:
+            assert unix.records is not None
+            records = iter(unix.records)
+            while True:
+                part: List[object] = []
+                for record in records:
+                    part.append(record)
+                    if len(part) >= UNIX_BATCH:
+                        break
+                if not part:
+                    break
+                batch = UnixBatch.of(part)  # type: ignore[arg-type]
+                tally.unix_batch(batch if keep_unix is None else keep_unix(batch))
+
+
+def _tally_table(
+    tally: Tally,
+    table: InetTable,
+    protocol: str,
+    keep: Optional[Callable[[InetSocket], bool]],
+    record_type: int,
+    env: Environment,
+    selected: Optional[Callable[[InetSocket], bool]] = None,
+) -> None:
+    decoder = table.decoder
+    if decoder is not None and protocol == TCP:
+        keep = None  # the kernel applied the listing as its state mask
+    if selected is not None:
+        first = keep
+        keep = selected if first is None else (lambda record: first(record) and selected(record))
+    if decoder is None:
+        from nlstat.backends.procfs.sockets import parse_inet, split_chunk
+
+        for chunk in table.chunks:
+            first_line, lines = split_chunk(chunk)
+            records = parse_inet(lines, protocol, table_family(table), table.path, env.warn,
+                                 first_line)
+            tally.records(records if keep is None else filter(keep, records))
+        return
+    _count(tally, table.first, decoder.others, keep)
+    if decoder.done:
+        return
+    raw = keep is None
+    for chunk in prefetched(table.chunks):
+        if raw:
+            ended = tally.chunk(chunk, protocol, record_type)
+            if ended is not None:
+                if ended:
+                    return
+                continue
+        _count(tally, decoder.chunk(chunk), decoder.others, keep)
+        if decoder.done:
+            return
+
+
+def prefetched(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """A dump's chunks, received by a thread while this one counts the previous chunk.
+
+    recv() releases the GIL while the kernel walks its tables and fills the next chunk, so
+    the counting (~0.2 us a socket) hides behind the kernel's walk (~0.8 us a socket) on the
+    second core. The thread stops at the chunk that ends the dump (NLMSG_DONE), so the
+    netlink socket is free for the next request; an error is raised here.
+    """
+    import queue
+    import threading
+
+    from nlstat.backends.netlink.nlsocket import dump_ended
+
+    box: queue.SimpleQueue[Union[bytes, BaseException, None]] = queue.SimpleQueue()
+
+    def receive() -> None:
+        try:
+            for chunk in chunks:
+                box.put(chunk)
+                if dump_ended(chunk):
+                    break
+        except BaseException as err:  # noqa: BLE001 - handed to the consumer
+            box.put(err)
+        box.put(None)
+
+    reader = threading.Thread(target=receive, name="nlstat-dump", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = box.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        # Stopped early (an error while counting): the thread reads on to the end of the
+        # dump, and the socket must not be asked again before it has.
+        reader.join(RECEIVE_WAIT)
+
+
+def _count(
+    tally: Tally,
+    records: List[InetSocket],
+    others: List[InetSocket],
+    keep: Optional[Callable[[InetSocket], bool]],
+) -> None:
+    tally.records(records if keep is None else filter(keep, records))
+    if others:
+        tally.records(others if keep is None else filter(keep, others))
+        others.clear()
+
+
+def _filtered_unix(
+    keep: Optional[Callable[[UnixKind], bool]], query: Query, source: SocketSource
+) -> Optional[Callable[[UnixBatch], UnixBatch]]:
+    """The unix rows the listing keeps: its selection, then the filters' (by kind: --state;
+    by owner: --pid, --program-name)."""
+    from itertools import compress
+
+    filters = query.filters
+    by_kind = None
+    owned = None
+    if filters is not None:
+        from nlstat.filters import unix_kind_predicate
+
+        by_kind = unix_kind_predicate(filters)
+        owned = source.owned if filters.needs_owners else None
+    if keep is None and by_kind is None and owned is None:
+        return None
+
+    def select(batch: UnixBatch) -> UnixBatch:
+        if keep is not None:
+            batch = batch.where(keep)
+        if by_kind is not None:
+            batch = batch.where(by_kind)
+        if owned is not None:
+            chosen = [inode in owned for inode in batch.inodes]
+            batch = UnixBatch(list(compress(batch.kinds, chosen)),
+                              list(compress(batch.inodes, chosen)),
+                              list(compress(batch.paths, chosen)))
+        return batch
+
+    return select
+
+
+def table_family(table: InetTable) -> int:
+    """The family of a /proc table: its file name ends in 6 for IPv6."""
+    return _socket.AF_INET6 if table.path.endswith("6") else _socket.AF_INET

@@ -1,0 +1,31 @@
+"""`--prometheus` (one scrape on stdout) and `--serve [ADDR:]PORT` (/metrics over HTTP)."""
+
+from __future__ import annotations
+
+from nlstat.env import Environment
+from nlstat.errors import ExitStatus
+from nlstat.query import Query
+
+
+def run(query: Query, env: Environment) -> int:
+    try:
+        import prometheus_client  # noqa: F401
+    except ImportError:
+        env.warn(
+            f"nlstat: --{query.metrics} needs the prometheus_client library "
+            "(pip install prometheus_client, or nlstat[prometheus])"
+        )
+        return ExitStatus.ERROR
+    from nlstat.metrics import Exposition, Sampler
+
+    sampler = Sampler(query, env)
+    try:
+        exposition = Exposition(query, env)
+        if query.metrics == "serve":
+            from nlstat.serve import serve
+
+            return serve(query, env, sampler, exposition)
+        env.stdout.write(exposition.render(sampler.take()))
+        return ExitStatus.OK
+    finally:
+        sampler.close()
