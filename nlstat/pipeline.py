@@ -17,7 +17,7 @@ import struct
 from collections import deque
 from typing import Callable, Deque, Iterable, Iterator, NamedTuple, Optional, Protocol, Union
 
-from nlstat.errors import BackendUnavailable, HelperDied, NlstatError
+from nlstat.errors import BackendUnavailable, HelperDied, NlstatError, OutputError
 
 # Chunks formatted in the parent before forking: a fork (about 2 ms) pays from about 1,000 rows.
 WARMUP_CHUNKS = 4
@@ -25,11 +25,13 @@ WARMUP_CHUNKS = 4
 MAX_SLOTS = 4
 # Frames on the pipes: a u32 length, then the bytes. ERROR_FRAME carries the helper's error,
 # REFUSED_FRAME a BackendUnavailable (its errno, then its text): the caller falls back on it
-# as if the parent had raised it.
+# as if the parent had raised it. OUTPUT_FRAME (the same layout) carries an OutputError: a
+# stdout the helper could not write is the write error it would have been in the parent.
 FRAME = struct.Struct("=I")
 STOP_FRAME = 0
 ERROR_FRAME = 0xFFFFFFFF
 REFUSED_FRAME = 0xFFFFFFFE
+OUTPUT_FRAME = 0xFFFFFFFD
 ERRNO = struct.Struct("=i")
 # fcntl F_SETPIPE_SZ: 1 MiB pipes hold several chunks, so neither side waits on the other's
 # reads while both are busy formatting.
@@ -121,13 +123,14 @@ def _helper(work: Work, chunks_in: int, results_out: int, sink: Optional[Sink]) 
                 sink.write(result)
     except EOFError:
         return
-    except BackendUnavailable as err:
-        message = str(err).encode("utf-8", "replace")
+    except (BackendUnavailable, OutputError) as err:
+        kind = REFUSED_FRAME if isinstance(err, BackendUnavailable) else OUTPUT_FRAME
+        text = str(err) if isinstance(err, BackendUnavailable) else err.strerror
+        message = text.encode("utf-8", "replace")
         try:
             _write_all(
                 results_out,
-                FRAME.pack(REFUSED_FRAME) + ERRNO.pack(err.errno)
-                + FRAME.pack(len(message)) + message,
+                FRAME.pack(kind) + ERRNO.pack(err.errno or 0) + FRAME.pack(len(message)) + message,
             )
         except OSError:
             pass
@@ -230,10 +233,12 @@ class _Helper:
         read = self.results_read
         if size == STOP_FRAME:
             return b""
-        if size == REFUSED_FRAME:
+        if size in (REFUSED_FRAME, OUTPUT_FRAME):
             (code,) = ERRNO.unpack(_read_exact(read, ERRNO.size))
             (length,) = FRAME.unpack(_read_exact(read, FRAME.size))
             message = _read_exact(read, length).decode("utf-8", "replace")
+            if size == OUTPUT_FRAME:
+                return _Failure(OutputError(OSError(code, message)))
             return _Failure(BackendUnavailable(message, code))
         if size == ERROR_FRAME:
             (length,) = FRAME.unpack(_read_exact(read, FRAME.size))
@@ -245,7 +250,11 @@ class _Helper:
         """The helper closed its pipes before its work was done: the error to raise.
 
         An error it reported on its way out comes first (its results before that are of no
-        use now); else its wait status says why it ended."""
+        use now), also one already collected while sending; else its wait status says why it
+        ended."""
+        for item in self.early:
+            if isinstance(item, _Failure):
+                return item.error
         try:
             while True:
                 (size,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
