@@ -188,6 +188,51 @@ def test_decode_unix(benchmark: Any, unix_chunks: List[bytes]) -> None:
     assert records[0].peer_inode == 2_000_001
 
 
+def proc_tcp_lines(count: int) -> List[str]:
+    """/proc/net/tcp rows as tcp4_seq_show() prints them (the title left out)."""
+    lines = []
+    for i in range(count):
+        local = (0x7F000001).to_bytes(4, "little").hex().upper()
+        remote = (0x7F010000 + i // 50).to_bytes(4, "little").hex().upper()
+        lines.append(
+            "%4d: %s:%04X %s:%04X %02X %08X:%08X %02X:%08X %08X %5u %8d %lu %d %016x %u %u %u %u %d"
+            % (i, local, 9000 + i % 16, remote, 10000 + (i * 7919) % 55000, 1, 0, i % 3, 0, 0,
+               0, 1000, 0, 1_000_000 + i, 1, 0xFFFF888000000000 + i, 20, 4, 30, 10, -1))
+    return lines
+
+
+def proc_tcp_chunks(count: int) -> List[bytes]:
+    """A /proc/net/tcp of `count` rows cut as the proc backend reads it (text_chunks())."""
+    from nlstat.backends.procfs.sockets import text_chunks
+
+    text = "  sl  local_address rem_address   st ...\n" + "\n".join(proc_tcp_lines(count)) + "\n"
+    return list(text_chunks(io.BytesIO(text.encode())))  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def tcp_proc_chunks() -> List[bytes]:
+    return proc_tcp_chunks(SOCKETS)
+
+
+def test_parse_proc_tcp(benchmark: Any, tcp_proc_chunks: List[bytes]) -> None:
+    """/proc/net/tcp chunks -> InetSocket records, as the proc backend of `-ant` parses them."""
+    from nlstat.backends.procfs.sockets import parse_inet, split_chunk
+
+    def parse_all() -> List[InetSocket]:
+        records: List[InetSocket] = []
+        for chunk in tcp_proc_chunks:
+            first_line, lines = split_chunk(chunk)
+            records += parse_inet(lines, TCP, socket.AF_INET, "", None, first_line)
+        return records
+
+    records = benchmark(parse_all)
+    assert len(records) == SOCKETS
+    last = records[-1]
+    i = SOCKETS - 1
+    assert (last.state, last.local_port, last.recv_q, last.uid, last.inode) == (
+        1, 9000 + i % 16, i % 3, 1000, 1_000_000 + i)
+
+
 # ------------------------------------------------------------------------------- formatter
 
 

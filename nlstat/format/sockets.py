@@ -102,7 +102,7 @@ def timer_text(record: InetSocket) -> str:
     if record.protocol == TCP:
         kind = (
             ("off", "on", "keepalive", "timewait", "probe")[timer]
-            if timer <= 4
+            if 0 <= timer <= 4
             else ("unkn-%d" % timer)
         )
         if timer == 0:
@@ -152,11 +152,25 @@ class InetRows:
         self.port_texts(table)[port] = text
         return text
 
-    def renderer(self, protocol: str, family: int) -> Callable[[List[InetSocket]], str]:
+    def renderer(
+        self, protocol: str, family: int, fast: bool = True
+    ) -> Callable[[List[InetSocket]], str]:
         """A closure for one dump (one protocol, one family) turning a batch of records into
         their rows. The loop is the hot path of `nlstat -ant`: records are unpacked as tuples
         (one operation instead of a dozen attribute loads), endpoint texts come from
-        per-address and per-port caches, and rows without optional columns take one format.
+        per-address and per-port caches.
+
+        One row builder (`render`): netstat's printf of the first five columns (`columns`),
+        then the optional ones. A row without optional columns is put together by
+        concatenation instead (one "%" with five values cost 0.35 us a row, the pieces
+        0.15 us), and `-ant`/`-anu` take a fast path (`render_numeric`: no cut, numeric
+        endpoints). tests/unit/test_crafted_numbers.py holds the fast path byte-equal to the
+        builder (`fast=False` gives the builder alone) and the concatenated columns equal to
+        the printf ones, over random records.
+
+        A state indexes its table only below 256 (records carry no negative number: sock_diag's
+        states are u8, /proc's are read unsigned); the fast path hands a batch with a larger
+        one to the builder, which prints it as docs/compat.md says.
         """
         # fmt: off
         query = self.query
@@ -174,54 +188,38 @@ class InetRows:
         width = ADDRESS_WIDTH
         is_raw = protocol == RAW
         head = ("%-5s " if protocol in (UDP, UDPLITE) else "%-4s  ") % label
+        # The State column with its trailing blank, per state number 0..255 (raw sockets print
+        # the number; netstat.c tcp_do_one/udp_do_one name the rest); `unknown_state` for any
+        # other number.
         if protocol == TCP:
-            states: Sequence[str] = TCP_STATE_NAMES + ("",) * 244
+            names: Sequence[str] = TCP_STATE_NAMES + ("",) * (256 - len(TCP_STATE_NAMES))
+            unknown_state = ""
         elif is_raw:
-            states = ()
+            names = [str(state) for state in range(256)]
+            unknown_state = None
         else:
-            udp_states = ["UNKNOWN"] * 256
-            udp_states[1] = "ESTABLISHED"
-            udp_states[7] = ""
-            states = udp_states
-        fixed = head + "%6d %6d %-23s %-23s " + ("%-11d" if is_raw else "%-11s")
-        # The plain row built by concatenation: one "%" with five values cost 0.35 us a row,
-        # the pieces below 0.15 us. "%-23s " is .ljust(23) + " " (no cut, as with -W).
+            udp_names = ["UNKNOWN"] * 256
+            udp_names[1] = "ESTABLISHED"
+            udp_names[7] = ""
+            names = udp_names
+            unknown_state = "UNKNOWN"
+        state_columns = [name.ljust(11) for name in names]
+        state_ends = [column + "\n" for column in state_columns]
         queues = head + "%6d %6d "
         no_queues = queues % (0, 0)
-        state_ends = ["%-11s\n" % name for name in states]
         extend = query.extend > 0
         programs = self.programs
         timers = query.timers
         user = self.names.user
         plain = not (extend or programs is not None or timers)
-        fixed_line = fixed + "\n"
+        # netstat.c tcp_do_one: "%-4s  %6ld %6ld %-*s %-*s %-11s" (the State column comes
+        # padded); a plain row ends with it, others go on after it.
+        columns = head + "%6d %6d %-23s %-23s %s"
+        state_texts = state_ends if plain else state_columns
 
-        if plain and verbatim and self.names.numeric_ports and not is_raw:
-            # `-ant`, `-anu`: "a.b.c.d:port" is at most 21 characters, so never cut, and a
-            # TCP or UDP state is a u8. 100k rows: 121 -> 81 ms (micro-benchmark minimums).
-            colon_ports = self.port_texts(":numeric")
-
-            def colon_port(port: int) -> str:
-                text = colon_ports[port] = ":" + str(port) if port else ":*"
-                return text
-
-            def render_numeric(batch: List[InetSocket]) -> str:
-                lines: List[str] = []
-                append = lines.append
-                for record in batch:
-                    (_p, _f, state, local_address, local_port, remote_address, remote_port,
-                     recv_q, send_q, _u, _n, _t, _ms, _r, _pr, _c, _i) = record
-                    # An "a.b.c.d:port" is at most 21 columns: "%-23s " is .ljust(24).
-                    append(
-                        (queues % (recv_q, send_q) if recv_q or send_q else no_queues)
-                        + (local_address + (colon_ports[local_port] or colon_port(local_port)))
-                        .ljust(24)
-                        + (remote_address + (colon_ports[remote_port] or colon_port(remote_port)))
-                        .ljust(24)
-                        + state_ends[state])
-                return "".join(lines)
-
-            return render_numeric
+        def unknown_state_text(state: int) -> str:
+            text = (str(state) if unknown_state is None else unknown_state).ljust(11)
+            return text + "\n" if plain else text
 
         def render(batch: List[InetSocket]) -> str:
             lines: List[str] = []
@@ -243,17 +241,13 @@ class InetRows:
                     remote = host + ":" + port
                 else:
                     remote = cut(host, port, False)
-                if plain and not is_raw:
-                    append(
-                        (queues % (recv_q, send_q) if recv_q or send_q else no_queues)
-                        + local.ljust(23) + " " + remote.ljust(23) + " "
-                        + (state_ends[state] if state < 256 else "           \n"))
-                    continue
-                state_text = state if is_raw else (states[state] if state < 256 else "")
+                state_text = state_texts[state] if state < 256 else unknown_state_text(state)
                 if plain:
-                    append(fixed_line % (recv_q, send_q, local, remote, state_text))
+                    # `columns` by concatenation: "%-23s " is .ljust(23) + " " (no cut here).
+                    append((queues % (recv_q, send_q) if recv_q or send_q else no_queues)
+                           + local.ljust(23) + " " + remote.ljust(23) + " " + state_text)
                     continue
-                line = fixed % (recv_q, send_q, local, remote, state_text)
+                line = columns % (recv_q, send_q, local, remote, state_text)
                 if extend:
                     line += " %-10s %-10d" % (user(uid), inode)
                 if programs is not None:
@@ -263,7 +257,39 @@ class InetRows:
                 append(line + "\n")
             return "".join(lines)
 
-        return render
+        if not (fast and plain and verbatim and self.names.numeric_ports and not is_raw):
+            return render
+
+        # `-ant`, `-anu`: "a.b.c.d:port" is at most 21 characters, so never cut; ports come
+        # from a ":port" cache. 100k rows: 121 -> 81 ms (micro-benchmark minimums).
+        colon_ports = self.port_texts(":numeric")
+
+        def colon_port(port: int) -> str:
+            text = colon_ports[port] = ":" + str(port) if port else ":*"
+            return text
+
+        def render_numeric(batch: List[InetSocket]) -> str:
+            lines: List[str] = []
+            append = lines.append
+            try:
+                for record in batch:
+                    (_p, _f, state, local_address, local_port, remote_address, remote_port,
+                     recv_q, send_q, _u, _n, _t, _ms, _r, _pr, _c, _i) = record
+                    # An "a.b.c.d:port" is at most 21 columns: "%-23s " is .ljust(24).
+                    append(
+                        (queues % (recv_q, send_q) if recv_q or send_q else no_queues)
+                        + (local_address + (colon_ports[local_port] or colon_port(local_port)))
+                        .ljust(24)
+                        + (remote_address + (colon_ports[remote_port] or colon_port(remote_port)))
+                        .ljust(24)
+                        + state_ends[state])
+            except IndexError:
+                # A state past 255 (the backends give no negative number: sock_diag's are
+                # u8, /proc's are read unsigned): the general builder prints the batch.
+                return render(batch)
+            return "".join(lines)
+
+        return render_numeric
         # fmt: on
 
 

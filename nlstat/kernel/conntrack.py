@@ -3,10 +3,13 @@
 Only the members nlstat uses; the values are the kernel's.
 """
 
+from nlstat.kernel.layout import Layout
+
 # nfnetlink.h: the message type is (subsystem << 8) | message; every message starts with
 # struct nfgenmsg { __u8 nfgen_family; __u8 version; __be16 res_id; }.
 NFNL_SUBSYS_CTNETLINK = 1
 NFNETLINK_V0 = 0
+NFGENMSG = Layout("nfgenmsg", [("nfgen_family", "B"), ("version", "B"), ("res_id", "H")], "!")
 
 # enum cntl_msg_types
 IPCTNL_MSG_CT_NEW = 0

@@ -4,6 +4,38 @@ From include/uapi/linux/{rtnetlink,if_link,if_addr,if,if_arp,sockios}.h and incl
 only the members nlstat uses.
 """
 
+from nlstat.kernel.layout import Layout
+
+# struct ifinfomsg { unsigned char ifi_family, __ifi_pad; unsigned short ifi_type;
+#   int ifi_index; unsigned ifi_flags, ifi_change; }  (include/uapi/linux/rtnetlink.h)
+IFINFOMSG = Layout("ifinfomsg", [
+    ("ifi_family", "B"), ("__ifi_pad", "x"), ("ifi_type", "H"), ("ifi_index", "i"),
+    ("ifi_flags", "I"), ("ifi_change", "I"),
+])
+# struct ifaddrmsg { __u8 ifa_family, ifa_prefixlen, ifa_flags, ifa_scope; __u32 ifa_index; }
+IFADDRMSG = Layout("ifaddrmsg", [
+    ("ifa_family", "B"), ("ifa_prefixlen", "B"), ("ifa_flags", "B"), ("ifa_scope", "B"),
+    ("ifa_index", "I"),
+])
+# struct rtnl_link_ifmap { __u64 mem_start, mem_end, base_addr; __u16 irq; __u8 dma, port; }
+# (the C struct's 4 trailing bytes of alignment padding are not read)
+RTNL_LINK_IFMAP = Layout("rtnl_link_ifmap", [
+    ("mem_start", "Q"), ("mem_end", "Q"), ("base_addr", "Q"), ("irq", "H"), ("dma", "B"),
+    ("port", "B"),
+])
+# struct rtnl_link_stats64 (include/uapi/linux/if_link.h): its leading 23 counters. Older
+# kernels send fewer trailing fields, newer ones more, so only these are relied on.
+STATS_COUNTERS = (
+    "rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors",
+    "rx_dropped", "tx_dropped", "multicast", "collisions", "rx_length_errors",
+    "rx_over_errors", "rx_crc_errors", "rx_frame_errors", "rx_fifo_errors",
+    "rx_missed_errors", "tx_aborted_errors", "tx_carrier_errors", "tx_fifo_errors",
+    "tx_heartbeat_errors", "tx_window_errors", "rx_compressed", "tx_compressed",
+)
+RTNL_LINK_STATS64 = Layout("rtnl_link_stats64", [(name, "Q") for name in STATS_COUNTERS])
+# struct rtnl_link_stats: the same counters as __u32 (IFLA_STATS, kernels without STATS64).
+RTNL_LINK_STATS = Layout("rtnl_link_stats", [(name, "I") for name in STATS_COUNTERS])
+
 # include/uapi/linux/rtnetlink.h: message types.
 RTM_NEWLINK = 16
 RTM_GETLINK = 18

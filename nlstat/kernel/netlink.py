@@ -1,4 +1,6 @@
-"""Netlink core constants (include/uapi/linux/netlink.h)."""
+"""Netlink core constants and structs (include/uapi/linux/netlink.h)."""
+
+from nlstat.kernel.layout import Layout
 
 NETLINK_ROUTE = 0
 NETLINK_SOCK_DIAG = 4
@@ -24,3 +26,16 @@ NLA_TYPE_MASK = ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER) & 0xFFFF
 SOL_NETLINK = 270
 NETLINK_EXT_ACK = 11
 NETLINK_GET_STRICT_CHK = 12
+
+# The structs every netlink message is made of (include/uapi/linux/netlink.h); see layout.py.
+
+# struct nlmsghdr { __u32 nlmsg_len; __u16 nlmsg_type; __u16 nlmsg_flags; __u32 nlmsg_seq;
+#                   __u32 nlmsg_pid; };
+NLMSGHDR = Layout("nlmsghdr", [
+    ("nlmsg_len", "I"), ("nlmsg_type", "H"), ("nlmsg_flags", "H"), ("nlmsg_seq", "I"),
+    ("nlmsg_pid", "I"),
+])
+# struct nlmsgerr { int error; struct nlmsghdr msg; ... }: only the errno is read.
+NLMSGERR = Layout("nlmsgerr", [("error", "i")])
+# struct nlattr { __u16 nla_len; __u16 nla_type; }
+NLATTR = Layout("nlattr", [("nla_len", "H"), ("nla_type", "H")])

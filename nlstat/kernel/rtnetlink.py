@@ -1,6 +1,27 @@
 """rtnetlink route constants (include/uapi/linux/rtnetlink.h, include/uapi/linux/route.h,
 include/uapi/linux/ipv6_route.h) and the legacy RTF_* flags that /proc and netstat print."""
 
+from nlstat.kernel.layout import Layout
+
+# struct rtmsg { unsigned char rtm_family, rtm_dst_len, rtm_src_len, rtm_tos;
+#   unsigned char rtm_table, rtm_protocol, rtm_scope, rtm_type; unsigned rtm_flags; }
+RTMSG = Layout("rtmsg", [
+    ("rtm_family", "B"), ("rtm_dst_len", "B"), ("rtm_src_len", "B"), ("rtm_tos", "B"),
+    ("rtm_table", "B"), ("rtm_protocol", "B"), ("rtm_scope", "B"), ("rtm_type", "B"),
+    ("rtm_flags", "I"),
+])
+# struct rtnexthop { unsigned short rtnh_len; unsigned char rtnh_flags, rtnh_hops;
+#   int rtnh_ifindex; }
+RTNEXTHOP = Layout("rtnexthop", [
+    ("rtnh_len", "H"), ("rtnh_flags", "B"), ("rtnh_hops", "B"), ("rtnh_ifindex", "i"),
+])
+# struct rta_cacheinfo { __u32 rta_clntref, rta_lastuse; __s32 rta_expires; __u32 rta_error,
+#   rta_used; __u32 rta_id, rta_ts, rta_tsage; }
+STRUCT_RTA_CACHEINFO = Layout("rta_cacheinfo", [
+    ("rta_clntref", "I"), ("rta_lastuse", "I"), ("rta_expires", "i"), ("rta_error", "I"),
+    ("rta_used", "I"), ("rta_id", "I"), ("rta_ts", "I"), ("rta_tsage", "I"),
+])
+
 # Message types.
 RTM_NEWROUTE = 24
 RTM_DELROUTE = 25

@@ -1,4 +1,7 @@
-"""sock_diag constants (include/uapi/linux/{sock_diag,inet_diag,unix_diag}.h, net/tcp_states.h)."""
+"""sock_diag constants and structs (include/uapi/linux/{sock_diag,inet_diag,unix_diag}.h,
+net/tcp_states.h, struct tcp_info of include/uapi/linux/tcp.h)."""
+
+from nlstat.kernel.layout import Layout
 
 SOCK_DIAG_BY_FAMILY = 20
 # The inet_diag request before SOCK_DIAG_BY_FAMILY (struct inet_diag_req): still answered, for
@@ -70,3 +73,60 @@ IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 IPPROTO_UDPLITE = 136
 IPPROTO_RAW = 255
+
+
+# -- structs (see layout.py) ------------------------------------------------------------------
+
+# struct inet_diag_sockid { __be16 idiag_sport, idiag_dport; __be32 idiag_src[4], idiag_dst[4];
+#   __u32 idiag_if; __u32 idiag_cookie[2]; }
+# Ports are big-endian, read natively here and swapped by the decoder's table; the cookie's two
+# host-order words are read as one native u64 (cookie[0] is the low word).
+INET_DIAG_SOCKID = Layout("inet_diag_sockid", [
+    ("idiag_sport", "H"), ("idiag_dport", "H"), ("idiag_src", "16s"), ("idiag_dst", "16s"),
+    ("idiag_if", "I"), ("idiag_cookie", "Q"),
+])
+
+# struct inet_diag_msg { __u8 idiag_family, idiag_state, idiag_timer, idiag_retrans;
+#   struct inet_diag_sockid id; __u32 idiag_expires, idiag_rqueue, idiag_wqueue, idiag_uid,
+#   idiag_inode; }
+INET_DIAG_MSG = Layout("inet_diag_msg", [
+    ("idiag_family", "B"), ("idiag_state", "B"), ("idiag_timer", "B"), ("idiag_retrans", "B"),
+    *INET_DIAG_SOCKID.members,
+    ("idiag_expires", "I"), ("idiag_rqueue", "I"), ("idiag_wqueue", "I"), ("idiag_uid", "I"),
+    ("idiag_inode", "I"),
+])
+
+# struct inet_diag_req_v2 { __u8 sdiag_family, sdiag_protocol, idiag_ext, pad;
+#   __u32 idiag_states; struct inet_diag_sockid id; }
+# `pad` is sdiag_raw_protocol for raw_diag. The sockid is left zero: every socket matches.
+INET_DIAG_REQ_V2 = Layout("inet_diag_req_v2", [
+    ("sdiag_family", "B"), ("sdiag_protocol", "B"), ("idiag_ext", "B"), ("pad", "B"),
+    ("idiag_states", "I"), ("id", "%dx" % INET_DIAG_SOCKID.size),
+])
+
+# struct inet_diag_req { __u8 idiag_family, idiag_src_len, idiag_dst_len, idiag_ext;
+#   struct inet_diag_sockid id; __u32 idiag_states, idiag_dbs; }: TCPDIAG_GETSOCK's request.
+INET_DIAG_REQ = Layout("inet_diag_req", [
+    ("idiag_family", "B"), ("idiag_src_len", "B"), ("idiag_dst_len", "B"), ("idiag_ext", "B"),
+    ("id", "%dx" % INET_DIAG_SOCKID.size), ("idiag_states", "I"), ("idiag_dbs", "I"),
+])
+
+# struct unix_diag_req { __u8 sdiag_family, sdiag_protocol; __u16 pad; __u32 udiag_states,
+#   udiag_ino, udiag_show; __u32 udiag_cookie[2]; }
+UNIX_DIAG_REQ = Layout("unix_diag_req", [
+    ("sdiag_family", "B"), ("sdiag_protocol", "B"), ("pad", "H"), ("udiag_states", "I"),
+    ("udiag_ino", "I"), ("udiag_show", "I"), ("udiag_cookie", "Q"),
+])
+
+# struct unix_diag_msg { __u8 udiag_family, udiag_type, udiag_state, pad; __u32 udiag_ino;
+#   __u32 udiag_cookie[2]; }
+UNIX_DIAG_MSG = Layout("unix_diag_msg", [
+    ("udiag_family", "B"), ("udiag_type", "B"), ("udiag_state", "B"), ("pad", "x"),
+    ("udiag_ino", "I"), ("udiag_cookie", "Q"),
+])
+
+# struct tcp_info { __u8 tcpi_state, tcpi_ca_state, tcpi_retransmits, tcpi_probes; ... }:
+# only the leading bytes nlstat reads.
+TCP_INFO = Layout("tcp_info", [
+    ("tcpi_state", "B"), ("tcpi_ca_state", "B"), ("tcpi_retransmits", "B"), ("tcpi_probes", "B"),
+])

@@ -23,7 +23,7 @@ class InetSocket(NamedTuple):
 
     protocol: str  # "tcp", "udp", "udplite", "raw"
     family: int  # socket.AF_INET or socket.AF_INET6
-    state: int  # kernel TCP state number (udp/raw: 1 connected, 7 unconnected)
+    state: int  # kernel TCP state number (udp/raw: 1 connected, 7 unconnected), never < 0
     local_address: str
     local_port: int
     remote_address: str
@@ -126,9 +126,10 @@ class UnixBatch:
         )
 
     def records(self) -> List[UnixSocket]:
+        new = tuple.__new__
         return [
-            UnixSocket(kind.type, kind.socket_state, kind.flags, inode, path, kind.refcnt,
-                       kind.protocol)
+            new(UnixSocket, (kind.type, kind.socket_state, kind.flags, inode, path, kind.refcnt,
+                             kind.protocol, 0, 0, 0))
             for kind, inode, path in zip(self.kinds, self.inodes, self.paths)
         ]
 

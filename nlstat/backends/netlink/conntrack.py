@@ -16,7 +16,7 @@ import errno
 import struct
 from typing import Iterable, Iterator, Tuple
 
-from nlstat.backends.netlink.nlsocket import NLATTR, NLMSGHDR, NetlinkSocket, iter_attrs, messages
+from nlstat.backends.netlink.nlsocket import NetlinkSocket, iter_attrs, messages
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.conntrack import (
     CTA_ID,
@@ -47,14 +47,13 @@ from nlstat.kernel.conntrack import (
     CTA_ZONE,
     IPCTNL_MSG_CT_GET,
     IPCTNL_MSG_CT_NEW,
+    NFGENMSG,
     NFNETLINK_V0,
     NFNL_SUBSYS_CTNETLINK,
 )
-from nlstat.kernel.netlink import NETLINK_NETFILTER, NLA_TYPE_MASK
+from nlstat.kernel.netlink import NETLINK_NETFILTER, NLA_TYPE_MASK, NLATTR, NLMSGHDR
 from nlstat.model.conntrack import ConntrackEntry
 
-# struct nfgenmsg { __u8 nfgen_family; __u8 version; __be16 res_id; }
-NFGENMSG = struct.Struct("!BBH")
 _BE16 = struct.Struct("!H")
 _BE32 = struct.Struct("!I")
 _BE32_SIGNED = struct.Struct("!i")

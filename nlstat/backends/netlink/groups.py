@@ -12,10 +12,10 @@ import _socket
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from nlstat.backends.netlink.links import IFADDRMSG, address_request
-from nlstat.backends.netlink.nlsocket import NLMSGHDR, NetlinkSocket, iter_attrs, messages
-from nlstat.kernel.link import IFA_MULTICAST, RTM_GETMULTICAST, RTM_NEWMULTICAST
-from nlstat.kernel.netlink import NETLINK_ROUTE
+from nlstat.backends.netlink.links import address_request
+from nlstat.backends.netlink.nlsocket import NetlinkSocket, iter_attrs, messages
+from nlstat.kernel.link import IFA_MULTICAST, IFADDRMSG, RTM_GETMULTICAST, RTM_NEWMULTICAST
+from nlstat.kernel.netlink import NETLINK_ROUTE, NLMSGHDR
 from nlstat.model.groups import GroupMembership
 
 

@@ -14,13 +14,15 @@ import struct
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
-from nlstat.backends.netlink.nlsocket import NLATTR, NLMSGHDR, NetlinkSocket, iter_attrs, messages
+from nlstat.backends.netlink.nlsocket import NetlinkSocket, iter_attrs, messages
 from nlstat.backends.procfs.links import InterfaceFetchError, netstat_order
 from nlstat.kernel.link import (
     IFA_ADDRESS,
     IFA_BROADCAST,
     IFA_LABEL,
     IFA_LOCAL,
+    IFADDRMSG,
+    IFINFOMSG,
     IFLA_ADDRESS,
     IFLA_IFNAME,
     IFLA_MAP,
@@ -38,28 +40,19 @@ from nlstat.kernel.link import (
     RTM_GETLINK,
     RTM_NEWADDR,
     RTM_NEWLINK,
+    RTNL_LINK_IFMAP,
+    RTNL_LINK_STATS,
+    RTNL_LINK_STATS64,
     IPV6_ADDR_COMPATv4,
 )
-from nlstat.kernel.netlink import NETLINK_ROUTE, NLA_TYPE_MASK
+from nlstat.kernel.netlink import NETLINK_ROUTE, NLA_TYPE_MASK, NLATTR, NLMSGHDR
 from nlstat.model.links import DeviceMap, Inet6Address, InetAddress, Interface, LinkStats
 
-# struct ifinfomsg { unsigned char ifi_family, __ifi_pad; unsigned short ifi_type;
-#                    int ifi_index; unsigned ifi_flags, ifi_change; }
-IFINFOMSG = struct.Struct("=BxHiII")
-# struct ifaddrmsg { __u8 ifa_family, ifa_prefixlen, ifa_flags, ifa_scope; __u32 ifa_index; }
-IFADDRMSG = struct.Struct("=BBBBI")
-# struct rtnl_link_ifmap { __u64 mem_start, mem_end, base_addr; __u16 irq; __u8 dma, port; }
-RTNL_LINK_IFMAP = struct.Struct("=QQQHBB")
+# struct ifinfomsg, ifaddrmsg, rtnl_link_ifmap and rtnl_link_stats{,64} are declared in
+# kernel/link.py.
 U32 = struct.Struct("=I")
 U64_MASK = 0xFFFFFFFFFFFFFFFF
 
-# struct rtnl_link_stats64 field positions (include/uapi/linux/if_link.h); older kernels
-# send fewer trailing fields, newer ones more, so only these leading 23 are relied on.
-(RX_PACKETS, TX_PACKETS, RX_BYTES, TX_BYTES, RX_ERRORS, TX_ERRORS, RX_DROPPED, TX_DROPPED,
- MULTICAST, COLLISIONS, RX_LENGTH_ERRORS, RX_OVER_ERRORS, RX_CRC_ERRORS, RX_FRAME_ERRORS,
- RX_FIFO_ERRORS, RX_MISSED_ERRORS, TX_ABORTED_ERRORS, TX_CARRIER_ERRORS, TX_FIFO_ERRORS,
- TX_HEARTBEAT_ERRORS, TX_WINDOW_ERRORS, RX_COMPRESSED, TX_COMPRESSED) = range(23)
-STATS_FIELDS = 23
 
 
 class Device(NamedTuple):
@@ -100,39 +93,38 @@ def _name(buf: bytes, start: int, end: int) -> str:
 
 
 def stats_from_counters(values: tuple[int, ...]) -> LinkStats:
-    """rtnl_link_stats64 (or the 32-bit rtnl_link_stats) -> the /proc/net/dev columns.
+    """rtnl_link_stats64 (or the 32-bit rtnl_link_stats), unpacked -> the /proc/net/dev columns.
 
     The kernel's sums (net/core/net-procfs.c dev_seq_printf_stats) are made in u64.
     """
-    v = values
+    c = dict(zip(RTNL_LINK_STATS64.fields, values))
     return LinkStats(
-        v[RX_BYTES],
-        v[RX_PACKETS],
-        v[RX_ERRORS],
-        (v[RX_DROPPED] + v[RX_MISSED_ERRORS]) & U64_MASK,
-        v[RX_FIFO_ERRORS],
-        (v[RX_LENGTH_ERRORS] + v[RX_OVER_ERRORS] + v[RX_CRC_ERRORS] + v[RX_FRAME_ERRORS])
-        & U64_MASK,
-        v[RX_COMPRESSED],
-        v[MULTICAST],
-        v[TX_BYTES],
-        v[TX_PACKETS],
-        v[TX_ERRORS],
-        v[TX_DROPPED],
-        v[TX_FIFO_ERRORS],
-        v[COLLISIONS],
-        (v[TX_CARRIER_ERRORS] + v[TX_ABORTED_ERRORS] + v[TX_WINDOW_ERRORS]
-         + v[TX_HEARTBEAT_ERRORS]) & U64_MASK,
-        v[TX_COMPRESSED],
+        rx_bytes=c["rx_bytes"],
+        rx_packets=c["rx_packets"],
+        rx_errors=c["rx_errors"],
+        rx_dropped=(c["rx_dropped"] + c["rx_missed_errors"]) & U64_MASK,
+        rx_fifo_errors=c["rx_fifo_errors"],
+        rx_frame_errors=(c["rx_length_errors"] + c["rx_over_errors"] + c["rx_crc_errors"]
+                         + c["rx_frame_errors"]) & U64_MASK,
+        rx_compressed=c["rx_compressed"],
+        rx_multicast=c["multicast"],
+        tx_bytes=c["tx_bytes"],
+        tx_packets=c["tx_packets"],
+        tx_errors=c["tx_errors"],
+        tx_dropped=c["tx_dropped"],
+        tx_fifo_errors=c["tx_fifo_errors"],
+        collisions=c["collisions"],
+        tx_carrier_errors=(c["tx_carrier_errors"] + c["tx_aborted_errors"]
+                           + c["tx_window_errors"] + c["tx_heartbeat_errors"]) & U64_MASK,
+        tx_compressed=c["tx_compressed"],
     )
 
 
 def _counters(buf: bytes, start: int, end: int, width: int) -> LinkStats | None:
-    count = (end - start) // width
-    if count < STATS_FIELDS:
+    layout = RTNL_LINK_STATS64 if width == 8 else RTNL_LINK_STATS
+    if end - start < layout.size:
         return None
-    values = struct.unpack_from(f"={STATS_FIELDS}{'Q' if width == 8 else 'I'}", buf, start)
-    return stats_from_counters(values)
+    return stats_from_counters(layout.unpack_from(buf, start))
 
 
 def decode_links(chunks: Iterable[bytes]) -> list[Device]:

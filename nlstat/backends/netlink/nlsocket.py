@@ -15,20 +15,15 @@ from typing import Iterable, Iterator, Optional
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.netlink import (
     NLA_TYPE_MASK,
+    NLATTR,
     NLM_F_DUMP,
     NLM_F_DUMP_INTR,
     NLM_F_REQUEST,
     NLMSG_DONE,
     NLMSG_ERROR,
+    NLMSGERR,
+    NLMSGHDR,
 )
-
-# struct nlmsghdr { __u32 nlmsg_len; __u16 nlmsg_type; __u16 nlmsg_flags; __u32 nlmsg_seq;
-#                   __u32 nlmsg_pid; };
-NLMSGHDR = struct.Struct("=IHHII")
-# struct nlmsgerr { int error; struct nlmsghdr msg; ... }
-NLMSGERR = struct.Struct("=i")
-# struct nlattr { __u16 nla_len; __u16 nla_type; }
-NLATTR = struct.Struct("=HH")
 
 # The kernel sizes each dump skb from the largest recvmsg() buffer it has seen, capped at
 # 32 KiB (net/netlink/af_netlink.c, max_recvmsg_len); a bigger buffer gains nothing.
@@ -49,7 +44,7 @@ def nlmsg_error(buf: bytes, offset: int) -> int:
 
 
 # The first 6 bytes of an nlmsghdr: length and type.
-LENGTH_TYPE = struct.Struct("=IH")
+LENGTH_TYPE = NLMSGHDR.head("nlmsg_type")
 DONE_SIZE = NLMSGHDR.size + NLMSGERR.size
 
 

@@ -21,7 +21,6 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from nlstat.backends.netlink.nlsocket import (
     LENGTH_TYPE,
-    NLMSGHDR,
     NetlinkSocket,
     dump_ended,
     iter_attrs,
@@ -34,6 +33,7 @@ from nlstat.kernel.netlink import (
     NETLINK_ROUTE,
     NLMSG_DONE,
     NLMSG_ERROR,
+    NLMSGHDR,
     SOL_NETLINK,
 )
 from nlstat.kernel.rtnetlink import (
@@ -58,21 +58,18 @@ from nlstat.kernel.rtnetlink import (
     RTM_F_CLONED,
     RTM_GETROUTE,
     RTM_NEWROUTE,
+    RTMSG,
     RTN_BROADCAST,
     RTN_MULTICAST,
     RTN_PROHIBIT,
     RTN_UNREACHABLE,
+    RTNEXTHOP,
+    STRUCT_RTA_CACHEINFO,
 )
 from nlstat.model.routes import Route, RouteData
 
-# struct rtmsg { unsigned char rtm_family, rtm_dst_len, rtm_src_len, rtm_tos;
-#                unsigned char rtm_table, rtm_protocol, rtm_scope, rtm_type; unsigned rtm_flags; };
-RTMSG = struct.Struct("=BBBBBBBBI")
-# struct rtnexthop { unsigned short rtnh_len; unsigned char rtnh_flags, rtnh_hops;
-#                     int rtnh_ifindex; };
-RTNEXTHOP = struct.Struct("=HBBi")
-# struct rta_cacheinfo { __u32 rta_clntref, rta_lastuse; __s32 rta_expires; ... };
-CACHEINFO_EXPIRES = struct.Struct("=8xi")
+# struct rtmsg, struct rtnexthop and struct rta_cacheinfo are declared in kernel/rtnetlink.py.
+CACHEINFO_EXPIRES = STRUCT_RTA_CACHEINFO.head("rta_expires").reading("rta_expires")
 U32 = struct.Struct("=I")
 
 RTMSG_OFFSET = NLMSGHDR.size  # 16

@@ -19,9 +19,7 @@ from nlstat.backends.netlink.nlsocket import iter_attrs, messages
 from nlstat.backends.netlink.routes import (
     ATTRS_OFFSET,
     CACHEINFO_EXPIRES,
-    RTMSG,
     RTMSG_OFFSET,
-    RTNEXTHOP,
     U32,
     IfName,
     InterfaceNames,
@@ -50,12 +48,14 @@ from nlstat.kernel.rtnetlink import (
     RTF_UP,
     RTM_F_CLONED,
     RTM_NEWROUTE,
+    RTMSG,
     RTN_ANYCAST,
     RTN_BLACKHOLE,
     RTN_LOCAL,
     RTN_PROHIBIT,
     RTN_THROW,
     RTN_UNREACHABLE,
+    RTNEXTHOP,
     RTPROT_KERNEL,
     RTPROT_RA,
 )
@@ -120,7 +120,7 @@ def decode_ipv6(chunks: Iterable[bytes], ifname: IfName, loopback: str = "lo") -
     for table, table_rows, has_default_route in tables:
         rows.extend(table_rows)
         if not has_default_route:
-            rows.append(Route6("::", null._replace(table=table)))
+            rows.append(Route6(destination="::", data=null._replace(table=table)))
     return rows
 
 

@@ -276,12 +276,14 @@ def _parse_ipv4_kernel(lines: List[str], specs: List[Spec]) -> Optional[List[Rou
         known[key] = None if route is None else route.data
     datas = list(map(known.__getitem__, keys))
     try:
-        texts = list(map(_socket.inet_ntoa, map(_REVERSED, map(bytes.fromhex, destinations))))
+        destination_texts = list(
+            map(_socket.inet_ntoa, map(_REVERSED, map(bytes.fromhex, destinations))))
     except (ValueError, OSError):
         return None
     if None in datas:
-        return [Route(text, data) for text, data in zip(texts, datas) if data is not None]
-    return list(map(tuple.__new__, repeat(Route), zip(texts, datas)))
+        return [Route(destination, data)
+                for destination, data in zip(destination_texts, datas) if data is not None]
+    return list(map(tuple.__new__, repeat(Route), zip(destination_texts, datas)))
 
 
 class _Ipv4State:
@@ -470,13 +472,14 @@ def _parse_ipv6_kernel(lines: List[str], cache: bool) -> Optional[List[Route6]]:
             return None
         known[key] = None if row is None else row.data
     try:
-        texts = list(map(_NTOP6, map(bytes.fromhex, map(_DESTINATION6, lines))))
+        destination_texts = list(map(_NTOP6, map(bytes.fromhex, map(_DESTINATION6, lines))))
     except (ValueError, OSError):
         return None
     datas = list(map(known.__getitem__, keys))
     if None in datas:
-        return [Route6(text, data) for text, data in zip(texts, datas) if data is not None]
-    return list(map(tuple.__new__, repeat(Route6), zip(texts, datas)))
+        return [Route6(destination, data)
+                for destination, data in zip(destination_texts, datas) if data is not None]
+    return list(map(tuple.__new__, repeat(Route6), zip(destination_texts, datas)))
 
 
 class _Ipv6State:

@@ -12,6 +12,7 @@ import re
 import struct
 from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Tuple
 
+from nlstat.cscan import c_int, to_s32
 from nlstat.model.sockets import InetSocket, UnixBatch, UnixKind, UnixSocket
 
 Warn = Callable[[str], None]
@@ -57,6 +58,48 @@ class HexNumbers(Dict[str, int]):
         return value
 
 
+class CNumbers(Dict[str, int]):
+    """A field's text -> the number netstat's sscanf conversion leaves (tcp_do_one's
+    "%X %lX:%lX %X:%lX %lX %d %d %lu"), remembered per text. A crafted or garbled /proc then
+    gives netstat's numbers, never one that indexes a table out of its range: `%X` keeps 32
+    bits unsigned (a state, a timer kind), `%lX` 64 bits shown signed by its "%ld" (queues,
+    retransmits), `%d` the low 32 bits signed (uid, timeout)."""
+
+    def __init__(self, convert: Callable[[str], int]) -> None:
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, text: str) -> int:
+        value = self[text] = self.convert(text)
+        return value
+
+
+def _hex_u32(text: str) -> int:
+    return int(text, 16) & 0xFFFFFFFF
+
+
+def _hex_s64(text: str) -> int:
+    value = int(text, 16) & 0xFFFFFFFFFFFFFFFF
+    return value - (1 << 64) if value >> 63 else value
+
+
+def _hex_port(text: str) -> int:
+    return int(text, 16) & 0xFFFF  # netstat passes a port through htons()
+
+
+def _hex_ticks_ms(text: str) -> int:
+    # `%lX` clock ticks (USER_HZ 100) -> ms, as sock_diag gives them
+    return (int(text, 16) & 0xFFFFFFFFFFFFFFFF) * 10
+
+
+def _hex_s32(text: str) -> int:
+    return to_s32(int(text, 16))
+
+
+def _dec_int(text: str) -> int:
+    return c_int(int(text))
+
+
 def parse_inet(
     lines: List[str],
     protocol: str,
@@ -73,9 +116,16 @@ def parse_inet(
     """
     decode = ipv4_hex_to_text if family == _socket.AF_INET else ipv6_hex_to_text
     texts: Dict[str, str] = {}
-    numbers = HexNumbers()
+    unsigned = CNumbers(_hex_u32)
+    longs = CNumbers(_hex_s64)
+    ints = CNumbers(_dec_int)
+    timer_kinds = CNumbers(_hex_s32)
+    ports = CNumbers(_hex_port)
+    times = CNumbers(_hex_ticks_ms)
     what = "tcp" if protocol == "tcp" else ("raw" if protocol == "raw" else "udp")
+    # The values are named as InetSocket's fields (tests/unit/test_layouts.py checks them).
     new = tuple.__new__
+    inet_socket = InetSocket
     records: List[InetSocket] = []
     append = records.append
     for number, line in enumerate(lines, first_line):
@@ -85,26 +135,23 @@ def parse_inet(
                 raise ValueError("too few fields")
             local_hex, _, local_port = fields[1].partition(":")
             remote_hex, _, remote_port = fields[2].partition(":")
-            tx_queue, _, rx_queue = fields[4].partition(":")
-            timer, _, when = fields[5].partition(":")
-            local = texts.get(local_hex)
-            if local is None:
-                local = texts[local_hex] = decode(local_hex)
-            remote = texts.get(remote_hex)
-            if remote is None:
-                remote = texts[remote_hex] = decode(remote_hex)
+            send_q, _, recv_q = fields[4].partition(":")  # tx_queue:rx_queue
+            timer, _, timer_ms = fields[5].partition(":")
+            local_address = texts.get(local_hex)
+            if local_address is None:
+                local_address = texts[local_hex] = decode(local_hex)
+            remote_address = texts.get(remote_hex)
+            if remote_address is None:
+                remote_address = texts[remote_hex] = decode(remote_hex)
+            (_sl, _local, _remote, state, _queues, _timer, retransmits, uid, probes,
+             inode) = fields[:10]
             # fmt: off
-            append(new(InetSocket, (
-                protocol, family,
-                numbers[fields[3]],
-                local, int(local_port, 16), remote, int(remote_port, 16),
-                numbers[rx_queue],
-                numbers[tx_queue],
-                int(fields[7]), int(fields[9]),
-                numbers[timer],
-                int(when, 16) * 10,  # clock ticks (USER_HZ 100) -> ms, as sock_diag gives
-                numbers[fields[6]],
-                int(fields[8]), 0, 0)))
+            # Remote ports hardly repeat: converted, not looked up.
+            append(new(inet_socket, (
+                protocol, family, unsigned[state], local_address, ports[local_port],
+                remote_address, int(remote_port, 16) & 0xFFFF, longs[recv_q], longs[send_q],
+                ints[uid], int(inode), timer_kinds[timer], times[timer_ms],
+                longs[retransmits], ints[probes], 0, 0)))
             # fmt: on
         except (ValueError, IndexError, OSError):
             if warn is not None:
@@ -122,7 +169,9 @@ def parse_unix(
     (netstat reads it with scanf's %s and so shows it only up to the first blank).
     """
     numbers = HexNumbers()
+    # The values are named as UnixSocket's fields (tests/unit/test_layouts.py checks them).
     new = tuple.__new__
+    unix_socket = UnixSocket
     records: List[UnixSocket] = []
     append = records.append
     for number, line in enumerate(lines, first_line):
@@ -133,17 +182,11 @@ def parse_unix(
             count = len(fields)
             if count < 7:
                 raise ValueError("too few fields")
-            # fmt: off
-            append(new(UnixSocket, (
-                numbers[fields[4]],
-                numbers[fields[5]],
-                numbers[fields[3]],
-                int(fields[6]),
-                fields[7] if count > 7 else "",
-                numbers[fields[1]],
-                numbers[fields[2]],
-                0, 0, 0)))
-            # fmt: on
+            _num, refcnt, protocol, flags, type, socket_state, inode = fields[:7]
+            path_text = fields[7] if count > 7 else ""
+            append(new(unix_socket, (
+                numbers[type], numbers[socket_state], numbers[flags], int(inode), path_text,
+                numbers[refcnt], numbers[protocol], 0, 0, 0)))
         except (ValueError, IndexError):
             if warn is not None:
                 _bogus(warn, "unix", path, number)
@@ -192,8 +235,9 @@ class UnixText:
             for key in set(keys) - kinds.keys():
                 if not UNIX_FIELDS.fullmatch(key):
                     return UnixBatch.of(self._by_line(text))
-                refcnt, protocol, flags, sock_type, state = (int(f, 16) for f in key.split(" "))
-                kinds[key] = UnixKind(sock_type, state, flags, refcnt, protocol)
+                refcnt, protocol, flags, type, socket_state = (
+                    int(f, 16) for f in key.split(" "))
+                kinds[key] = UnixKind(type, socket_state, flags, refcnt, protocol)
         # The inodes stay the kernel's decimal texts ("%5lu" without its blanks).
         return UnixBatch(list(map(kinds.__getitem__, keys)), None, paths, inodes)
 
