@@ -37,7 +37,8 @@ from nlstat.compare import (  # noqa: E402  (needs ROOT on sys.path)
     verdict,
 )
 
-DEFAULT_MODES = ["-ant", "-an", "-antp", "-anu", "-anx", "-lnt", "-rn", "-s", "-i", "-ant --json"]
+DEFAULT_MODES = ["-ant", "-an", "-antp", "-anu", "-anx", "-lnt", "-rn", "-s", "-i", "-ant --json",
+                 "-ant --ndjson", "-an --ndjson"]
 # Modes whose time is mostly start-up: they should finish within `python3 -c pass` + 25 ms.
 SMALL_MODES = {"-s", "-i"}
 BUDGET_MS = 25.0
@@ -206,7 +207,8 @@ def compare_mode(mode: str, prefix: List[str], env: Dict[str, str], args: argpar
     words = mode.split()
     nl = Program("nlstat", [*prefix, *words], env)
     programs = [nl]
-    if "--json" not in words:
+    structured = bool({"--json", "--ndjson"} & set(words))
+    if not structured:
         programs.append(Program("netstat", ["netstat", *words], c_env()))
         alternative = equivalent(words)
         if alternative is not None:
@@ -223,7 +225,7 @@ def compare_mode(mode: str, prefix: List[str], env: Dict[str, str], args: argpar
     netstat = results[1] if len(results) > 1 else None
     other = results[2] if len(results) > 2 else None
     statuses = {s.status for s in mine.samples}
-    if "--json" in words and statuses - {0}:
+    if structured and statuses - {0}:
         return [f"| `{mode}` | rejected by nlstat (status {'/'.join(map(str, statuses))}) "
                 "| | | | | | | | | | |"]
     note = verdict(mine, netstat) if netstat is not None else "no netstat equivalent"

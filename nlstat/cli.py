@@ -27,6 +27,7 @@ from nlstat.query import (
     MODE_ROUTE,
     MODE_SOCKETS,
     MODE_STATISTICS,
+    OUTPUT_TEXT,
     Query,
 )
 
@@ -141,7 +142,12 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         "--backend=auto|netlink|proc",
         "choose the data source (default: auto)",
     ),
+    "json": (False, None, "--json", "print one JSON document (docs/schema.md)"),
+    "ndjson": (False, None, "--ndjson", "print a JSON header line, then one record a line"),
 }
+
+# The output-form options: at most one of them per command line (docs/schema.md).
+OUTPUT_OPTIONS = ("json", "ndjson")
 
 # Exit statuses of netstat.c: E_OPTERR for usage errors; exit(1) for a bad family and -Z.
 STATUS_USAGE = ExitStatus.USAGE
@@ -171,6 +177,7 @@ class _Parser:
         self.afname_length = 0  # strlen(afname)
         self.own: Dict[str, Union[str, bool]] = {}
         self.extras: List[Tuple[str, str]] = []
+        self.outputs: List[str] = []  # --json / --ndjson, as given
 
     # -- the getopt walk -------------------------------------------------------------------
 
@@ -278,7 +285,10 @@ class _Parser:
         return self._act(code, optarg), index
 
     def _store_own(self, name: str, value: Union[str, bool]) -> None:
-        if name in Query._fields:
+        if name in OUTPUT_OPTIONS:
+            if name not in self.outputs:
+                self.outputs.append(name)
+        elif name in Query._fields:
             self.own[name] = value
         else:
             self.extras.append((name, value if isinstance(value, str) else ""))
@@ -341,6 +351,11 @@ class _Parser:
     # -- after the walk --------------------------------------------------------------------
 
     def _finish(self) -> Union[Query, int]:
+        if len(self.outputs) > 1:
+            # One output form a run; checked after the walk, so `-V` or `-h` given before
+            # still print their text, as any other error after them would let them.
+            _write(self.env.stderr, "nlstat: --json and --ndjson cannot be used together\n")
+            return STATUS_FAILURE
         count = self.counts.get
         modes = count("i", 0) + count("r", 0) + count("M", 0) + count("s", 0)
         if modes > 1:
@@ -445,6 +460,7 @@ class _Parser:
             cache=count("C", 0) > 0,
             backend=backend if isinstance(backend, str) else None,
             extras=tuple(self.extras),
+            output=self.outputs[0] if self.outputs else OUTPUT_TEXT,
         )
 
     def _usage_error(self, line: Optional[str]) -> int:

@@ -20,6 +20,11 @@ BACKEND_NETLINK = "netlink"
 BACKEND_PROC = "proc"
 BACKENDS = (BACKEND_AUTO, BACKEND_NETLINK, BACKEND_PROC)
 
+# Output forms: netstat's text, one JSON document, or one JSON record a line (docs/schema.md).
+OUTPUT_TEXT = "text"
+OUTPUT_JSON = "json"
+OUTPUT_NDJSON = "ndjson"
+
 
 class Query(NamedTuple):
     """What to show and how. Defaults are a plain `netstat` with no options.
@@ -82,6 +87,7 @@ class Query(NamedTuple):
     # nlstat's own options (exact spelling only, see docs/compat.md).
     backend: Optional[str] = None  # --backend=auto|netlink|proc; None: NLSTAT_BACKEND decides
     extras: Tuple[Tuple[str, str], ...] = ()  # reserved for new options
+    output: str = OUTPUT_TEXT  # --json / --ndjson: "json" or "ndjson" (docs/schema.md)
 
     @property
     def listing(self) -> str:

@@ -11,13 +11,13 @@ proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
 import _socket
 import errno
 import itertools
-from typing import TYPE_CHECKING, Dict, Iterator, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional
 
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
 from nlstat.model.sockets import TCP, InetSocket, UnixSocket
-from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
+from nlstat.query import BACKEND_AUTO, BACKEND_NETLINK, BACKEND_PROC, OUTPUT_TEXT, Query
 
 if TYPE_CHECKING:
     from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
@@ -46,6 +46,23 @@ class UnixTable(NamedTuple):
 # (20k IPv4 and 60k IPv6 sockets: holding, overflowing and asking again took 0.35 s, asking
 # for each family 0.19 s; ss -tan 0.17 s).
 ONE_WALK_IPV6_LIMIT = 20_000
+
+# --json under auto joins unix_diag with /proc/net/unix (SocketSource.unix) only while the
+# namespace holds at most this many sockets: the join keeps one side in memory (~250 bytes a
+# socket); past it the unix table streams from /proc, cookie and peer unknown (null).
+JSON_UNIX_JOIN_LIMIT = 20_000
+
+def unix_from_diag(output: str, backend: str, proc_root: str,
+                   sockets_in_use: Callable[[], int]) -> bool:
+    """Is the unix table taken from unix_diag (joined with /proc/net/unix)? Always under
+    netlink; under auto for --json/--ndjson too (only unix_diag has the peer inode, the cookie
+    and abstract names' NULs: docs/schema.md), but only on the live /proc and while the
+    namespace holds at most JSON_UNIX_JOIN_LIMIT sockets, as the join holds one side."""
+    if backend == BACKEND_NETLINK:
+        return True
+    return (output != OUTPUT_TEXT and backend == BACKEND_AUTO and proc_root == "/proc"
+            and sockets_in_use() <= JSON_UNIX_JOIN_LIMIT)
+
 
 PROC_FILES = {"tcp": "tcp", "udp": "udp", "udplite": "udplite", "raw": "raw"}
 
@@ -146,6 +163,18 @@ class SocketSource:
             return None
         return InetTable(first, decoder, rest, self.env.proc("net", "tcp"))
 
+    def _sockets_in_use(self) -> int:
+        """Sockets of every kind in this namespace ("sockets: used N", /proc/net/sockstat);
+        a large number when unknown."""
+        try:
+            with open(self.env.proc("net", "sockstat"), "rb") as handle:
+                fields = handle.read(64).split()
+        except OSError:
+            return 1 << 62
+        if fields[:2] == [b"sockets:", b"used"] and len(fields) > 2 and fields[2].isdigit():
+            return int(fields[2])
+        return 1 << 62
+
     def _tcp6_in_use(self) -> int:
         """IPv6 tcp sockets in use in this namespace ("TCP6: inuse N", /proc/net/sockstat6);
         0 when the file is missing (no IPv6) or unreadable."""
@@ -161,7 +190,8 @@ class SocketSource:
     def unix(self) -> UnixTable:
         """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")
-        if self.backend != BACKEND_NETLINK:
+        if not unix_from_diag(self.query.output, self.backend, self.env.proc_root,
+                              self._sockets_in_use):
             return UnixTable(proc_chunks(path), None, path)
         try:
             records = self._sockdiag().unix()

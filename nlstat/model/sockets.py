@@ -59,6 +59,9 @@ class UnixSocket(NamedTuple):
     state: int = 0  # kernel sk_state (TCP_LISTEN 10, TCP_ESTABLISHED 1, TCP_CLOSE 7); 0 if unknown
     peer_inode: int = 0
     cookie: int = 0
+    # The exact sun_path bytes, kept only when `path` cannot say them: an abstract name holding
+    # NULs (printed as "@", as /proc prints them). unix_diag only; for --json (docs/schema.md).
+    name: Optional[bytes] = None
 
 
 class UnixKind(NamedTuple):
@@ -129,7 +132,7 @@ class UnixBatch:
         new = tuple.__new__
         return [
             new(UnixSocket, (kind.type, kind.socket_state, kind.flags, inode, path, kind.refcnt,
-                             kind.protocol, 0, 0, 0))
+                             kind.protocol, 0, 0, 0, None))
             for kind, inode, path in zip(self.kinds, self.inodes, self.paths)
         ]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import _socket
 import contextlib
+from typing import Callable, List, Optional
 
 from nlstat.backends.procfs.groups import GroupReader, read_lines
 from nlstat.env import Environment
@@ -38,11 +39,17 @@ def _netlink_rows(
     return join_with_proc(memberships, proc_rows)
 
 
-def write_groups(query: Query, env: Environment) -> int:
+# (rows, "netlink" or "proc", "igmp" or "igmp6") -> their text; the JSON lines under --json.
+RowsText = Callable[[List[GroupMembership], str, str], str]
+
+
+def write_groups(query: Query, env: Environment, rows_text: Optional[RowsText] = None) -> int:
     """Write the group table; return 0, 1 (igmp missing and asked for) or 255 (unreadable)."""
     names = Names(query.numeric_hosts, query.numeric_ports, query.numeric_users)
     out = env.stdout
-    out.write(HEADER.encode())
+    if rows_text is None:
+        out.write(HEADER.encode())
+    source = "proc"
     reader = GroupReader(env.warn)
     netlink = env.backend == BACKEND_NETLINK
     status = ExitStatus.OK
@@ -63,28 +70,35 @@ def write_groups(query: Query, env: Environment) -> int:
         if netlink:
             joined = _netlink_rows(env, _socket.AF_INET, rows)
             if joined is not None:
-                rows, missing = joined, False
+                rows, missing, source = joined, False, "netlink"
         if missing:
             if not query.implicit_protocols and (query.selections or query.verbose):
                 out.flush()
                 env.warn("netstat: no support for `AF INET (igmp)' on this system.")
             if not query.implicit_protocols and query.selections:
                 status = ExitStatus.ERROR
-        if rows:
+        if rows_text is not None:
+            if rows is not None:
+                out.write(rows_text(rows, source, "igmp").encode("utf-8", "surrogateescape"))
+        elif rows:
             out.write("".join(group_row(row, names) for row in rows).encode(
                 "utf-8", "surrogateescape"))
 
     if query.wants_inet_v6:
         path = env.proc("net", "igmp6")
         rows = None
+        source = "proc"
         # netstat skips a missing or unreadable IPv6 file silently.
         with contextlib.suppress(OSError):
             rows = _proc_rows(reader, path)
         if netlink:
             joined = _netlink_rows(env, _socket.AF_INET6, rows)
             if joined is not None:
-                rows = joined
-        if rows:
+                rows, source = joined, "netlink"
+        if rows_text is not None:
+            if rows is not None:
+                out.write(rows_text(rows, source, "igmp6").encode("utf-8", "surrogateescape"))
+        elif rows:
             out.write("".join(group_row(row, names) for row in rows).encode(
                 "utf-8", "surrogateescape"))
     return status

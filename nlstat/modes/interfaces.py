@@ -18,7 +18,7 @@ from nlstat.errors import BackendUnavailable, ExitStatus
 from nlstat.format.interfaces import SHORT_HEADER, TITLE, render
 from nlstat.kernel.link import IFF_UP
 from nlstat.model.links import Inet6Address
-from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
+from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, OUTPUT_TEXT, Query
 
 if TYPE_CHECKING:
     from nlstat.backends.netlink.links import NetlinkInterfaces
@@ -105,6 +105,10 @@ def _write(env: Environment, parts: list[str]) -> None:
 
 
 def run(query: Query, env: Environment) -> int:
+    if query.output != OUTPUT_TEXT:
+        from nlstat.modes.structured import run_interfaces
+
+        return run_interfaces(query, env)
     first = True
     while True:
         status = list_once(query, env, first)

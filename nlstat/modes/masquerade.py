@@ -16,7 +16,7 @@ from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable, ExitStatus
 from nlstat.format.masquerade import render
 from nlstat.model.conntrack import ConntrackEntry, is_nat
-from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
+from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, OUTPUT_TEXT, Query
 from nlstat.resolve import Names
 
 # lib/masq_info.c: ESYSNOT("netstat", "ip_masquerade") when the file cannot be opened.
@@ -24,6 +24,10 @@ NO_SUPPORT = "netstat: no support for `ip_masquerade' on this system."
 
 
 def run(query: Query, env: Environment) -> int:
+    if query.output != OUTPUT_TEXT:
+        from nlstat.modes.structured import run_masquerade
+
+        return run_masquerade(query, env)
     names = Names(query.numeric_hosts, query.numeric_ports, query.numeric_users)
     extend = query.extend + 1  # netstat's flag_exp
     # netstat.c: for (;;) { i = ip_masq_info(); if (i || !flag_cnt) break; wait_continous(); }

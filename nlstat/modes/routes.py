@@ -28,7 +28,7 @@ from nlstat.format.routes import (
     route_layout,
 )
 from nlstat.model.routes import Route6, RouteCache
-from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
+from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, OUTPUT_TEXT, Query
 from nlstat.resolve import Names
 
 # Families netstat knows but has no route printer for (the aftype name is printed).
@@ -306,6 +306,10 @@ class RouteRun:
 
 def run(query: Query, env: Environment) -> int:
     """netstat -r [-c]: every pass prints every family's titles, headers and rows."""
+    if query.output != OUTPUT_TEXT:
+        from nlstat.modes.structured import run_routes
+
+        return run_routes(query, env)
     route_run = RouteRun(query, env)
     while True:
         # A pass allocates a few objects per route and no reference cycles; the cyclic

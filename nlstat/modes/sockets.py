@@ -11,16 +11,21 @@ import gc
 import os
 import struct
 from itertools import islice
-from typing import Any, Callable, Iterable, List, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Mapping, Optional, Union
 
-from nlstat.backends.sockets import InetTable, SocketSource
+from nlstat.backends.sockets import InetTable, SocketSource, proc_file
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus
 from nlstat.format.sockets import InetRows, inet_header, unix_header, unix_renderer
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch, UnixKind
 from nlstat.pipeline import handed_off, ordered_map
-from nlstat.query import Query
+from nlstat.query import OUTPUT_TEXT, Query
 from nlstat.resolve import Names
+
+if TYPE_CHECKING:
+    from nlstat.format.json_records import JsonInetRows
+
+    Rows = Union[InetRows, JsonInetRows]
 
 # sock_diag: the kernel's dump costs ~0.8-1.0 us a socket, inside the parent's recv(), and
 # decoding and formatting ~1.3 us, so the helper takes most chunks: every chunk while fewer
@@ -56,6 +61,8 @@ class Output:
     def __init__(self, env: Environment) -> None:
         self.write = env.stdout.write
         self.lines: List[str] = []
+        # --json/--ndjson: JsonSink.note, told which backend each table came from.
+        self.note: Optional[Callable[[str, str], None]] = getattr(env.stdout, "note", None)
 
     def text(self, text: str) -> None:
         self.lines.append(text)
@@ -78,6 +85,12 @@ class Output:
 
 
 def run(query: Query, env: Environment) -> int:
+    sink = None
+    if query.output != OUTPUT_TEXT:
+        from nlstat.modes.structured import json_environment, refuse_sockets, socket_header
+
+        refuse_sockets(query)
+        env, sink = json_environment(query, env)
     source = SocketSource(query, env)
     # Kept across -c iterations, like netstat's static name cache.
     names = Names(query.numeric_hosts, query.numeric_ports, query.numeric_users)
@@ -88,7 +101,16 @@ def run(query: Query, env: Environment) -> int:
             # 84 -> 65 ms to parse with it off). It runs again between -c passes.
             gc.disable()
             try:
-                status = list_once(query, env, source, names)
+                if sink is None:
+                    status = list_once(query, env, source, names)
+                else:
+                    sink.begin(socket_header(query, env))
+                    try:
+                        status = list_once(query, env, source, names)
+                    except Exit:
+                        sink.end()  # netstat's early exit: the document still closes
+                        raise
+                    sink.end()
             finally:
                 gc.enable()
             if status or not query.continuous:
@@ -158,6 +180,7 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
     programs: Optional[Mapping[int, str]] = None
     programs_loaded = False
     selected = query.selections > 0
+    structured = query.output != OUTPUT_TEXT
 
     # Step 1: the Internet header (and the -p map, built before it as netstat does).
     inet_steps = [step for step in INET_STEPS if query.wants(step)]
@@ -165,8 +188,14 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         if query.programs:
             programs = _load_programs(query, env)
             programs_loaded = True
-        out.text(inet_header(query))
-        rows = InetRows(query, names, programs)
+        rows: Rows
+        if structured:
+            from nlstat.format.json_records import JsonInetRows
+
+            rows = JsonInetRows(query, names, programs)
+        else:
+            out.text(inet_header(query))
+            rows = InetRows(query, names, programs)
         keep = _keep_inet(query)
         for protocol in inet_steps:
             if protocol == "sctp":
@@ -182,7 +211,12 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         out.flush()
         from nlstat.modes.groups import write_groups
 
-        status = write_groups(query, env)
+        if structured:
+            from nlstat.modes.structured import write_json_groups
+
+            status = write_json_groups(query, env, names)
+        else:
+            status = write_groups(query, env)
         if status:
             return status
 
@@ -197,6 +231,11 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
             if selected or query.verbose:
                 _notice(env, "AF UNIX")
             return ExitStatus.ERROR if selected else ExitStatus.OK
+        if structured:
+            from nlstat.modes.structured import write_json_unix
+
+            write_json_unix(query, out, table, programs, _keep_unix(query), env.warn)
+            return _after_unix(query, env, out, selected)
         out.text(unix_header(query))
         out.flush()
         render_batch = unix_renderer(query, programs)
@@ -219,7 +258,10 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         else:
             assert table.records is not None
             out.batches(table.records, lambda records: render_unix(UnixBatch.of(records)))
+    return _after_unix(query, env, out, selected)
 
+
+def _after_unix(query: Query, env: Environment, out: Output, selected: bool) -> int:
     out.flush()
     # Steps 9-13: families whose /proc files went away with their kernel code.
     for attribute, files, title in LEGACY_FAMILIES:
@@ -247,7 +289,7 @@ def _inet_protocol(
     source: SocketSource,
     out: Output,
     protocol: str,
-    rows: InetRows,
+    rows: Rows,
     keep: Optional[Callable[[InetSocket], bool]],
 ) -> int:
     families = [
@@ -288,7 +330,7 @@ def _write_inet_table(
     table: InetTable,
     protocol: str,
     family: int,
-    rows: InetRows,
+    rows: Rows,
     keep: Optional[Callable[[InetSocket], bool]],
 ) -> None:
     """Decode, render and write one table, chunk by chunk, on two cores when it is long."""
@@ -298,6 +340,8 @@ def _write_inet_table(
         # "remote port 0" test netstat makes), so rows need no second look.
         keep = None
     render = rows.renderer(protocol, family)
+    if out.note is not None:
+        out.note(proc_file(protocol, family), "proc" if decoder is None else "netlink")
     if keep is not None:
         render = _filtered(render, keep)
     if decoder is None:
@@ -336,7 +380,7 @@ HELD_IPV6_LIMIT = 4 << 20
 LENGTH = struct.Struct("=I")
 
 
-def _write_tcp_both(out: Output, table: InetTable, rows: InetRows) -> bool:
+def _write_tcp_both(out: Output, table: InetTable, rows: Rows) -> bool:
     """tcp over both families from one dump (SocketSource.tcp_both): the IPv4 rows as they
     come, then the IPv6 rows. False when the IPv6 rows were too many to hold: the IPv4 rows
     are written, the caller asks for IPv6 on its own."""
@@ -345,6 +389,9 @@ def _write_tcp_both(out: Output, table: InetTable, rows: InetRows) -> bool:
     others = decoder.others
     render4 = rows.renderer(TCP, _socket.AF_INET)
     render6 = rows.renderer(TCP, _socket.AF_INET6)
+    if out.note is not None:
+        out.note("tcp", "netlink")
+        out.note("tcp6", "netlink")
     held: List[bytes] = []
     held_size = 0
 

@@ -15,10 +15,14 @@ from nlstat.env import Environment
 from nlstat.errors import ExitStatus
 from nlstat.format.stats import IPV4, IPV6, StatisticsPrinter, Switches, no_support_message
 from nlstat.model.stats import StatsFile
-from nlstat.query import Query
+from nlstat.query import OUTPUT_TEXT, Query
 
 
 def run(query: Query, env: Environment) -> int:
+    if query.output != OUTPUT_TEXT:
+        from nlstat.modes.structured import run_statistics
+
+        return run_statistics(query, env)
     # netstat joins the -A/-4/-6/-x items with commas (duplicates kept) and accepts exactly one
     # family: "-4 -6" and even "-4 -4" are refused, on stdout (spec §7.1, §11 item 5).
     families = ",".join(query.families) or "inet"

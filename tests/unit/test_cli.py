@@ -426,13 +426,13 @@ def test_own_options_never_shadow_netstat_abbreviations() -> None:
 def test_unknown_own_option_goes_to_extras(monkeypatch: pytest.MonkeyPatch) -> None:
     # A later option is one table line; until it has a Query field its value lands in extras.
     table = dict(cli.OWN_OPTIONS)
-    table["json"] = (False, None, "--json", "print JSON")
+    table["quiet"] = (False, None, "--quiet", "print less")
     table["netns"] = (True, None, "--netns=NAME", "run inside a network namespace")
     monkeypatch.setattr(cli, "OWN_OPTIONS", table)
-    q = parsed("--json", "--netns", "blue", "-t")
-    assert q.extras == (("json", ""), ("netns", "blue"))
-    assert usage_error("--json=1") == b"netstat: option '--json' doesn't allow an argument\n"
-    assert b"        --json                   print JSON\n" in failed("-h").stdout
+    q = parsed("--quiet", "--netns", "blue", "-t")
+    assert q.extras == (("quiet", ""), ("netns", "blue"))
+    assert usage_error("--quiet=1") == b"netstat: option '--quiet' doesn't allow an argument\n"
+    assert b"        --quiet                  print less\n" in failed("-h").stdout
 
 
 def test_text_stream_without_buffer_still_gets_messages() -> None:

@@ -326,9 +326,13 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
             (_l, _t, _f, _s, _p, _family, type, state, inode, cookie) = unpack(buf, offset)
             path = ""
             peer_inode = 0
+            name: Optional[bytes] = None
             for kind, start, stop in iter_attrs(buf, offset + UNIX_MSG.size, offset + length):
                 if kind == UNIX_DIAG_NAME:
-                    path = _unix_path(bytes(buf[start:stop]))
+                    sun_path = bytes(buf[start:stop])
+                    path = _unix_path(sun_path)
+                    if sun_path[:1] == b"\0" and b"\0" in sun_path[1:]:
+                        name = sun_path  # an abstract name with NULs: "@" in path, lossy
                 elif kind == UNIX_DIAG_PEER:
                     (peer_inode,) = u32(buf, start)
             if state == TCP_LISTEN:
@@ -340,7 +344,7 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
             else:
                 socket_state, flags = SS_UNCONNECTED, 0
             yield new(unix_socket, (
-                type, socket_state, flags, inode, path, None, 0, state, peer_inode, cookie))
+                type, socket_state, flags, inode, path, None, 0, state, peer_inode, cookie, name))
             offset += (length + 3) & ~3
 
 

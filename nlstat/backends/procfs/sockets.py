@@ -186,7 +186,7 @@ def parse_unix(
             path_text = fields[7] if count > 7 else ""
             append(new(unix_socket, (
                 numbers[type], numbers[socket_state], numbers[flags], int(inode), path_text,
-                numbers[refcnt], numbers[protocol], 0, 0, 0)))
+                numbers[refcnt], numbers[protocol], 0, 0, 0, None)))
         except (ValueError, IndexError):
             if warn is not None:
                 _bogus(warn, "unix", path, number)
