@@ -1,4 +1,4 @@
-"""Numbers to names, with netstat's rules (net-tools lib/inet.c, lib/inet6.c, netstat.c; spec §2).
+"""Numbers to names, with netstat's rules (net-tools lib/inet.c, lib/inet6.c, netstat.c).
 
 Hosts go through the system resolver (NSS: /etc/hosts, then DNS) exactly as netstat asks it;
 networks come from /etc/networks, services from /etc/services and /etc/protocols, read the way
@@ -137,7 +137,7 @@ class Names:
         default_word: bool = False,
         force_host: bool = False,
     ) -> str:
-        """IPv4 address text -> netstat's text for it (spec §2.2); netmask in host order."""
+        """IPv4 address text -> netstat's text (lib/inet.c INET_rresolve); netmask in host order."""
         if numeric:
             return address
         value = int.from_bytes(_socket.inet_aton(address), "big")
@@ -163,7 +163,7 @@ class Names:
 
         netstat passes the "netmask" 255.255.255.0 as a host-order constant but tests it against
         the address in network order, so on little-endian CPUs the host bits it sees are the
-        *first* octet: 0.x.y.z looks like a network and goes to /etc/networks (spec §2.2 bug).
+        *first* octet: 0.x.y.z looks like a network and goes to /etc/networks (INET_rresolve()).
         """
         if self.numeric_hosts or address == "0.0.0.0":
             return address
@@ -206,7 +206,7 @@ class Names:
         return self._services
 
     def port(self, port: int, table: str) -> str:
-        """Port text (spec §2.4): "*" for 0, decimal under --numeric-ports or when unnamed."""
+        """Port text (lib/inet.c get_sname): "*" for 0, decimal under --numeric-ports or unnamed."""
         if port == 0:
             return "*"
         if self.numeric_ports or not table:
@@ -214,7 +214,7 @@ class Names:
         return self.services()[table].get(port) or str(port)
 
     def user(self, uid: int) -> str:
-        """User column text (spec §2.5): the passwd name, else the decimal uid."""
+        """User column text (netstat.c finish_this_one()): the passwd name, else the decimal uid."""
         name = self._users.get(uid)
         if name is None:
             name = str(uid)

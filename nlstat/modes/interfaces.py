@@ -1,4 +1,4 @@
-"""`netstat -i`: the interface table, short (`-i`) or long (`-ie`), once or under `-c` (spec §5).
+"""`netstat -i`: the interface table, short (`-i`) or long (`-ie`), once or under `-c`.
 
 auto and netlink take the list and counters from one RTM_GETLINK and one RTM_GETADDR dump;
 proc reads /proc/net/dev and asks each name with ioctls, as netstat does. The IPv6 lines of the
