@@ -144,6 +144,18 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
     ),
     "json": (False, None, "--json", "print one JSON document (docs/schema.md)"),
     "ndjson": (False, None, "--ndjson", "print a JSON header line, then one record a line"),
+    "netns": (
+        True,
+        None,
+        "--netns=NAME|PATH|pid:PID",
+        "run inside that network namespace",
+    ),
+    "all-netns": (
+        False,
+        None,
+        "--all-netns",
+        "one block per network namespace",
+    ),
 }
 
 # The output-form options: at most one of them per command line (docs/schema.md).
@@ -285,11 +297,12 @@ class _Parser:
         return self._act(code, optarg), index
 
     def _store_own(self, name: str, value: Union[str, bool]) -> None:
+        field = name.replace("-", "_")
         if name in OUTPUT_OPTIONS:
             if name not in self.outputs:
                 self.outputs.append(name)
-        elif name in Query._fields:
-            self.own[name] = value
+        elif field in Query._fields:
+            self.own[field] = value
         else:
             self.extras.append((name, value if isinstance(value, str) else ""))
 
@@ -422,6 +435,7 @@ class _Parser:
 
         numeric = count("n", 0) > 0
         backend = self.own.get("backend")
+        netns = self.own.get("netns")
         return Query(
             mode=mode,
             all=count("a", 0) > 0,
@@ -461,6 +475,8 @@ class _Parser:
             backend=backend if isinstance(backend, str) else None,
             extras=tuple(self.extras),
             output=self.outputs[0] if self.outputs else OUTPUT_TEXT,
+            netns=netns if isinstance(netns, str) else None,
+            all_netns=self.own.get("all_netns") is True,
         )
 
     def _usage_error(self, line: Optional[str]) -> int:

@@ -37,6 +37,9 @@ ERRNO = struct.Struct("=i")
 # reads while both are busy formatting.
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
+# False in the children of a run over several network namespaces (netns_run): they already
+# run two at a time, so a helper per child only adds a fork and a third process per core.
+HELPERS = True
 
 Work = Callable[[bytes], bytes]
 # Signal numbers on Linux, kept here so that `signal` is imported by the helper only.
@@ -102,12 +105,6 @@ def _die_with(parent: int) -> None:
 def _helper(work: Work, chunks_in: int, results_out: int, sink: Optional[Sink]) -> None:
     """The forked helper: format each chunk it is sent, in order, and send the bytes back, or
     give them to `sink` (then, at the end, flush it and say so with a STOP_FRAME)."""
-    # Ctrl-C reaches the whole process group: the helper dies quietly, the parent reports.
-    # A reader that left (`| head`) kills it with SIGPIPE, as it would kill netstat.
-    import signal  # the helper only: not a start-up cost
-
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         while True:
             (size,) = FRAME.unpack(_read_exact(chunks_in, FRAME.size))
@@ -123,6 +120,8 @@ def _helper(work: Work, chunks_in: int, results_out: int, sink: Optional[Sink]) 
                 sink.write(result)
     except EOFError:
         return
+    except KeyboardInterrupt:
+        raise  # not a failure of the helper's: see _Helper.__init__
     except (BackendUnavailable, OutputError) as err:
         kind = REFUSED_FRAME if isinstance(err, BackendUnavailable) else OUTPUT_FRAME
         text = str(err) if isinstance(err, BackendUnavailable) else err.strerror
@@ -156,9 +155,12 @@ class _Helper:
     into a full results pipe (64 KiB pipes when F_SETPIPE_SZ was refused; a chunk and a
     result larger than that deadlocked). Results are read in whole frames, blocking: once
     the helper has begun a frame it writes the rest without waiting for anything else.
-    EPIPE on the chunks or EOF on the results means the helper has ended; how it ended,
-    from waitpid, decides the error (telling the two apart: a helper killed by SIGPIPE while
-    writing stdout is the reader that left, anything else is a helper that died).
+    EPIPE on the chunks or EOF on the results means the helper has ended; the error it
+    reported on its way out (read before EOF) comes first, else how it ended, from waitpid,
+    decides the error (telling the two apart: a helper killed by SIGPIPE while writing stdout
+    is the reader that left, anything else is a helper that died). An error frame read while
+    the chunks pipe is full is raised there and then: writing on would meet EPIPE with the
+    report already consumed.
     """
 
     def __init__(self, work: Work, sink: Optional[Sink] = None) -> None:
@@ -167,9 +169,21 @@ class _Helper:
         for fd in (self.chunks_write, results_write):
             _grow(fd)
         parent = os.getpid()
-        self.pid = os.fork()
+        try:
+            self.pid = os.fork()
+        except OSError:  # EAGAIN, ENOMEM: the caller formats serially, without these pipes
+            for fd in (chunks_read, self.chunks_write, self.results_read, results_write):
+                os.close(fd)
+            raise
         if self.pid == 0:  # pragma: no cover - runs in the child
+            # Ctrl-C reaches the whole process group: the helper dies quietly, the parent
+            # reports. A reader that left (`| head`) kills it with SIGPIPE, as it would kill
+            # netstat.
+            import signal  # the helper only: not a start-up cost
+
             try:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                signal.signal(signal.SIGPIPE, signal.SIG_DFL)
                 os.close(self.chunks_write)
                 os.close(self.results_read)
                 if sink is not None:
@@ -177,6 +191,13 @@ class _Helper:
                     # pipes (stdout); the other ends on EOF or EPIPE when the parent dies.
                     _die_with(parent)
                 _helper(work, chunks_read, results_write, sink)
+            except KeyboardInterrupt:
+                # A Ctrl-C caught by the parent's handler before SIG_DFL was in place (Python
+                # raises it at the next bytecode, even after): end as SIG_DFL would have ended
+                # the helper, so that the parent reports the interrupt (_ended), not a helper
+                # that failed or died with status 0.
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.kill(os.getpid(), SIGINT)
             finally:
                 os._exit(0)  # never return into the parent's code (no atexit, no flushes)
         os.close(chunks_read)
@@ -189,7 +210,7 @@ class _Helper:
         self.both_poll.register(self.results_read, select.POLLIN)
         self.both_poll.register(self.chunks_write, select.POLLOUT)
         self.writes_stdout = sink is not None
-        self.early: Deque[Union[bytes, _Failure]] = deque()  # collected while sending
+        self.early: Deque[bytes] = deque()  # results collected while sending
         self.status: Optional[int] = None  # the wait status, once it has been reaped
 
     def send(self, chunk: bytes) -> None:
@@ -208,7 +229,13 @@ class _Helper:
         """The chunks pipe is full: wait until it has room, collecting any result meanwhile."""
         for fd, _events in self.both_poll.poll():
             if fd == self.results_read:  # a result, or EOF (POLLHUP): the helper has ended
-                self.early.append(self._frame())
+                item = self._frame()
+                if isinstance(item, _Failure):
+                    # The helper has stopped reading: raised now, not after the next write's
+                    # EPIPE, whose _ended() would find only EOF (the report is read) and say
+                    # "exit status 0" instead of the helper's own error.
+                    raise item.error
+                self.early.append(item)
                 return
 
     def ready(self) -> bool:
@@ -216,7 +243,9 @@ class _Helper:
         return bool(self.early) or bool(self.results_poll.poll(0))
 
     def result(self) -> bytes:
-        item = self.early.popleft() if self.early else self._frame()
+        if self.early:
+            return self.early.popleft()
+        item = self._frame()
         if isinstance(item, _Failure):
             raise item.error
         return item
@@ -250,11 +279,7 @@ class _Helper:
         """The helper closed its pipes before its work was done: the error to raise.
 
         An error it reported on its way out comes first (its results before that are of no
-        use now), also one already collected while sending; else its wait status says why it
-        ended."""
-        for item in self.early:
-            if isinstance(item, _Failure):
-                return item.error
+        use now); else its wait status says why it ended."""
         try:
             while True:
                 (size,) = FRAME.unpack(_read_exact(self.results_read, FRAME.size))
@@ -336,7 +361,7 @@ def ordered_map(
         if is_last(chunk):
             return
     helper: Optional[_Helper] = None
-    if parallel and (os.cpu_count() or 1) > 1:
+    if parallel and HELPERS and (os.cpu_count() or 1) > 1:
         try:
             helper = _Helper(work)
         except OSError:
@@ -398,7 +423,7 @@ def handed_off(chunks: Iterable[bytes], work: Work, sink: Sink) -> None:
             return
         sink.write(work(chunk))
     helper: Optional[_Helper] = None
-    if (os.cpu_count() or 1) > 1:
+    if HELPERS and (os.cpu_count() or 1) > 1:
         sink.flush()
         try:
             helper = _Helper(work, sink)

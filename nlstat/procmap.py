@@ -77,17 +77,19 @@ class InodeMap:
         )
 
 
-def program_name(proc_root: str, pid: str) -> str:
+def program_name(proc_root: str, pid: str) -> Optional[str]:
     """argv[0] as netstat shows it: the part after the last "/" only if argv[0] starts with "/".
 
     "/usr/bin/python3 x.py" -> "python3"; "./relative/prog" -> "./relative/prog";
     "sshd: root@pts/0" -> "sshd: root@pts/0"; kernel threads (empty cmdline) -> "".
+    None when the process ended before its cmdline was read: netstat.c prg_cache_load() then
+    skips its sockets ("continue" when the open() fails), and they show "-".
     """
     try:
         with open(os.path.join(proc_root, pid, "cmdline"), "rb") as handle:
             data = handle.read(511)
     except OSError:
-        return ""
+        return None
     argv0 = data.split(b"\0", 1)[0]
     if argv0.startswith(b"/"):
         argv0 = argv0[argv0.rfind(b"/") + 1 :]
@@ -226,11 +228,27 @@ def walk_in_two(proc_root: str, mine: List[Item], theirs: List[Item]) -> List[Fo
     return results
 
 
+# A map built ahead for the children of a run over several network namespaces (netns_run):
+# every namespace's processes are in the one PID namespace, so one walk serves them all.
+_prepared: Optional[InodeMap] = None
+
+
+def prepare_inode_map(proc_root: str = "/proc") -> None:
+    """Build the map now; the next build_inode_map() of this process or of a child forked
+    afterwards returns it instead of walking /proc again (once: a -c pass walks anew)."""
+    global _prepared
+    _prepared = build_inode_map(proc_root)
+
+
 def build_inode_map(proc_root: str = "/proc", parallel: bool = True) -> InodeMap:
     """Scan /proc/*/fd once; the lowest pid owns a shared socket, as in netstat.
 
     On a busy host the walk is cut into two shares taken by two processes (walk_in_two()).
     """
+    global _prepared
+    if _prepared is not None:
+        prepared, _prepared = _prepared, None
+        return prepared
     try:
         pids = [pid for pid in os.listdir(proc_root) if pid.isdigit()]
     except OSError:
@@ -266,11 +284,14 @@ def owner_table(
     """The lowest pid (the first in /proc order) owns a shared socket, as in netstat: later
     processes are entered first, so that an earlier pid's entry overwrites. Packed inode
     arrays until here keep the peak memory at about the table's."""
-    order = sorted(inodes_of, reverse=True)
-    texts = {
-        index: (pids[index] + "/" + program_name(proc_root, pids[index]))[:PROGRAM_TEXT_WIDTH]
-        for index in order
-    }
+    texts = {}
+    for index in sorted(inodes_of, reverse=True):
+        name = program_name(proc_root, pids[index])
+        if name is None:
+            del inodes_of[index]
+        else:
+            texts[index] = (pids[index] + "/" + name)[:PROGRAM_TEXT_WIDTH]
+    order = list(texts)
     total = sum(map(len, inodes_of.values()))
     if total >= DENSE_MINIMUM:
         low = min(map(min, inodes_of.values()))

@@ -88,6 +88,8 @@ class Query(NamedTuple):
     backend: Optional[str] = None  # --backend=auto|netlink|proc; None: NLSTAT_BACKEND decides
     extras: Tuple[Tuple[str, str], ...] = ()  # reserved for new options
     output: str = OUTPUT_TEXT  # --json / --ndjson: "json" or "ndjson" (docs/schema.md)
+    netns: Optional[str] = None  # --netns NAME|PATH|pid:PID: run inside that network namespace
+    all_netns: bool = False  # --all-netns: one block per network namespace on the host
 
     @property
     def listing(self) -> str:

@@ -11,7 +11,7 @@ proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
 import _socket
 import errno
 import itertools
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional
+from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional, Set
 
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
@@ -211,7 +211,8 @@ class SocketSource:
         embryo sockets of connections a listener has not accepted yet (inode 0, state
         CONNECTING) are not dumped at all. So each /proc row takes the netlink record of the
         same inode, enriched with what only /proc knows, and embryos are taken from /proc.
-        Sockets created between the two reads (netlink only) follow at the end.
+        Sockets created between the two reads (netlink only) follow at the end; a socket only
+        /proc listed is listed from /proc.
         """
         from nlstat.backends.procfs.sockets import read_unix
 
@@ -221,12 +222,21 @@ class SocketSource:
             yield from records
             return
         by_inode: Dict[int, UnixSocket] = {record.inode: record for record in records}
+        listed: Set[int] = set()
         for row in rows:
-            record = by_inode.pop(row.inode, None)
+            inode = row.inode
+            if inode:
+                if inode in listed:
+                    continue  # printed twice by /proc (a page edge, docs/compat.md)
+                listed.add(inode)
+            record = by_inode.pop(inode, None)
             if record is None:
-                if row.inode == 0:
-                    yield row
-                continue  # closed between the two reads
+                # An embryo (unix_diag leaves them out), or a socket the dump did not give:
+                # closed after /proc printed it, or passed over when the dump resumed in a
+                # hash bucket that had lost a socket ahead of it (seen under churn: a socket
+                # open throughout went missing). /proc's row stands for it.
+                yield row
+                continue
             yield record._replace(
                 refcnt=row.refcnt,
                 socket_state=row.socket_state,

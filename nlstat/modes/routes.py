@@ -119,19 +119,27 @@ class RouteRun:
     def _netlink_ipv4(self) -> Optional[List[bytes]]:
         """The rows' text, decoded and formatted chunk by chunk as the dump arrives (on two
         cores once it is long), held until the dump has ended: a refusal halfway through (a
-        nexthop object) falls back to /proc without a row printed twice."""
+        nexthop object) falls back to /proc without a row printed twice, and a dump flagged
+        NLM_F_DUMP_INTR is decoded again from a new dump (nlsocket.consistent())."""
         from nlstat.backends.netlink import routes as netlink_routes
+        from nlstat.backends.netlink.nlsocket import consistent
         from nlstat.pipeline import ordered_map
 
-        decoder = netlink_routes.Ipv4Decoder(netlink_routes.InterfaceNames())
-        rows = Ipv4Rows(self.ext, self.names)
+        names = netlink_routes.InterfaceNames()
 
-        def work(chunk: bytes) -> bytes:
-            decoder.feed(chunk)
-            return "".join(rows.render_all(decoder.take())).encode("utf-8", "surrogateescape")
+        def read(last: bool) -> List[bytes]:
+            decoder = netlink_routes.Ipv4Decoder(names)
+            rows = Ipv4Rows(self.ext, self.names)
+
+            def work(chunk: bytes) -> bytes:
+                decoder.feed(chunk)
+                rendered = "".join(rows.render_all(decoder.take()))
+                return rendered.encode("utf-8", "surrogateescape")
+
+            return list(ordered_map(netlink_routes.ipv4_chunks(last), work))
 
         try:
-            text = list(ordered_map(netlink_routes.ipv4_chunks(), work))
+            text = consistent(read)
         except BackendUnavailable as err:
             self.refused("IPv4 routes", err)
             return None

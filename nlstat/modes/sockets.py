@@ -250,7 +250,7 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         if table.chunks is not None:
             from nlstat.backends.procfs.sockets import UnixText
 
-            parser = UnixText(table.path, env.warn)
+            parser = UnixText(table.path, env.warn, unique=True)
 
             def work(chunk: bytes) -> bytes:
                 return render_unix(parser.batch(chunk)).encode("utf-8", "surrogateescape")
@@ -343,23 +343,32 @@ def _write_inet_table(
     render = rows.renderer(protocol, family)
     if out.note is not None:
         out.note(proc_file(protocol, family), "proc" if decoder is None else "netlink")
-    if keep is not None:
-        render = _filtered(render, keep)
     if decoder is None:
         # /proc text (the netlink path never imports the /proc parsers)
-        from nlstat.backends.procfs.sockets import parse_inet, split_chunk
+        from nlstat.backends.procfs.sockets import InetSeen, inet_keys, parse_inet, split_chunk
 
         path = table.path
 
         def work_text(chunk: bytes) -> bytes:
+            # The rows, after their keys: the writing process drops rows printed before (a
+            # table changing between reads repeats rows, docs/compat.md), whichever process
+            # parsed them.
             first_line, lines = split_chunk(chunk)
             records = parse_inet(lines, protocol, family, path, env.warn, first_line)
-            return render(records).encode("utf-8", "surrogateescape")
+            if keep is not None:
+                records = [record for record in records if keep(record)]
+            keys = inet_keys(records)
+            text = render(records).encode("utf-8", "surrogateescape")
+            return LENGTH.pack(len(keys)) + keys + text
 
         out.flush()
+        seen = InetSeen()
         for data in ordered_map(table.chunks, work_text, period=INET_TEXT_PERIOD):
-            out.write(data)
+            (size,) = LENGTH.unpack_from(data)
+            out.write(seen.rows(data[4 : 4 + size], data[4 + size :]))
         return
+    if keep is not None:
+        render = _filtered(render, keep)
     out.text(render(table.first))
     out.flush()
     if decoder.done:

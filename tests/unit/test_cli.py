@@ -427,10 +427,10 @@ def test_unknown_own_option_goes_to_extras(monkeypatch: pytest.MonkeyPatch) -> N
     # A later option is one table line; until it has a Query field its value lands in extras.
     table = dict(cli.OWN_OPTIONS)
     table["quiet"] = (False, None, "--quiet", "print less")
-    table["netns"] = (True, None, "--netns=NAME", "run inside a network namespace")
+    table["watch"] = (True, None, "--watch=SECONDS", "print what changed")
     monkeypatch.setattr(cli, "OWN_OPTIONS", table)
-    q = parsed("--quiet", "--netns", "blue", "-t")
-    assert q.extras == (("quiet", ""), ("netns", "blue"))
+    q = parsed("--quiet", "--watch", "2", "-t")
+    assert q.extras == (("quiet", ""), ("watch", "2"))
     assert usage_error("--quiet=1") == b"netstat: option '--quiet' doesn't allow an argument\n"
     assert b"        --quiet                  print less\n" in failed("-h").stdout
 

@@ -52,7 +52,7 @@ def test_vanished_and_missing_entries_are_skipped(tmp_path: Path) -> None:
     (tmp_path / "77").mkdir()  # no fd directory: the process ended mid-scan
     assert build_inode_map(str(tmp_path)).owners == {}
     assert build_inode_map(str(tmp_path / "absent")).owners == {}
-    assert program_name(str(tmp_path), "77") == ""
+    assert program_name(str(tmp_path), "77") is None  # no cmdline: netstat skips its sockets
 
 
 def test_notices() -> None:

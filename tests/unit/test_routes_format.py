@@ -93,7 +93,7 @@ def captured_netlink(monkeypatch: pytest.MonkeyPatch) -> None:
     def ifname(index: int) -> str:
         return links.get(index, "*")
 
-    def ipv4_chunks() -> Iterator[bytes]:
+    def ipv4_chunks(last: bool = True) -> Iterator[bytes]:
         return iter([(DATA / "ipv4.bin").read_bytes()])
 
     def read_ipv6(names: object = None) -> List[object]:

@@ -221,7 +221,8 @@ def decode_entries(chunks: Iterable[bytes]) -> Iterator[ConntrackEntry]:
 def dump(family: int = _socket.AF_INET) -> Iterator[bytes]:
     """Ask the kernel for its conntrack table; the raw answer chunks (for decode_entries)."""
     with NetlinkSocket(NETLINK_NETFILTER) as nl:
-        yield from nl.dump(CT_GET, dump_request(family))
+        # Held whole so that an answer flagged NLM_F_DUMP_INTR can be asked for again.
+        yield from nl.dump_all(CT_GET, dump_request(family), "conntrack table")
 
 
 def entries(family: int = _socket.AF_INET) -> Iterator[ConntrackEntry]:

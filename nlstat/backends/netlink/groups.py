@@ -49,7 +49,7 @@ def decode_memberships(chunks: Iterable[bytes]) -> list[Membership]:
 def dump_memberships(family: int) -> list[bytes]:
     """The raw answer to one RTM_GETMULTICAST dump (BackendUnavailable if the kernel refuses)."""
     with NetlinkSocket(NETLINK_ROUTE) as sock:
-        return sock.dump_all(RTM_GETMULTICAST, address_request(family))
+        return sock.dump_all(RTM_GETMULTICAST, address_request(family), "multicast groups")
 
 
 def _index_name(index: int) -> str:

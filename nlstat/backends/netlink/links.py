@@ -292,8 +292,10 @@ class NetlinkInterfaces:
 
     def __init__(self) -> None:
         with NetlinkSocket(NETLINK_ROUTE) as sock:
-            link_chunks = sock.dump_all(RTM_GETLINK, link_request())
-            address_chunks = sock.dump_all(RTM_GETADDR, address_request(_socket.AF_INET))
+            link_chunks = sock.dump_all(RTM_GETLINK, link_request(), "links")
+            address_chunks = sock.dump_all(
+                RTM_GETADDR, address_request(_socket.AF_INET), "IPv4 addresses"
+            )
         self.devices = decode_links(link_chunks)
         self.entries = decode_ipv4_addresses(address_chunks)
 
@@ -310,5 +312,7 @@ class NetlinkInterfaces:
 def ipv6_addresses(names: dict[int, str]) -> list[Inet6Address]:
     """Every IPv6 address from an AF_INET6 RTM_GETADDR dump, in dump order."""
     with NetlinkSocket(NETLINK_ROUTE) as sock:
-        chunks = sock.dump_all(RTM_GETADDR, address_request(_socket.AF_INET6))
+        chunks = sock.dump_all(
+            RTM_GETADDR, address_request(_socket.AF_INET6), "IPv6 addresses"
+        )
     return decode_ipv6_addresses(chunks, names)

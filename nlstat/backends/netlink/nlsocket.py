@@ -10,7 +10,8 @@ import _socket
 import errno as errno_mod
 import os
 import struct
-from typing import Iterable, Iterator, Optional
+import sys
+from typing import Callable, Iterable, Iterator, List, Optional, TypeVar
 
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.netlink import (
@@ -33,8 +34,72 @@ SO_RCVBUF_SIZE = 1 << 20
 # Each recv() makes the kernel fill the next skb at once, so a silent socket means something
 # is wrong: never hang a scripted snapshot on it.
 RECV_TIMEOUT = struct.pack("=qq", 30, 0)
-# A dump that ran while its table changed is flagged NLM_F_DUMP_INTR; dump_all() asks again.
+# A dump that ran while its table changed is flagged NLM_F_DUMP_INTR; it is asked for again,
+# this many times in all (dump_all(), consistent()), then kept and said to be inconsistent.
 DUMP_ATTEMPTS = 3
+
+# The dumps of this run that stayed flagged NLM_F_DUMP_INTR after DUMP_ATTEMPTS tries, by name
+# ("IPv4 routes", "links"): the hook for output formats that can say so (JSON's
+# "inconsistent"); the text listing says it once on stderr (see mark_inconsistent()).
+inconsistent: List[str] = []
+
+
+def _to_stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+
+
+# Where mark_inconsistent() says it (a test may catch it here).
+notify: Callable[[str], None] = _to_stderr
+# What opens the netlink socket: a test substitutes a stand-in that fails on cue
+# (tests/faults.py); nothing else changes it.
+socket_factory: Callable[[int, int, int], _socket.socket] = _socket.socket
+
+
+def mark_inconsistent(what: str) -> None:
+    """A dump stayed interrupted: keep its last answer, remember it and say so once."""
+    if what not in inconsistent:
+        inconsistent.append(what)
+        notify(
+            f"nlstat: the kernel's {what} changed during every one of {DUMP_ATTEMPTS} dumps;"
+            " this snapshot may be inconsistent"
+        )
+
+
+class DumpInterrupted(Exception):
+    """A dump's answer carried NLM_F_DUMP_INTR: what was built from it must be thrown away and
+    the dump asked for again (see consistent())."""
+
+
+_T = TypeVar("_T")
+
+
+def consistent(read: Callable[[bool], _T]) -> _T:
+    """read(last) up to DUMP_ATTEMPTS times while it raises DumpInterrupted; on the last try
+    `last` is True and read() keeps an interrupted answer (checked() marks it instead)."""
+    for _attempt in range(DUMP_ATTEMPTS - 1):
+        try:
+            return read(False)
+        except DumpInterrupted:
+            continue
+    return read(True)
+
+
+def checked(chunks: Iterable[bytes], what: str, last: bool) -> Iterator[bytes]:
+    """The chunks of one dump, passed on as they come (so a consumer may stream them to a
+    helper process), each header read here in the reading process; when the dump has ended
+    flagged NLM_F_DUMP_INTR, DumpInterrupted is raised (or, if `last`, the dump is marked
+    inconsistent). Consumers must hold their output until the iteration ends."""
+    interrupted = False
+    for chunk in chunks:
+        if not interrupted and dump_interrupted((chunk,)):
+            interrupted = True
+        yield chunk
+        if dump_ended(chunk):
+            break
+    if interrupted:
+        if not last:
+            raise DumpInterrupted(what)
+        mark_inconsistent(what)
 
 
 def nlmsg_error(buf: bytes, offset: int) -> int:
@@ -101,7 +166,7 @@ class NetlinkSocket:
         self.protocol = protocol
         self.seq = 0
         try:
-            self.sock = _socket.socket(
+            self.sock = socket_factory(
                 _socket.AF_NETLINK, _socket.SOCK_RAW | _socket.SOCK_CLOEXEC, protocol
             )
         except OSError as err:
@@ -160,20 +225,16 @@ class NetlinkSocket:
         self.send(msg_type, payload)
         return self.chunks()
 
-    def dump_all(self, msg_type: int, payload: bytes) -> list[bytes]:
+    def dump_all(self, msg_type: int, payload: bytes, what: str = "") -> list[bytes]:
         """The whole answer to one dump request, up to the chunk that ends it (recv() would
         block after it), for low-volume dumps: a few chunks per host. An answer flagged
-        NLM_F_DUMP_INTR is asked for again, up to DUMP_ATTEMPTS times; the last one is kept."""
-        chunks: list[bytes] = []
-        for _attempt in range(DUMP_ATTEMPTS):
-            chunks = []
-            for chunk in self.dump(msg_type, payload):
-                chunks.append(chunk)
-                if dump_ended(chunk):
-                    break
-            if not dump_interrupted(chunks):
-                break
-        return chunks
+        NLM_F_DUMP_INTR is asked for again, up to DUMP_ATTEMPTS times; the last one is kept
+        and, when still flagged, marked inconsistent under `what`."""
+
+        def read(last: bool) -> list[bytes]:
+            return list(checked(self.dump(msg_type, payload), what or f"dump {msg_type}", last))
+
+        return consistent(read)
 
 
 def messages(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, int, int, int, int]]:

@@ -22,7 +22,8 @@ from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 from nlstat.backends.netlink.nlsocket import (
     LENGTH_TYPE,
     NetlinkSocket,
-    dump_ended,
+    checked,
+    consistent,
     iter_attrs,
     nlmsg_error,
 )
@@ -119,9 +120,12 @@ def route_request(family: int, table: int = RT_TABLE_UNSPEC) -> bytes:
     return RTMSG.pack(family, 0, 0, 0, table, 0, 0, 0, 0)
 
 
-def route_chunks(family: int, table: int = RT_TABLE_UNSPEC) -> Iterator[bytes]:
+def route_chunks(
+    family: int, table: int = RT_TABLE_UNSPEC, last: bool = True
+) -> Iterator[bytes]:
     """The raw chunks of one RTM_GETROUTE dump, up to the one that ends it (the decoders and
-    --save take them alike). BackendUnavailable when netlink is refused.
+    --save take them alike). BackendUnavailable when netlink is refused; DumpInterrupted at
+    the end of an answer flagged NLM_F_DUMP_INTR unless `last` (see nlsocket.checked()).
 
     With NETLINK_GET_STRICT_CHK (Linux 4.20+) the kernel filters by table itself; older kernels
     refuse the option and dump every table, which the decoders filter anyway.
@@ -132,15 +136,14 @@ def route_chunks(family: int, table: int = RT_TABLE_UNSPEC) -> Iterator[bytes]:
                 nl.sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
             except OSError:
                 table = RT_TABLE_UNSPEC
-        for chunk in nl.dump(RTM_GETROUTE, route_request(family, table)):
-            yield chunk
-            if dump_ended(chunk):
-                return
+        what = "IPv4 routes" if family == _socket.AF_INET else "IPv6 routes"
+        yield from checked(nl.dump(RTM_GETROUTE, route_request(family, table)), what, last)
 
 
 def capture_routes(family: int, table: int = RT_TABLE_UNSPEC) -> List[bytes]:
-    """The raw chunks of one dump, up to and including NLMSG_DONE (tests, --save)."""
-    return list(route_chunks(family, table))
+    """The raw chunks of one dump, up to and including NLMSG_DONE (tests, --save), asked for
+    again while it is flagged NLM_F_DUMP_INTR."""
+    return consistent(lambda last: list(route_chunks(family, table, last)))
 
 
 # -- IPv4 -------------------------------------------------------------------------------------
@@ -447,9 +450,10 @@ def _first_nexthop(buf: bytes, start: int, stop: int) -> Tuple[int, bytes, bool]
     return max(ifindex, 0), gateway, gateway_flag
 
 
-def ipv4_chunks() -> Iterator[bytes]:
-    """The chunks of the main table's AF_INET dump (Ipv4Decoder takes them)."""
-    return route_chunks(_socket.AF_INET, RT_TABLE_MAIN)
+def ipv4_chunks(last: bool = True) -> Iterator[bytes]:
+    """The chunks of the main table's AF_INET dump (Ipv4Decoder takes them); `last` as for
+    route_chunks()."""
+    return route_chunks(_socket.AF_INET, RT_TABLE_MAIN, last)
 
 
 __all__ = [
