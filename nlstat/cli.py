@@ -156,7 +156,21 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         "--all-netns",
         "one block per network namespace",
     ),
+    # Socket filters (nlstat/filters.py): checked together once argv is walked, a bad value
+    # ends the run with status 1. `--program` would be netstat's `--programs` abbreviated.
+    "state": (True, None, "--state=STATE[,STATE...]", "only sockets in these states"),
+    "sport": (True, None, "--sport=PORT|LOW-HIGH", "only these local ports"),
+    "dport": (True, None, "--dport=PORT|LOW-HIGH", "only these remote ports"),
+    "src": (True, None, "--src=ADDR[/PREFIX]", "only these local addresses"),
+    "dst": (True, None, "--dst=ADDR[/PREFIX]", "only these remote addresses"),
+    "dev": (True, None, "--dev=IFACE", "only sockets bound to this device"),
+    "uid": (True, None, "--uid=USER|UID", "only sockets of this user"),
+    "pid": (True, None, "--pid=PID", "only sockets of this process"),
+    "program-name": (True, None, "--program-name=NAME", "only sockets of processes so named"),
 }
+# The OWN_OPTIONS that are socket filters (the rest of nlstat/filters.py's OPTION_FIELDS).
+FILTER_OPTIONS = frozenset(("state", "sport", "dport", "src", "dst", "dev", "uid", "pid",
+                            "program-name"))
 
 # The output-form options: at most one of them per command line (docs/schema.md).
 OUTPUT_OPTIONS = ("json", "ndjson")
@@ -189,6 +203,7 @@ class _Parser:
         self.afname_length = 0  # strlen(afname)
         self.own: Dict[str, Union[str, bool]] = {}
         self.extras: List[Tuple[str, str]] = []
+        self.filter_values: Dict[str, str] = {}
         self.outputs: List[str] = []  # --json / --ndjson, as given
 
     # -- the getopt walk -------------------------------------------------------------------
@@ -301,6 +316,8 @@ class _Parser:
         if name in OUTPUT_OPTIONS:
             if name not in self.outputs:
                 self.outputs.append(name)
+        elif name in FILTER_OPTIONS and isinstance(value, str):
+            self.filter_values[name] = value  # the last one given counts
         elif field in Query._fields:
             self.own[field] = value
         else:
@@ -433,13 +450,31 @@ class _Parser:
         else:
             mode = MODE_SOCKETS
 
+        filters = None
+        if self.filter_values:
+            from nlstat.errors import InvalidFilter
+            from nlstat.filters import from_options
+
+            try:
+                if mode != MODE_SOCKETS:
+                    option = next(iter(self.filter_values))
+                    raise InvalidFilter(f"--{option} applies to socket listings only")
+                filters = from_options(self.filter_values)
+            except InvalidFilter as err:
+                _write(self.env.stderr, f"nlstat: {err}\n")
+                return STATUS_FAILURE
+        listening = count("l", 0) > 0
+        # --state chooses among all sockets, as -a does (-l still means listeners only).
+        every = count("a", 0) > 0 or (
+            filters is not None and filters.states is not None and not listening)
+
         numeric = count("n", 0) > 0
         backend = self.own.get("backend")
         netns = self.own.get("netns")
         return Query(
             mode=mode,
-            all=count("a", 0) > 0,
-            listening=count("l", 0) > 0,
+            all=every,
+            listening=listening,
             tcp=tcp > 0,
             udp=udp > 0,
             udplite=udplite > 0,
@@ -477,6 +512,7 @@ class _Parser:
             output=self.outputs[0] if self.outputs else OUTPUT_TEXT,
             netns=netns if isinstance(netns, str) else None,
             all_netns=self.own.get("all_netns") is True,
+            filters=filters,
         )
 
     def _usage_error(self, line: Optional[str]) -> int:

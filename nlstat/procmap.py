@@ -11,7 +11,7 @@ import errno
 import os
 from array import array
 from itertools import repeat
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Mapping, Optional, Tuple
 
 # netstat cuts "PID/name" to 19 characters (PROGNAME_WIDTH 20, minus the NUL).
 PROGRAM_TEXT_WIDTH = 19
@@ -306,3 +306,29 @@ def owner_table(
     for index in order:
         owners.update(zip(inodes_of.pop(index), repeat(texts[index])))
     return owners
+
+
+def process_sockets(
+    proc_root: str, pid: Optional[int] = None, program: Optional[str] = None
+) -> Tuple[bool, FrozenSet[int]]:
+    """(whether such a process runs, the socket inodes of its descriptors) for --pid and
+    --program-name: only the selected processes' descriptors are walked. `program` is
+    compared with argv[0] as -p shows it (program_name()), uncut."""
+    if pid is not None:
+        pids = [str(pid)]
+    else:
+        try:
+            pids = [name for name in os.listdir(proc_root) if name.isdigit()]
+        except OSError:
+            pids = []
+    found = False
+    inodes: List[int] = []
+    for name in pids:
+        if not os.path.isdir(os.path.join(proc_root, name)):
+            continue
+        if program is not None and program_name(proc_root, name) != program:
+            continue
+        found = True
+        _index, packed, _denied = scan_descriptors(proc_root, (0, name, 0, 1))
+        inodes.extend(array("Q", packed))
+    return found, frozenset(inodes)

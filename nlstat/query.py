@@ -6,7 +6,14 @@ with the derived flags of netstat.c main() already applied by the parser.
 """
 
 
-from typing import NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple
+
+if TYPE_CHECKING:
+    from nlstat.filters import Filters
+else:
+    # At run time the annotation needs no import (filters.py loads only with a filter) and
+    # no ForwardRef, whose text typing compiles: the NamedTuple is a tuple anyway.
+    Filters = tuple
 
 # Modes, in netstat.c main()'s dispatch order: -M, -s, -r, -i, else sockets.
 MODE_SOCKETS = "sockets"
@@ -90,6 +97,9 @@ class Query(NamedTuple):
     output: str = OUTPUT_TEXT  # --json / --ndjson: "json" or "ndjson" (docs/schema.md)
     netns: Optional[str] = None  # --netns NAME|PATH|pid:PID: run inside that network namespace
     all_netns: bool = False  # --all-netns: one block per network namespace on the host
+    # --state, --sport, --dport, --src, --dst, --dev, --uid, --pid, --program-name
+    # (nlstat/filters.py); None when no filter was given.
+    filters: Optional[Filters] = None
 
     @property
     def listing(self) -> str:

@@ -11,7 +11,17 @@ proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
 import _socket
 import errno
 import itertools
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional, Set
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Set,
+)
 
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
@@ -21,6 +31,7 @@ from nlstat.query import BACKEND_AUTO, BACKEND_NETLINK, BACKEND_PROC, OUTPUT_TEX
 
 if TYPE_CHECKING:
     from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
+    from nlstat.filters import Filters
 
 class InetTable(NamedTuple):
     """One inet table as it arrives, undecoded past its first chunk so that the rest may be
@@ -93,7 +104,12 @@ def tcp_states(query: Query) -> int:
 
 
 class SocketSource:
-    """Socket records for one query, from the backend each table should use."""
+    """Socket records for one query, from the backend each table should use.
+
+    With filters (Query.filters) each sock_diag request carries their state mask and
+    bytecode; `kernel_done` says, per table, what the kernel has already selected, and
+    `owned` holds the socket inodes of the processes --pid/--program-name select.
+    """
 
     def __init__(self, query: Query, env: Environment) -> None:
         self.query = query
@@ -101,6 +117,15 @@ class SocketSource:
         self.backend = env.backend
         self._diag: Optional[SockDiag] = None
         self._netlink_refused = self.backend == BACKEND_PROC
+        self.filters: Optional[Filters] = query.filters
+        self.bytecode = b""
+        self.state_mask = 0xFFFFFFFF
+        self.owned: Optional[FrozenSet[int]] = None
+        if self.filters is not None:
+            from nlstat.backends.netlink.bytecode import bytecode
+
+            self.bytecode = bytecode(self.filters)
+            self.state_mask = self.filters.state_mask()
 
     def close(self) -> None:
         if self._diag is not None:
@@ -140,12 +165,81 @@ class SocketSource:
             try:
                 states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
                 first, decoder, rest = self._sockdiag().inet_stream(
-                    protocol, family, states, self.query.timers
+                    protocol, family, states & self.state_mask, self.query.timers,
+                    self.bytecode,
                 )
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
                 self._refused(proc_file(protocol, family), err, path)
+        if self.filters is not None and self.filters.dev is not None:
+            # /proc/net/* does not say which device a socket is bound to. A kernel without
+            # this protocol's diag module (raw_diag is often left out): its sockets are
+            # skipped, and said so.
+            self.check_dev()
+            self.env.warn(f"nlstat: --dev: {proc_file(protocol, family)} sockets skipped "
+                          f"(sock_diag refused them, {path} has no bound device)")
+            return InetTable([], None, iter(()), path)
         return InetTable([], None, proc_chunks(path), path)
+
+    def check_dev(self) -> None:
+        """--dev needs sock_diag: an error under NLSTAT_BACKEND=proc."""
+        if self.filters is not None and self.filters.dev is not None and (
+                self.backend == BACKEND_PROC):
+            from nlstat.errors import InvalidFilter
+
+            raise InvalidFilter("--dev needs sock_diag: /proc/net/* does not say which "
+                                "device a socket is bound to (NLSTAT_BACKEND=proc)")
+
+    def kernel_done(self, protocol: str, netlink: bool) -> FrozenSet[str]:
+        """The filter parts a table of `protocol` arrived with already applied."""
+        if self.filters is None or not netlink:
+            return frozenset()
+        return self.filters.kernel_parts(protocol)
+
+    def selector(self, protocol: str, netlink: bool) -> Optional[Callable[[InetSocket], bool]]:
+        """The test left for user space on a table of `protocol` (from sock_diag or not):
+        what the filters ask that the kernel did not already do; None when nothing is left.
+        The one filter predicate every output (text, JSON, counts, the API) applies."""
+        filters = self.filters
+        if filters is None:
+            return None
+        from nlstat.filters import inet_predicate
+
+        kernel = self.kernel_done(protocol, netlink)
+        left = [part for part in filters.parts() if part not in kernel]
+        return inet_predicate(filters, left, self.owned)
+
+    def unix_selector(self) -> Optional[Callable[[UnixSocket], bool]]:
+        """The filters' test of unix records (None: every socket passes)."""
+        if self.filters is None:
+            return None
+        from nlstat.filters import unix_predicate
+
+        return unix_predicate(self.filters, self.owned)
+
+    def account(self, label: str, source: str, kernel: FrozenSet[str]) -> None:
+        """-v: one line per table saying where its filters ran."""
+        if self.filters is not None and (self.query.verbose or self.env.debug):
+            from nlstat.filters import describe
+
+            self.env.warn(f"nlstat: {label} ({source}): {describe(self.filters, kernel)}")
+
+    def load_owners(self) -> None:
+        """The socket inodes of the processes --pid/--program-name select (a walk of those
+        processes' descriptors, not the whole -p map); InvalidFilter when none runs."""
+        filters = self.filters
+        if filters is None or not filters.needs_owners:
+            return
+        from nlstat.procmap import process_sockets
+
+        found, inodes = process_sockets(self.env.proc_root, filters.pid, filters.program)
+        if not found and self.owned is None:
+            from nlstat.errors import InvalidFilter
+
+            if filters.pid is not None:
+                raise InvalidFilter(f"no process with pid {filters.pid}")
+            raise InvalidFilter(f"no process named '{filters.program}'")
+        self.owned = inodes
 
     def tcp_both(self) -> Optional[InetTable]:
         """tcp over IPv4 and IPv6 from one sock_diag dump (SockDiag.tcp_both_stream): the
@@ -156,7 +250,7 @@ class SocketSource:
             return None
         try:
             first, decoder, rest = self._sockdiag().tcp_both_stream(
-                tcp_states(self.query), self.query.timers
+                tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode
             )
         except BackendUnavailable as err:
             self.env.trace(f"nlstat: sock_diag refused tcp over both families ({err})")
