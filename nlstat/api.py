@@ -38,6 +38,7 @@ from typing import (
     overload,
 )
 
+from nlstat import backends
 from nlstat.backends.sockets import SocketSource
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable, InvalidArgument, NlstatError
@@ -338,7 +339,8 @@ def routes(
 
 
 def _ipv4_routes(env: Environment) -> Iterator[Union[Route, Route6]]:
-    if env.backend != "proc":
+    # The CLI's backend rule (nlstat.backends), with exceptions for its messages.
+    if backends.uses_netlink(backends.ROUTES4, env):
         from nlstat.backends.netlink import routes as netlink_routes
 
         decoder = netlink_routes.Ipv4Decoder(netlink_routes.InterfaceNames())
@@ -366,7 +368,7 @@ def _ipv4_routes(env: Environment) -> Iterator[Union[Route, Route6]]:
 
 
 def _ipv6_routes(env: Environment) -> Iterator[Union[Route, Route6]]:
-    if env.backend == "netlink":
+    if backends.uses_netlink(backends.ROUTES6, env):
         from nlstat.backends.netlink.routes6 import read_ipv6 as netlink_ipv6
 
         yield from netlink_ipv6()
@@ -389,7 +391,7 @@ def interfaces(*, backend: str = "auto", proc_root: str = "/proc") -> Iterator[I
     env = _environment(backend, proc_root)
 
     def generate() -> Iterator[Interface]:
-        if backend != "proc" and proc_root == "/proc":
+        if backends.uses_netlink(backends.LINKS, env):
             from nlstat.backends.netlink.links import NetlinkInterfaces
 
             try:

@@ -1,7 +1,8 @@
 """The socket listing (netstat's default mode): netstat.c main()'s steps in order.
 
 Rows stream: each record is formatted and written as it is decoded, in batches, so memory stays
-flat whatever the socket count. The backend is chosen per table (backends/sockets.py).
+flat whatever the socket count. The backend is chosen per table (nlstat.backends, applied by
+backends/sockets.py).
 """
 
 from __future__ import annotations

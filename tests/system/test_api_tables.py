@@ -11,7 +11,8 @@ import sys
 from typing import Any, List
 
 import pytest
-from cli_support import REPO, run_nlstat
+
+from tests.cli_support import REPO, run_nlstat
 
 SCRIPT = r"""
 import json, sys

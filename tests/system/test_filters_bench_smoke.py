@@ -10,7 +10,8 @@ import sys
 from typing import Iterator
 
 import pytest
-from test_bench_smoke import COMPARE, Load, c_env, needs_root, process_gone
+
+from tests.system.test_bench_smoke import COMPARE, Load, c_env, needs_root, process_gone
 
 pytestmark = pytest.mark.netns
 

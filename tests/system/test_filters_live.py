@@ -22,7 +22,6 @@ import sys
 import time
 from typing import Callable, Dict, FrozenSet, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-import netns
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -32,6 +31,7 @@ from nlstat.backends.netlink.nlsocket import dump_ended, messages
 from nlstat.backends.netlink.sockdiag import SockDiag, decode_inet
 from nlstat.filters import Filters, PortRange, Prefix, inet_predicate
 from nlstat.model.sockets import InetSocket
+from tests import netns
 
 pytestmark = pytest.mark.netns
 

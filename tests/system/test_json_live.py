@@ -11,9 +11,10 @@ import os
 import socket
 from typing import Dict, Iterator, List, NamedTuple
 
-import json_support as js
-import netns
 import pytest
+
+from tests import json_support as js
+from tests import netns
 
 pytestmark = pytest.mark.netns
 

@@ -18,9 +18,10 @@ import tempfile
 import time
 from typing import Dict, Iterator, List, NamedTuple, Tuple
 
-import netns
 import pytest
-from cli_support import _environ, run_nlstat
+
+from tests import netns
+from tests.cli_support import _environ, run_nlstat
 
 pytestmark = pytest.mark.netns
 

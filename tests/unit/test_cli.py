@@ -461,3 +461,31 @@ def test_long_option_table_matches_netstat_order() -> None:
     ]
     assert len(names) == 45
     assert [n for n, takes, _ in cli.LONG_OPTIONS if takes] == ["protocol"]
+
+
+def test_getopt_walk_alone() -> None:
+    """The glibc walk by itself: argv -> options in order, errors as '?' with glibc's line."""
+    walk = list(cli.getopt(["-tAinet,unix", "x", "--vers", "--protocol", "inet6", "--inet"], False))
+    assert walk == [
+        cli.Option("t"),
+        cli.Option("A", "inet,unix"),
+        cli.Option("V", None, "version"),
+        cli.Option("A", "inet6", "protocol"),
+        cli.Option(cli.FAMILY_CODE, None, "inet"),
+    ]
+    assert list(cli.getopt(["-n", "x", "-l"], True)) == [cli.Option("n")]  # POSIXLY_CORRECT
+    assert list(cli.getopt(["-n", "--", "-l"], False)) == [cli.Option("n")]
+    assert list(cli.getopt(["-ty"], False)) == [
+        cli.Option("t"), cli.Option("?", "netstat: invalid option -- 'y'")]
+    assert list(cli.getopt(["--backend=proc", "--back"], False)) == [
+        cli.Option(cli.OWN_CODE, "proc", "backend"),
+        cli.Option("?", "netstat: unrecognized option '--back'"),
+    ]
+
+
+def test_own_option_entries_may_carry_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = dict(cli.OWN_OPTIONS)
+    table["later"] = (True, None, "--later=WHAT", "a later option", "a later item")  # type: ignore[assignment]
+    monkeypatch.setattr(cli, "OWN_OPTIONS", table)
+    assert parsed("--later", "eth0").extras == (("later", "eth0"),)
+    assert b"--later=WHAT" in failed("-h").stdout

@@ -10,7 +10,6 @@ import sys
 from typing import List
 
 import pytest
-from cli_support import REPO, parse_in_process, run_nlstat
 
 from nlstat import cli
 from nlstat.backends.netlink.bytecode import bytecode, bytecode_attribute
@@ -29,6 +28,7 @@ from nlstat.filters import (
     unix_predicate,
 )
 from nlstat.model.sockets import InetSocket, UnixSocket
+from tests.cli_support import REPO, parse_in_process, run_nlstat
 
 little_endian = pytest.mark.skipif(sys.byteorder != "little", reason="native byte order")
 
@@ -364,9 +364,8 @@ def test_api_argument_errors_come_at_the_call() -> None:
 
 def test_api_reads_a_proc_tree(tmp_path: object) -> None:
     """The API on a crafted /proc (backend="proc"): records with the filters applied."""
-    from netns import write_proc_tree
-
     import nlstat
+    from tests.netns import write_proc_tree
 
     header = ("  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt"
               "   uid  timeout inode\n")
