@@ -3,7 +3,7 @@
 The parser walks argv once, in order, and acts while it walks, because netstat does: `-V`, `-h`,
 `-Z`, a bad address family and every parse error end the run on the spot, so `netstat -V -y`
 prints the version while `netstat -y -V` is a usage error. What survives becomes a `Query` with
-netstat's derived flags (netstat.c main(), spec §1.4) already applied.
+netstat's derived flags (netstat.c main(), after its getopt loop) already applied.
 
 Three parts, each driven by tables: `getopt()` is glibc's getopt_long over SHORT_OPTIONS,
 LONG_OPTIONS and OWN_OPTIONS (argv -> `Option`s, lazily, errors as glibc's '?'); `_ACTIONS` is
@@ -58,7 +58,7 @@ _SHORT_CHARS = frozenset(SHORT_OPTIONS.replace(":", ""))
 # --inet6, yet does call `--i` ambiguous between --ip and --interfaces.
 FAMILY_CODE = "\x01"
 # netstat.c checks `lop < AFTRANS_CNT` (12), so the 13th family option, --tcpip, only prints
-# "Internal Error" (spec §1.3, copied bug).
+# "Internal Error" (a bug kept: docs/compat.md).
 _AFTRANS_CNT = 12
 
 # netstat's long-option table, IN ORDER: glibc takes the first prefix match as the candidate and
@@ -114,7 +114,7 @@ LONG_OPTIONS: Tuple[Tuple[str, bool, str], ...] = (
 
 # lib/af.c aftrans[]: alias -> internal name (the name in afname, and the counter it bumps).
 # ddp, ec and ash have counters in netstat too, but nothing reads them, so `--ddp` behaves like a
-# plain `netstat` (spec §1.3).
+# plain `netstat`.
 FAMILY_ALIASES: Dict[str, str] = {
     "ax25": "ax25",
     "ip": "inet",

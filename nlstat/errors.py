@@ -52,7 +52,8 @@ class OutputError(NlstatError):
     Not an OSError, so that no `except OSError` meant for reading /proc catches it."""
 
     def __init__(self, err: OSError) -> None:
-        super().__init__(f"write error: {err.strerror or err}")
+        self.strerror = err.strerror or str(err)
+        super().__init__(f"write error: {self.strerror}")
         self.errno = err.errno
 
 

@@ -17,7 +17,7 @@ import struct
 from collections import deque
 from typing import Callable, Deque, Iterable, Iterator, NamedTuple, Optional, Protocol, Union
 
-from nlstat.errors import BackendUnavailable, HelperDied, NlstatError
+from nlstat.errors import BackendUnavailable, HelperDied, NlstatError, OutputError
 
 # Chunks formatted in the parent before forking: a fork (about 2 ms) pays from about 1,000 rows.
 WARMUP_CHUNKS = 4
@@ -25,11 +25,13 @@ WARMUP_CHUNKS = 4
 MAX_SLOTS = 4
 # Frames on the pipes: a u32 length, then the bytes. ERROR_FRAME carries the helper's error,
 # REFUSED_FRAME a BackendUnavailable (its errno, then its text): the caller falls back on it
-# as if the parent had raised it.
+# as if the parent had raised it. OUTPUT_FRAME (the same layout) carries an OutputError: a
+# stdout the helper could not write is the write error it would have been in the parent.
 FRAME = struct.Struct("=I")
 STOP_FRAME = 0
 ERROR_FRAME = 0xFFFFFFFF
 REFUSED_FRAME = 0xFFFFFFFE
+OUTPUT_FRAME = 0xFFFFFFFD
 ERRNO = struct.Struct("=i")
 # fcntl F_SETPIPE_SZ: 1 MiB pipes hold several chunks, so neither side waits on the other's
 # reads while both are busy formatting.
@@ -120,13 +122,14 @@ def _helper(work: Work, chunks_in: int, results_out: int, sink: Optional[Sink]) 
         return
     except KeyboardInterrupt:
         raise  # not a failure of the helper's: see _Helper.__init__
-    except BackendUnavailable as err:
-        message = str(err).encode("utf-8", "replace")
+    except (BackendUnavailable, OutputError) as err:
+        kind = REFUSED_FRAME if isinstance(err, BackendUnavailable) else OUTPUT_FRAME
+        text = str(err) if isinstance(err, BackendUnavailable) else err.strerror
+        message = text.encode("utf-8", "replace")
         try:
             _write_all(
                 results_out,
-                FRAME.pack(REFUSED_FRAME) + ERRNO.pack(err.errno)
-                + FRAME.pack(len(message)) + message,
+                FRAME.pack(kind) + ERRNO.pack(err.errno or 0) + FRAME.pack(len(message)) + message,
             )
         except OSError:
             pass
@@ -259,10 +262,12 @@ class _Helper:
         read = self.results_read
         if size == STOP_FRAME:
             return b""
-        if size == REFUSED_FRAME:
+        if size in (REFUSED_FRAME, OUTPUT_FRAME):
             (code,) = ERRNO.unpack(_read_exact(read, ERRNO.size))
             (length,) = FRAME.unpack(_read_exact(read, FRAME.size))
             message = _read_exact(read, length).decode("utf-8", "replace")
+            if size == OUTPUT_FRAME:
+                return _Failure(OutputError(OSError(code, message)))
             return _Failure(BackendUnavailable(message, code))
         if size == ERROR_FRAME:
             (length,) = FRAME.unpack(_read_exact(read, FRAME.size))
@@ -405,9 +410,9 @@ def handed_off(chunks: Iterable[bytes], work: Work, sink: Sink) -> None:
     """sink.write(work(chunk)) for every chunk, in order; once the source is long, in a helper
     that writes the results itself, while this process only reads and forwards the chunks.
 
-    For a source that costs more to read than to format: printing /proc/net/unix costs the
-    kernel 0.75 us a socket, parsing and formatting it 0.55 us (100k sockets: 0.164 s with the
-    reader formatting a quarter and writing everything, 0.14 s so). The sink is flushed before
+    For a source that costs more to read than to format (printing /proc/net/unix costs the
+    kernel more a socket than parsing and formatting it costs us), so that the reader only
+    reads. The sink is flushed before
     the fork, so that nothing buffered is written twice, and this returns once the helper has
     written and flushed its last result.
     """

@@ -22,7 +22,7 @@ class DenseOwners(Mapping[int, str]):
 
     The kernel numbers socket inodes from one counter, so a million sockets hold inodes from
     a narrow range: one array slot per inode in it (0, or an index into `texts`) takes a
-    tenth of a dict's memory (1M sockets: peak 111 MiB with a dict, 38.5 MiB with this).
+    tenth of a dict's memory.
     Looking up costs a Python call per row, so it is only used past DENSE_MINIMUM sockets.
     """
 
@@ -105,8 +105,8 @@ PARALLEL_MINIMUM_PIDS = 64
 # one process, in the order listdir() gives them.
 Item = Tuple[int, str, int, int]
 # (index, socket inodes as the bytes of an array("Q"), whether /proc/PID/fd was denied): 8
-# bytes per inode instead of an int object and a list slot (1M sockets: 123 -> 111 MiB peak),
-# and what marshal sends from the second walker as it is.
+# bytes per inode instead of an int object and a list slot (a lower peak at a million
+# sockets), and what marshal sends from the second walker as it is.
 Found = Tuple[int, bytes, bool]
 
 
@@ -114,8 +114,8 @@ def scan_descriptors(proc_root: str, item: Item) -> Found:
     """The socket inodes behind one process's descriptors (or a part of them)."""
     index, pid, part, parts = item
     try:
-        # readlink relative to an open directory skips a path walk per descriptor:
-        # measured 2x faster than readlink("/proc/PID/fd/N") on 100k descriptors.
+        # readlink relative to an open directory skips a path walk per descriptor (half
+        # the time of readlink("/proc/PID/fd/N").
         dir_fd = os.open(os.path.join(proc_root, pid, "fd"), os.O_RDONLY | os.O_DIRECTORY)
     except OSError as err:
         # The process ended, or is not ours: netstat skips it silently, noting EACCES.
@@ -192,8 +192,8 @@ def walk_in_two(proc_root: str, mine: List[Item], theirs: List[Item]) -> List[Fo
     """Walk one share in a forked process and the other here.
 
     readlink() is nearly all kernel time (it prints "socket:[N]" for each descriptor) and
-    releases the GIL, but two threads still serialised on taking it back after every call:
-    200k descriptors took 0.78 s with two threads, 0.47-0.58 s with two processes.
+    releases the GIL, but two threads still serialised on taking it back after every call,
+    so two processes are faster.
     """
     import marshal
     import signal

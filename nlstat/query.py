@@ -2,7 +2,7 @@
 
 `cli.parse()` builds a `Query`; backends, the `-p` map, name resolution and the formatters receive
 only this. Field names follow netstat's option meanings (net-tools netstat.c `flag_*` variables),
-with the derived flags of netstat's main() (spec §1.4) already applied by the parser.
+with the derived flags of netstat.c main() already applied by the parser.
 """
 
 
@@ -15,7 +15,7 @@ else:
     # no ForwardRef, whose text typing compiles: the NamedTuple is a tuple anyway.
     Filters = tuple
 
-# Modes, in netstat's dispatch order (spec §1.4 step 3): -M, -s, -r, -i, else sockets.
+# Modes, in netstat.c main()'s dispatch order: -M, -s, -r, -i, else sockets.
 MODE_SOCKETS = "sockets"
 MODE_MASQUERADE = "masquerade"
 MODE_STATISTICS = "statistics"
@@ -45,11 +45,11 @@ class Query(NamedTuple):
 
     mode: str = MODE_SOCKETS
 
-    # Socket selection (spec §3.4): -a beats -l; neither means "connected only".
+    # Socket selection (netstat.c flag_all, flag_lst): -a beats -l; neither: "connected only".
     all: bool = False  # -a
     listening: bool = False  # -l
 
-    # Protocol switches after netstat's derivation rules (spec §1.4 step 2).
+    # Protocol switches after netstat.c main()'s derivation rules.
     tcp: bool = False  # -t
     udp: bool = False  # -u
     udplite: bool = False  # -U
@@ -59,7 +59,7 @@ class Query(NamedTuple):
     l2cap: bool = False  # -2
     rfcomm: bool = False  # -f
 
-    # Address-family counters as netstat keeps them (spec §1.3): how often each was selected.
+    # Address-family counters as lib/af.c aftrans_opt() keeps them: how often each was selected.
     inet: int = 0
     inet6: int = 0
     unix: int = 0
@@ -78,7 +78,7 @@ class Query(NamedTuple):
     selections: int = 0
     implicit_protocols: bool = False
 
-    # Names (spec §2.1). -n sets the three numeric_* flags.
+    # Names (netstat.c FLAG_NUM_HOST, _PORT, _USER). -n sets the three numeric_* flags.
     numeric_hosts: bool = False
     numeric_ports: bool = False
     numeric_users: bool = False
@@ -125,7 +125,7 @@ class Query(NamedTuple):
 
     @property
     def wants_inet_v4(self) -> bool:
-        """Read the IPv4 tables (spec §3.1: `flag_arg == 0` or the inet family is on)."""
+        """Read the IPv4 tables (netstat.c main(): `flag_arg == 0` or the inet family is on)."""
         return self.selections == 0 or self.inet > 0
 
     @property
@@ -133,7 +133,7 @@ class Query(NamedTuple):
         return self.selections == 0 or self.inet6 > 0
 
     def wants(self, protocol: str) -> bool:
-        """Is a socket step of spec §3.1 requested? (`flag_arg == 0` or that switch on)."""
+        """Is a step of netstat.c main()'s listing asked for? (`flag_arg == 0` or that switch)."""
         if self.selections == 0:
             return True
         return bool(getattr(self, protocol))

@@ -1,4 +1,4 @@
-"""Numbers to names, with netstat's rules (net-tools lib/inet.c, lib/inet6.c, netstat.c; spec §2).
+"""Numbers to names, with netstat's rules (net-tools lib/inet.c, lib/inet6.c, netstat.c).
 
 Every name comes from the system's resolver, asked the way netstat asks it: hosts with
 gethostbyaddr()/getnameinfo(), users with getpwuid(), services and protocols with one
@@ -88,7 +88,7 @@ class Names:
         default_word: bool = False,
         force_host: bool = False,
     ) -> str:
-        """IPv4 address text -> netstat's text for it (spec §2.2); netmask in host order."""
+        """IPv4 address text -> netstat's text (lib/inet.c INET_rresolve); netmask in host order."""
         if numeric:
             return address
         value = int.from_bytes(_socket.inet_aton(address), "big")
@@ -112,7 +112,7 @@ class Names:
 
         netstat passes the "netmask" 255.255.255.0 as a host-order constant but tests it against
         the address in network order, so on little-endian CPUs the host bits it sees are the
-        *first* octet: 0.x.y.z looks like a network and goes to getnetbyaddr() (spec §2.2 bug).
+        *first* octet: 0.x.y.z looks like a network and goes to getnetbyaddr() (INET_rresolve()).
         """
         if self.numeric_hosts or address == "0.0.0.0":
             return address
@@ -155,7 +155,7 @@ class Names:
         return self._services
 
     def port(self, port: int, table: str) -> str:
-        """Port text (spec §2.4): "*" for 0, decimal under --numeric-ports or when unnamed."""
+        """Port text (lib/inet.c get_sname): "*" for 0, decimal under --numeric-ports or unnamed."""
         if port == 0:
             return "*"
         if self.numeric_ports or not table:
@@ -163,7 +163,7 @@ class Names:
         return self.services()[table].get(port) or str(port)
 
     def user(self, uid: int) -> str:
-        """User column text (spec §2.5): the passwd name, else the decimal uid."""
+        """User column text (netstat.c finish_this_one()): the passwd name, else the decimal uid."""
         name = self._users.get(uid)
         if name is None:
             name = str(uid)

@@ -45,7 +45,7 @@ NETWORKS = (
     "default\t\t0.0.0.0\n"
     "loopback\t127.0.0.0\n"
     "link-local\t169.254.0.0\n"
-    # netstat looks 0.x.y.z socket addresses up here (spec §2.2 byte-order bug).
+    # netstat looks 0.x.y.z socket addresses up here (lib/inet.c INET_rresolve()'s byte-order bug).
     "zeronet\t\t0.1.2.3\n"
 )
 LONG_V6 = "2001:db8:1234:5678:9abc:def0:1234:5678"
@@ -71,7 +71,7 @@ SYSCTLS = {
     "net.ipv4.tcp_syn_retries": "100",
 }
 
-# argv[0] of the helper processes, for netstat -p's rules (spec §3.8).
+# argv[0] of the helper processes, for netstat -p's rules (netstat.c prg_cache_load()).
 ARGV0_LONG = "averyveryverylongprogramname-cut-at-19"
 ARGV0_TITLE = "/usr/sbin/daemon: worker /var/run"
 ARGV0_RELATIVE = "./relative/prog"

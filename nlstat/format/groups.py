@@ -1,4 +1,4 @@
-"""The multicast group table exactly as netstat prints it (netstat.c igmp_do_one, spec §6)."""
+"""The multicast group table exactly as netstat prints it (netstat.c igmp_do_one)."""
 
 from __future__ import annotations
 

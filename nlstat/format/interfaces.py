@@ -1,4 +1,4 @@
-"""The interface table exactly as netstat prints it (lib/interface.c ife_print_*, spec §5).
+"""The interface table exactly as netstat prints it (lib/interface.c ife_print_*).
 
 Records in, text out. Hardware names, titles and address printers are those of the Debian
 net-tools 2.10 build (lib/hw.c with its per-type files), including its quirks.

@@ -1,9 +1,9 @@
 """netstat -s text: StatsSection records -> netstat's sentences, with its printing state machine.
 
 netstat prints counters through one global "state" shared by every section and file of a run
-(net-tools statistics.c printval/newtable; spec §7.4). The state decides the indentation of
+(net-tools statistics.c printval/newtable). The state decides the indentation of
 unknown counters and when an "ICMP input/output histogram:" title appears, which is why an
-unknown section inherits the indentation of the section before it (spec §11 item 2).
+unknown section inherits the indentation of the section before it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ _HISTOGRAM_TITLE = {
     tables.OUTPUT_HISTOGRAM: "ICMP output histogram:",
 }
 
-# Section -> the -s filter switch that shows it (spec §7.2, §7.3).
+# Section -> the -s filter switch that shows it (statistics.c parsesnmp(), parsesnmp6()).
 _IPV4_SWITCH = {
     "Ip": "raw", "Icmp": "raw", "Tcp": "tcp", "Udp": "udp", "Sctp": "sctp", "TcpExt": "tcp"
 }
@@ -40,7 +40,7 @@ _lookups: Dict[int, Lookup] = {}
 
 
 def _bsearch(names: List[str], key: str) -> bool:
-    """glibc bsearch() with strcmp() over names in table order (spec §7.5 gives the algorithm).
+    """glibc bsearch() with strcmp() over names in table order, as statistics.c looks names up.
 
     Python compares str by code point, which is strcmp's byte order for these ASCII names.
     """
@@ -71,7 +71,7 @@ def findable(table: tables.Table) -> Lookup:
 
 
 class Switches:
-    """The -s section filters after netstat's derivation (spec §7.1): -w, -t, -u, -S."""
+    """The -s section filters after netstat.c main()'s derivation: -w, -t, -u, -S."""
 
     def __init__(self, raw: bool, tcp: bool, udp: bool, sctp: bool) -> None:
         self.raw = raw
@@ -95,7 +95,7 @@ class StatisticsPrinter:
         self, sections: Iterable[StatsSection], family: str, prefix: Optional[str] = None
     ) -> None:
         """Print sections of one file. `prefix`: only sections whose name starts with it (-s -6
-        reads /proc/net/snmp for its "Tcp" sections only, spec §7.3)."""
+        reads /proc/net/snmp for its "Tcp" sections only: statistics.c parsesnmp6())."""
         if family == IPV4:
             known, switch_of = tables.IPV4_TABLES, _IPV4_SWITCH
         else:
@@ -128,7 +128,7 @@ class StatisticsPrinter:
                 continue
             if kind >= tables.INPUT_HISTOGRAM:
                 if self.state != kind:
-                    # The title takes the indentation of the state it leaves (spec §7.4).
+                    # The title takes the indentation of the state it leaves (statistics.c).
                     lines.append(_INDENT[self.state] + _HISTOGRAM_TITLE[kind])
                 if value > 0:
                     lines.append("        " + text % value)

@@ -1,6 +1,6 @@
 """netstat's `-s` counter tables as data: (counter name, kind, sentence), in netstat's own order.
 
-Copied from the spec (§7.5), which was taken from net-tools 2.10 statistics.c and checked against
+Taken from net-tools 2.10 statistics.c (its tables, in their order) and checked against
 the binary. The ORDER matters: netstat finds names with bsearch() over these tables, several of
 which are not sorted, so some names can never be found (they then print as "Name: value", like
 any unknown counter). `format.stats` simulates that bsearch to decide which rows are findable.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Tuple
 
-# Kinds of counter (spec §7.4). The numbers of the printing ones equal netstat's `enum State`, so
+# Kinds of counter (statistics.c). The numbers of the printing ones equal its `enum State`, so
 # the "state" of the printer can be compared with a kind, as netstat does.
 NUMBER = 0  # always printed, at 4 blanks
 OPTIONAL = 1  # printed only when not 0, at 4 blanks
@@ -23,7 +23,7 @@ Row = Tuple[str, int, str]
 Table = Tuple[Row, ...]
 
 # Not sorted under strcmp ("Forwarding" > "ForwDatagrams", yet it comes first), so "Forwarding"
-# is never found and prints as a raw "    Forwarding: 2" (spec §11 item 1).
+# is never found and prints as a raw "    Forwarding: 2" (a bug kept: docs/compat.md).
 IP: Table = (
     ("DefaultTTL", STATIC, "Default TTL is %u"),
     ("Forwarding", STATIC, "Forwarding is %s"),
@@ -104,7 +104,7 @@ UDP: Table = (
 
 # Not sorted under strcmp (upper case sorts before lower case), so TCPDirectCopyFromPrequeue,
 # the TCPDSACK* names, TCPLoss, TCPPrequeueDropped, TCPRenoRecoveryFail(ed), TCPSack*,
-# TCPTimeouts and TWKilled are never found and print as "Name: value" (spec §7.5).
+# TCPTimeouts and TWKilled are never found and print as "Name: value".
 TCP_EXT: Table = (
     ("DelayedACKLocked", OPTIONAL, "%u delayed acks further delayed because of locked socket"),
     ("DelayedACKLost", OPTIONAL, "Quick ack mode was activated %u times"),
@@ -242,7 +242,7 @@ IP6: Table = (
 )
 
 # The name "Icmp6OutRouterAdvertisements " has a trailing blank in netstat's table, so the
-# kernel's counter of that name never matches it (spec §11 item 4).
+# kernel's counter of that name never matches it.
 ICMP6: Table = (
     ("Icmp6InDestUnreachs", INPUT_HISTOGRAM, "destination unreachable: %u"),
     ("Icmp6InEchoReplies", INPUT_HISTOGRAM, "echo replies: %u"),

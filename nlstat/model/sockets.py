@@ -4,7 +4,7 @@
 from itertools import compress
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
 
-# Protocol names used in records (and by netstat's section steps, spec §3.1).
+# Protocol names used in records (and by the steps of netstat.c main()'s socket listing).
 TCP = "tcp"
 UDP = "udp"
 UDPLITE = "udplite"
@@ -80,8 +80,8 @@ class UnixBatch:
 
     This is how /proc/net/unix is carried from parser to formatter: a chunk's rows come out of
     one regular expression as columns, and the formatter puts them together column by column,
-    so no object is built per socket (100k sockets: ~50 ms to parse and format instead of
-    125 ms with a record each). The inodes are kept as the kernel printed them
+    so no object is built per socket (less than half the time of a record each). The
+    inodes are kept as the kernel printed them
     (`inode_texts`, what netstat shows) and as numbers (`inodes`, for -p and the API), each
     made from the other the first time it is asked for: a listing without -p never converts
     them. `records()` gives the UnixSocket of every row. Immutable by convention.

@@ -4,7 +4,7 @@
 from typing import NamedTuple, Tuple
 
 # Largest counter value: netstat reads every value with strtoull(), so values are unsigned 64-bit
-# and a negative number in a file wraps ("-1" -> 18446744073709551615, spec §11 item 26).
+# and a negative number in a file wraps ("-1" -> 18446744073709551615).
 COUNTER_MAX = (1 << 64) - 1
 
 

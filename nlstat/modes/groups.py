@@ -1,4 +1,4 @@
-"""`netstat -g`: the multicast group table, step 7 of the socket listing (spec §3.1, §6).
+"""`netstat -g`: the multicast group table, step 7 of netstat.c main()'s listing.
 
 `write_groups` writes the header and the rows, IPv4 (/proc/net/igmp) before IPv6
 (/proc/net/igmp6), and returns netstat's status for the step. The user counts netstat prints

@@ -1,4 +1,4 @@
-"""`netstat -i`: the interface table, short (`-i`) or long (`-ie`), once or under `-c` (spec §5).
+"""`netstat -i`: the interface table, short (`-i`) or long (`-ie`), once or under `-c`.
 
 The list and counters come from one RTM_GETLINK and one RTM_GETADDR dump, or from
 /proc/net/dev and an ioctl per name as netstat does; the IPv6 lines of the long format come in

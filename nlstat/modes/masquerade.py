@@ -1,4 +1,4 @@
-"""`netstat -M`: NAT'd connections, rebuilt from conntrack in netstat's masquerade layout (spec §8).
+"""`netstat -M`: NAT'd connections, rebuilt from conntrack in netstat's masquerade layout.
 
 netstat read /proc/net/ip_masquerade, which Linux dropped with 2.4, so its -M always fails now.
 nlstat lists the translated entries of the conntrack table instead: from ctnetlink, or from

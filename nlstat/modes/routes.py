@@ -1,5 +1,5 @@
 """`netstat -r`: the family list walked as net-tools lib/getroute.c route_info() walks it
-(spec §4), each family's tables from netlink or /proc, then formatted and written.
+each family's tables from netlink or /proc, then formatted and written.
 
 Backends per table (nlstat.backends): under auto the IPv4 FIB comes from rtnetlink (every
 column /proc/net/route prints is in the dump), IPv6 from /proc/net/ipv6_route, because the dump
@@ -34,7 +34,7 @@ from nlstat.resolve import Names
 # Families netstat knows but has no route printer for (the aftype name is printed).
 NO_ROUTING = ("unix", "ec", "ash")
 # The /proc files of the other families' printers (x25: the first that exists). Missing,
-# they give the messages of spec §4.1 and status 1; present (the ax25, netrom, rose and x25
+# they give their printers' messages and status 1; present (the ax25, netrom, rose and x25
 # modules are still in Linux), their tables.
 LEGACY_FILES = {
     "ipx": ("net/ipx/route", "net/ipx_route"),
@@ -245,7 +245,7 @@ class RouteRun:
 
     def legacy(self, family: str) -> int:
         """IPX/AX25/NETROM/X25/ROSE/DDP_rprint (lib/*_gr.c): their tables when the kernel
-        has the protocol's /proc files, else netstat's messages (spec §4.1)."""
+        has the protocol's /proc files, else those printers' messages."""
         from nlstat.backends.procfs.routes import read_fgets
         from nlstat.format import routes as legacy_format
 
@@ -316,8 +316,8 @@ def run(query: Query, env: Environment) -> int:
     route_run = RouteRun(query, env)
     while True:
         # A pass allocates a few objects per route and no reference cycles; the cyclic
-        # collector would walk them all again and again (100k routes: /proc 0.29 s -> 0.16 s,
-        # netlink decode 53 ms -> 38 ms with it off). It runs again between -c passes.
+        # collector would walk them all again and again (much of a big table's time). It runs
+        # again between -c passes.
         gc.disable()
         try:
             status = route_run.once()

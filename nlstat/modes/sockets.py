@@ -1,4 +1,4 @@
-"""The socket listing (netstat's default mode): netstat.c main()'s steps in order (spec §3.1).
+"""The socket listing (netstat's default mode): netstat.c main()'s steps in order.
 
 Rows stream: each record is formatted and written as it is decoded, in batches, so memory stays
 flat whatever the socket count. The backend is chosen per table (nlstat.backends, applied by
@@ -48,16 +48,16 @@ if TYPE_CHECKING:
 
     Rows = Union[InetRows, JsonInetRows]
 
-# sock_diag: the kernel's dump costs ~0.8-1.0 us a socket, inside the parent's recv(), and
-# decoding and formatting ~1.3 us, so the helper takes most chunks: every chunk while fewer
-# than 3 of its results are outstanding, the parent formats the rest. This adapts to the
-# cores' speeds (100k sockets, 41 alternating runs: median 0.217 s against 0.242 s for a
-# fixed 1 chunk of 6; a backlog of 2 or 5 did worse than 3).
+# sock_diag: the kernel builds the dump inside the parent's recv(), and decoding and
+# formatting a socket cost more than that, so the helper takes most chunks: every chunk while
+# fewer than 3 of its results are outstanding, the parent formats the rest. This follows the
+# cores' speeds where a fixed share does not (docs/performance.md, figures behind the code).
 DUMP_BACKLOG = 3
 
-# /proc/net/tcp and the like: printing costs the kernel ~2.3 us a socket and parsing and
-# formatting ~3 us, so the helper formats 3 chunks of 4 while the parent reads. (For
-# /proc/net/unix, 0.75 us against 0.55 us, the reader does nothing else: see handed_off.)
+# /proc/net/tcp and the like: the kernel's printing costs a little less than our parsing
+# and formatting, so the helper formats 3 chunks of 4 while the parent reads. (/proc/net/unix
+# costs the kernel more than its formatting costs us: the reader does nothing else, see
+# handed_off.)
 INET_TEXT_PERIOD = 4
 
 # Lines per write(): large enough that write() costs nothing, small enough to stream.
@@ -118,8 +118,8 @@ def run(query: Query, env: Environment) -> int:
     try:
         while True:
             # A listing allocates a few objects per socket and no reference cycles; the cyclic
-            # collector would walk the parsed columns again and again (100k unix sockets:
-            # 84 -> 65 ms to parse with it off). It runs again between -c passes.
+            # collector would walk the parsed columns again and again (a quarter of the
+            # parsing time). It runs again between -c passes.
             gc.disable()
             try:
                 if sink is None:
@@ -143,7 +143,8 @@ def run(query: Query, env: Environment) -> int:
 
 
 def _keep_inet(query: Query) -> Optional[Callable[[InetSocket], bool]]:
-    """netstat's server test per protocol (spec §3.4): tcp by remote port, udp/raw by address."""
+    """netstat's server test per protocol (netstat.c tcp_do_one, udp_do_one, raw_do_one): tcp by
+    remote port, udp/raw by remote address."""
     listing = query.listing
     if listing == "all":
         return None

@@ -1,8 +1,8 @@
-"""`netstat -s`: the kernel's SNMP counters as netstat's sentences, read from /proc (spec §7).
+"""`netstat -s`: the kernel's SNMP counters as netstat's sentences, read from /proc (statistics.c).
 
 There is no netlink source for these counters (see backends/procfs/snmp.py), so every backend
 reads /proc here and the output is the same under each (nlstat.backends). `-c` is ignored,
-as netstat ignores it for -s: one report, status 0 even when files are missing (spec §9, §1.5).
+as netstat ignores it for -s: one report, status 0 even when files are missing.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def run(query: Query, env: Environment) -> int:
 
         return run_statistics(query, env)
     # netstat joins the -A/-4/-6/-x items with commas (duplicates kept) and accepts exactly one
-    # family: "-4 -6" and even "-4 -4" are refused, on stdout (spec §7.1, §11 item 5).
+    # family: "-4 -6" and even "-4 -4" are refused, on stdout (netstat.c main()).
     families = ",".join(query.families) or "inet"
     if families not in ("inet", "inet6"):
         env.stdout.write(no_support_message(families))

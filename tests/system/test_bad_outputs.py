@@ -26,6 +26,7 @@ MODES = [
     ["-an"], ["-anx"], ["-r"], ["-rn"], ["-i"], ["-g"], ["-s"], ["-M"], ["-V"], ["-h"],
     ["-c", "-ant"], ["-c", "-i"], ["-c", "-rn"], ["-c", "-g"],
     ["--compare", "--compare-runs", "1", "-V"],
+    ["--json", "-an"], ["--ndjson", "-an"], ["--json", "-s"], ["--json", "-rn"],
 ]
 # Modes that write to stdout in netstat too: their EPIPE status is compared with netstat's.
 BOTH_WRITE = [["-an"], ["-anx"], ["-rn"], ["-i"], ["-g"], ["-s"], ["-V"], ["-h"]]

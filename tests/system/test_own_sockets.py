@@ -2,7 +2,7 @@
 
 The sockets are made by a thread switched into a private namespace, so the namespace holds
 nothing else and every row is predictable: addresses, ports, states, queues, uid, inode and
-this process's pid/name. Expected rows are built from the spec's printf layouts (§3.6–3.9),
+this process's pid/name. Expected rows are built from netstat.c's *_do_one() printf layouts,
 not from nlstat's formatter; only RefCnt of unix sockets (a kernel-internal count) is read
 from the namespace's /proc/net/unix.
 """
@@ -35,7 +35,7 @@ Plan = List[Tuple[str, socket.socket, Dict[str, Any]]]  # (kind, socket, what it
 class Row(NamedTuple):
     head: str  # the expected line up to the PID/Program name column
     path: str  # unix only: the Path column, which comes after PID/Program name
-    server: bool  # shown by -l, hidden without -a (spec §3.4)
+    server: bool  # shown by -l, hidden without -a
     unix: bool
 
     def text(self, programs: bool) -> str:
@@ -51,7 +51,7 @@ class Own(NamedTuple):
 
 
 def program_text() -> str:
-    """netstat's PID/Program name for this process (spec §3.8)."""
+    """netstat's PID/Program name for this process (netstat.c prg_cache_load())."""
     with open("/proc/self/cmdline", "rb") as handle:
         argv0 = handle.read(511).split(b"\0", 1)[0].decode(errors="surrogateescape")
     name = argv0.rsplit("/", 1)[1] if argv0.startswith("/") else argv0

@@ -217,7 +217,7 @@ def test_population_is_varied(world: World) -> None:
 
 
 def test_population_programs_are_varied(world: World) -> None:
-    """-p sees the argv[0] forms of spec §3.8 (absolute, relative, long, title, tab, empty)."""
+    """-p sees netstat's argv[0] forms (absolute, relative, long, title, tab, empty)."""
     world.pop.ensure_alive()
     programs = netstat(world.ns, ["-anp"]).stdout.decode(errors="replace")
     assert re.search(r" \d+/ +$", programs, re.M), "no empty argv[0]"

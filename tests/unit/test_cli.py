@@ -39,7 +39,7 @@ def usage_error(*argv: str) -> bytes:
     return outcome.stderr[: -len(tail)]
 
 
-# -- glibc ambiguity (spec §1.2), every real example --------------------------------------
+# -- glibc ambiguity (getopt_long), every real example ------------------------------------
 
 AMBIGUOUS = [
     ("--i", "'--ip' '--interfaces'"),
@@ -279,7 +279,7 @@ def test_too_many_families_drops_the_rest_of_that_list() -> None:
     assert outcome.stderr == b"Unknown address family `ine'.\n"
 
 
-# -- modes and derived flags (spec §1.4) -----------------------------------------------------
+# -- modes and derived flags (netstat.c main()) ----------------------------------------------
 
 
 @pytest.mark.parametrize(

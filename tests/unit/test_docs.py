@@ -40,3 +40,15 @@ def test_no_status_is_a_bare_number_in_the_modes() -> None:
                  *sorted((REPO / "nlstat" / "modes").glob("*.py"))]:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             assert not pattern.search(line), f"{path.name}:{number}: {line.strip()}"
+
+
+def test_no_citation_of_a_spec_the_repository_lacks() -> None:
+    """Comments cite netstat.c's functions or docs/compat.md; "spec" and a section sign
+    pointed at a document that is not in the repository."""
+    paths = [*REPO.glob("nlstat/**/*.py"), *REPO.glob("tests/**/*.py"),
+             *REPO.glob("benchmarks/**/*.py"), *REPO.glob("docs/*"), REPO / "README.md"]
+    cited = [f"{path.relative_to(REPO)}:{number}"
+             for path in paths if path.is_file()
+             for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+             if "\u00a7" in line]
+    assert cited == []

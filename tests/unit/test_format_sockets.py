@@ -1,4 +1,4 @@
-"""The socket formatter on records: netstat's columns, cuts and quirks (spec §3)."""
+"""The socket formatter on records: netstat's columns, cuts and quirks."""
 
 from __future__ import annotations
 

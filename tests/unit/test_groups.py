@@ -89,7 +89,7 @@ def test_reader_and_warnings() -> None:
 
 def test_reader_state_is_per_listing() -> None:
     """netstat keeps the igmp6 layout flag for the whole run, so its second -c iteration parses
-    /proc/net/igmp as igmp6 (spec §9). A reader per listing prints the first layout each time."""
+    /proc/net/igmp as igmp6. A reader per listing prints the first layout each time."""
     outputs = []
     for _ in range(2):
         warnings: List[str] = []

@@ -485,6 +485,34 @@ def test_cli_reader_gone_after_the_helper_started_writing(proc_root: str, mode: 
         assert any(line.endswith(b" status %d" % signal.SIGPIPE) for line in hooks), hooks
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_cli_stdout_full_after_the_helper_started_is_a_write_error(
+    proc_root: str, mode: str, tmp_path: Path
+) -> None:
+    """A file that stops growing mid-listing (RLIMIT_FSIZE: EFBIG past 1 MiB, well after the
+    warm-up's output): the same one line and status 1 as a write error in the parent, also
+    when the helper was the writer (-anx), not "formatting helper failed: OutputError"."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 20, resource.RLIM_INFINITY))
+
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), NLSTAT_BACKEND="proc",
+               NLSTAT_PROC_ROOT=proc_root, LC_ALL="C", NLSTAT_TEST_REPORT="1")
+    with open(tmp_path / "out", "wb") as out:
+        done = subprocess.run([sys.executable, str(HOOKS), mode], env=env, cwd="/", stdout=out,
+                              stderr=subprocess.PIPE, preexec_fn=limit, timeout=120)
+    lines = done.stderr.splitlines()
+    hooks = [line for line in lines if line.startswith(b"nlstat-test: ")]
+    kind = b"handed_off" if mode == "-anx" else b"ordered_map"
+    assert hooks and hooks[0].startswith(b"nlstat-test: fork " + kind), lines
+    assert [line for line in lines if line not in hooks] == [
+        b"nlstat: write error: " + os.strerror(errno.EFBIG).encode()
+    ]
+    assert done.returncode == 1
+    assert (tmp_path / "out").stat().st_size == 1 << 20
+
+
 def helper_pid(process: subprocess.Popen[bytes]) -> int:
     assert process.stderr is not None
     line = process.stderr.readline()

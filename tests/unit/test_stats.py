@@ -107,7 +107,7 @@ def test_goldens_show_the_quirks() -> None:
 
 # -- the tables ----------------------------------------------------------------------------------
 
-# The rows of spec §7.5 marked NO: in the table, yet never found by netstat's bsearch.
+# The rows of statistics.c's tables that netstat's bsearch never finds (they are out of order).
 UNFINDABLE = {
     "IP": {"Forwarding"},
     "ICMP": set(),

@@ -133,7 +133,7 @@ def decode_links(chunks: Iterable[bytes]) -> list[Device]:
     The kernel fills a link message in a fixed order (net/core/rtnetlink.c rtnl_fill_ifinfo):
     name, queue length, MTU, map and address first, then IFLA_STATS64 directly followed by
     IFLA_STATS, then the large nests (VF info, link info, per-family data) that make up most
-    of the bytes. The walk stops after IFLA_STATS: 400 bridges decode in 5 ms instead of 10.
+    of the bytes. The walk stops after IFLA_STATS, which halves the decoding of bridges.
     """
     devices: list[Device] = []
     unpack_attr = NLATTR.unpack_from

@@ -200,10 +200,7 @@ class Ipv4Decoder:
     (the key). A chunk of such messages is split by one regular expression (FIXED_ROUTE, in
     C), and every per-row step after it is a C-level map(); a chunk with any other message
     (the default route has no RTA_DST, NLMSG_DONE ends the last chunk) goes message by
-    message with the same keys.
-
-    Measured on 100k routes of 4 shapes (Python 3.11, 2-core VM): message by message,
-    0.21 s; split by the expression, 0.095 s.
+    message with the same keys. The split halves the decoding time of a big dump.
     """
 
     def __init__(self, ifname: IfName) -> None:

@@ -1,8 +1,8 @@
 """sock_diag dumps: inet_diag (tcp, udp, udplite, raw over IPv4/IPv6) and unix_diag -> records.
 
 Requests ask the kernel only for what the query needs (a state mask, and INET_DIAG_INFO only
-for -o); answers are decoded with one precompiled struct per message over the receive buffer.
-Measured on 100k sockets: pyroute2's DiagSocket 9.3 s, this fixed-layout decoder 0.08 s.
+for -o); answers are decoded with one precompiled struct per message over the receive buffer,
+a hundred times faster than a generic decoder (pyroute2's) on a big dump.
 """
 
 from __future__ import annotations
@@ -193,9 +193,9 @@ class InetDecoder:
         if len(texts) > TEXT_CACHE_LIMIT:
             texts.clear()  # a million distinct peers must not cost a million cached strings
         texts_get = texts.get
-        # tuple.__new__ builds the record without the generated __new__'s argument handling:
-        # measured 0.22 us instead of 0.93 us per record (a compiled constructor function:
-        # +0.04 us, 8% of this loop). The values are named as the record's fields, which
+        # tuple.__new__ builds the record without the generated __new__'s argument handling
+        # (a quarter of its cost; a compiled constructor function would add to this loop).
+        # The values are named as the record's fields, which
         # tests/unit/test_layouts.py checks against InetSocket._fields.
         new = tuple.__new__
         inet_socket = InetSocket

@@ -3,7 +3,7 @@
 netstat feeds both files, line by line, to one function whose state (which layout, the current
 device) carries over from one line to the next and from igmp to igmp6. `GroupReader` keeps that
 state for one listing; netstat kept it for the whole run, which garbles every `-c` iteration
-after the first (spec §9), so a new reader per listing is the fix.
+after the first (docs/compat.md), so a new reader per listing is the fix.
 """
 
 from __future__ import annotations

@@ -255,7 +255,7 @@ def _parse_ipv4_kernel(lines: List[str], specs: List[Spec]) -> Optional[List[Rou
     A kernel line is "eth0\t0002A8C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0" padded
     to 127 characters. Lines with the same text around the destination give the same row but
     for the destination, so each such text is parsed once and every step per line is a
-    C-level map(). Measured on 100k host routes: 0.30 s line by line, 0.13 s this way.
+    C-level map(), in less than half the time of line by line.
     Every line must parse cleanly: only then is each row independent of the lines before it
     (netstat's variables keep old values), else the caller goes line by line.
     """
