@@ -59,6 +59,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--profile", help="instead of timing, cProfile `nlstat ARGS` once and print "
                                      "the top functions (write --profile=-ant)")
     p.add_argument("--no-baseline", action="store_true", help="skip timing `python3 -c pass`")
+    p.add_argument("--against-ant", action="store_true",
+                   help="also time nlstat's own extras against `nlstat -ant` in the same "
+                        "rounds: `--dport 443` (load with loadgen.py --https) and the API")
     return p.parse_args(argv)
 
 
@@ -249,6 +252,37 @@ def compare_mode(mode: str, prefix: List[str], env: Dict[str, str], args: argpar
     ]
 
 
+# nlstat's own extras, timed against `nlstat -ant` in the same alternating rounds:
+# (label, nlstat arguments or None for the API loop, the target ratio to `nlstat -ant`).
+API_LOOP = "import nlstat\nfor _ in nlstat.sockets('tcp'):\n    pass\n"
+AGAINST_ANT: List[Tuple[str, Optional[List[str]], float]] = [
+    ("nlstat -ant --dport 443", ["-ant", "--dport", "443"], 0.3),
+    ("API: for _ in nlstat.sockets('tcp')", None, 1.5),
+]
+
+
+def against_ant_rows(prefix: List[str], env: Dict[str, str], args: argparse.Namespace
+                     ) -> List[str]:
+    """`nlstat -ant` and each extra, alternating; one row per extra with its ratio."""
+    ant = Program("nlstat -ant", [*prefix, "-ant"], env)
+    api_env = dict(env, PYTHONPATH=ROOT)
+    extras = [Program(label, [*prefix, *argv] if argv is not None
+                      else [sys.executable, "-c", API_LOOP], env if argv is not None else api_env)
+              for label, argv, _target in AGAINST_ANT]
+    results = measure([ant, *extras], args.runs, args.warmup, args.timeout)
+    base = results[0]
+    rows = ["", "nlstat's own extras against `nlstat -ant`, alternating in the same rounds:", "",
+            "| what | lines | time | `nlstat -ant` | ratio | target | CPU s | peak RSS |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for (label, _argv, target), result in zip(AGAINST_ANT, results[1:]):
+        lines = result.samples[0].lines if result.samples else 0
+        value = ratio(result, base)
+        met = "-" if value == "-" else ("met" if float(value) <= target else "missed")
+        rows.append(f"| {label} | {lines} | {cell(result)} | {cell(base)} | {value} | "
+                    f"<= {target} ({met}) | {cpu(result)} | {rss(result)} |")
+    return rows
+
+
 def profile(mode: str, prefix: List[str], env: Dict[str, str]) -> int:
     import pstats
     import tempfile
@@ -298,6 +332,8 @@ def main(argv: Sequence[str]) -> int:
         "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
         *rows,
     ]
+    if args.against_ant:
+        lines += against_ant_rows(prefix, env, args)
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     if args.output:

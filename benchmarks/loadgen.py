@@ -52,6 +52,7 @@ CONNECTIONS_PER_SOURCE = 50
 BATCH = 1024  # connects in flight per sweep: below the listen backlog
 BACKLOG = 4096
 WORKER_LISTEN_BASE = 9000  # worker listeners: below the namespace's ephemeral range
+HTTPS_PORT = 443  # --https connections' listener, on 127.0.0.1 (the extra [::]:443 is v6-only)
 EPHEMERAL_RANGE = "10000 65535"
 FD_RESERVE = 200  # descriptors a worker keeps free for Python itself
 ROUTE_DEVICE = "bench0"  # its veth peer is bench1
@@ -198,8 +199,13 @@ def worker_main(spec: Dict[str, Any]) -> int:
     started = time.monotonic()
     try:
         extras = make_extras(held) if spec.get("extras") else 0
-        if spec["tcp4"]:
-            make_connections(held, socket.AF_INET, spec["tcp4"], spec["port4"], spec["index"])
+        https = spec.get("https", 0)
+        if https:
+            # --https: these connections go to 127.0.0.1:443 (`--dport 443` selects them)
+            make_connections(held, socket.AF_INET, https, HTTPS_PORT, spec["index"])
+        if spec["tcp4"] > https:
+            make_connections(held, socket.AF_INET, spec["tcp4"] - https, spec["port4"],
+                             spec["index"] + https)
         if spec["tcp6"]:
             make_connections(held, socket.AF_INET6, spec["tcp6"], spec["port6"], 0)
         make_udp(held, spec["udp"], spec["index"])
@@ -294,6 +300,8 @@ def plan_workers(args: argparse.Namespace, capacity: int) -> List[Dict[str, Any]
             units -= take
 
     place("tcp4", (args.tcp + 1) // 2, 2)
+    if workers and args.https:
+        workers[0]["https"] = min(args.https // 2, workers[0]["tcp4"])
     place("tcp6", (args.tcp6 + 1) // 2, 2)
     place("udp", args.udp, 1)
     place("unix", args.unix // 2, 2)
@@ -339,6 +347,7 @@ class LoadGen:
         counts = {
             "tcp_sockets": 2 * sum(w["tcp4"] for w in plan),
             "tcp6_sockets": 2 * sum(w["tcp6"] for w in plan),
+            "https_sockets": 2 * sum(w.get("https", 0) for w in plan),
             "udp_sockets": sum(w["udp"] for w in plan),
             "unix_sockets": sum(w["unix"] for w in plan),
             "worker_listeners": sum((w["tcp4"] > 0) + (w["tcp6"] > 0) for w in plan),
@@ -456,6 +465,8 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--tcp", type=int, default=100000,
                    help="IPv4 TCP sockets (2 per connection, both ends here); default 100000")
     p.add_argument("--tcp6", type=int, default=0, help="IPv6 TCP sockets over ::1")
+    p.add_argument("--https", type=int, default=0,
+                   help="of the --tcp sockets, this many connect to 127.0.0.1:443 (2 each)")
     p.add_argument("--udp", type=int, default=0, help="UDP sockets (half connected)")
     p.add_argument("--unix", type=int, default=0, help="unix sockets (socketpairs: 2 each)")
     p.add_argument("--routes", type=int, default=0, help="IPv4 routes in 198.18.0.0/15")
@@ -465,7 +476,7 @@ def parse_args(argv: List[str]) -> argparse.Namespace:
     p.add_argument("--ready-file", help="JSON written when ready (default /tmp/NETNS.ready)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if min(args.tcp, args.tcp6, args.udp, args.unix, args.routes, args.hold) < 0:
+    if min(args.tcp, args.tcp6, args.https, args.udp, args.unix, args.routes, args.hold) < 0:
         p.error("counts and --hold must not be negative")
     return args
 

@@ -16,22 +16,18 @@ import io
 import os
 import socket
 import struct
-import sys
 from collections import deque
 from typing import Any, Iterator, List
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
-
-from nlstat import cli  # noqa: E402
-from nlstat.backends.netlink.sockdiag import InetDecoder, decode_inet, decode_unix  # noqa: E402
-from nlstat.env import Environment  # noqa: E402
-from nlstat.format.sockets import InetRows, unix_renderer  # noqa: E402
-from nlstat.model.sockets import TCP, InetSocket, UnixBatch  # noqa: E402
-from nlstat.procmap import build_inode_map  # noqa: E402
-from nlstat.resolve import Names  # noqa: E402
+from nlstat import cli
+from nlstat.backends.netlink.sockdiag import InetDecoder, decode_inet, decode_unix
+from nlstat.env import Environment
+from nlstat.format.sockets import InetRows, unix_renderer
+from nlstat.model.sockets import TCP, InetSocket, UnixBatch
+from nlstat.procmap import build_inode_map
+from nlstat.resolve import Names
 
 SOCKETS = int(os.environ.get("NLST_MICRO_SOCKETS", "100000"))
 # Fake /proc: PROCESSES processes sharing FDS descriptors (all sockets but one in ten).

@@ -7,25 +7,30 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Sequence
+from typing import Callable, Sequence
 
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus, NlstatError, OutputError
-from nlstat.query import BACKENDS
+from nlstat.query import BACKENDS, Query
 
 
 def main(argv: Sequence[str], env: Environment) -> int:
+    return _guarded(lambda: _main(argv, env), env)
+
+
+def _guarded(work: Callable[[], int], env: Environment) -> int:
+    """`work()`'s status, every failure mapped to its line and status (in a --netns child too)."""
     try:
-        return _reported(argv, env)
+        return _reported(work, env)
     except BrokenPipeError:
         # `nlstat -ant | head -1`: the reader left (also while flushing after an error).
         # netstat dies of SIGPIPE without a word.
         return die_of("SIGPIPE")
 
 
-def _reported(argv: Sequence[str], env: Environment) -> int:
+def _reported(work: Callable[[], int], env: Environment) -> int:
     try:
-        status = _main(argv, env)
+        status = work()
     except Exit as stop:
         status = stop.status
     except OutputError as err:
@@ -74,8 +79,20 @@ def _main(argv: Sequence[str], env: Environment) -> int:
         env.warn(f"nlstat: invalid NLSTAT_BACKEND '{env.backend}' (choose auto, netlink or proc)")
         return ExitStatus.USAGE
     module = importlib.import_module(MODULES[parsed.mode])
+    if parsed.netns is not None or parsed.all_netns:
+        return _in_namespaces(parsed, env, module.run)
     status: int = module.run(parsed, env)
     return status
+
+
+def _in_namespaces(query: Query, env: Environment, run: Callable[[Query, Environment], int]) -> int:
+    """The mode in a child per network namespace (nlstat/netns_run.py)."""
+    if query.netns is not None and query.all_netns:
+        env.warn("nlstat: --netns and --all-netns exclude each other")
+        return ExitStatus.USAGE
+    from nlstat import netns_run
+
+    return netns_run.run(query, env, lambda: _guarded(lambda: run(query, env), env))
 
 
 def _flushed(env: Environment, status: int) -> int:

@@ -5,6 +5,11 @@ The parser walks argv once, in order, and acts while it walks, because netstat d
 prints the version while `netstat -y -V` is a usage error. What survives becomes a `Query` with
 netstat's derived flags (netstat.c main(), spec §1.4) already applied.
 
+Three parts, each driven by tables: `getopt()` is glibc's getopt_long over SHORT_OPTIONS,
+LONG_OPTIONS and OWN_OPTIONS (argv -> `Option`s, lazily, errors as glibc's '?'); `_ACTIONS` is
+netstat's switch (option code -> action; any other code bumps its flag counter); `finish()`
+applies netstat's derived flags and builds the Query from the counters (`_SWITCHES`, ...).
+
 nlstat's own long options (`OWN_OPTIONS`) are matched only when spelled out in full and never
 take part in glibc's prefix matching, so every netstat abbreviation keeps its meaning: `--back`
 is still netstat's "unrecognized option", and `--w` still means `--wide`.
@@ -16,7 +21,19 @@ help and version texts are imported only when printed.
 from __future__ import annotations
 
 import os
-from typing import Callable, Dict, List, Optional, Sequence, TextIO, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    TextIO,
+    Tuple,
+    Union,
+)
 
 from nlstat.env import Environment
 from nlstat.errors import ExitStatus
@@ -133,7 +150,8 @@ def _check_backend(value: str) -> Optional[str]:
 # glibc's ambiguity checks). None of these names may be a prefix of a netstat long option, or it
 # would steal that abbreviation from netstat (a unit test checks it).
 # name: (takes an argument, check(value) -> error line or None, option as shown in help, help text)
-# The value lands in the Query field of that name if there is one, else in Query.extras.
+# The value lands in the Query field of that name if there is one (the text, or True for a
+# flag), else in Query.extras. Only the first four items are read: an entry may carry more.
 OwnOption = Tuple[bool, Optional[Callable[[str], Optional[str]]], str, str]
 OWN_OPTIONS: Dict[str, OwnOption] = {
     "backend": (
@@ -144,7 +162,33 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
     ),
     "json": (False, None, "--json", "print one JSON document (docs/schema.md)"),
     "ndjson": (False, None, "--ndjson", "print a JSON header line, then one record a line"),
+    "netns": (
+        True,
+        None,
+        "--netns=NAME|PATH|pid:PID",
+        "run inside that network namespace",
+    ),
+    "all-netns": (
+        False,
+        None,
+        "--all-netns",
+        "one block per network namespace",
+    ),
+    # Socket filters (nlstat/filters.py): checked together once argv is walked, a bad value
+    # ends the run with status 1. `--program` would be netstat's `--programs` abbreviated.
+    "state": (True, None, "--state=STATE[,STATE...]", "only sockets in these states"),
+    "sport": (True, None, "--sport=PORT|LOW-HIGH", "only these local ports"),
+    "dport": (True, None, "--dport=PORT|LOW-HIGH", "only these remote ports"),
+    "src": (True, None, "--src=ADDR[/PREFIX]", "only these local addresses"),
+    "dst": (True, None, "--dst=ADDR[/PREFIX]", "only these remote addresses"),
+    "dev": (True, None, "--dev=IFACE", "only sockets bound to this device"),
+    "uid": (True, None, "--uid=USER|UID", "only sockets of this user"),
+    "pid": (True, None, "--pid=PID", "only sockets of this process"),
+    "program-name": (True, None, "--program-name=NAME", "only sockets of processes so named"),
 }
+# The OWN_OPTIONS that are socket filters (the rest of nlstat/filters.py's OPTION_FIELDS).
+FILTER_OPTIONS = frozenset(("state", "sport", "dport", "src", "dst", "dev", "uid", "pid",
+                            "program-name"))
 
 # The output-form options: at most one of them per command line (docs/schema.md).
 OUTPUT_OPTIONS = ("json", "ndjson")
@@ -161,11 +205,115 @@ def parse(argv: Sequence[str], env: Environment) -> Union[Query, int]:
     For example ["-tulpn"] gives a sockets Query with tcp, udp, listening, programs and the three
     numeric flags on; ["-y"] prints glibc's complaint and the usage text, and gives 3.
     """
-    return _Parser(env).run(argv)
+    parser = _Parser(env)
+    for option in getopt(argv, env.posixly_correct):
+        status = _ACTIONS.get(option.code, _Parser.count)(parser, option)
+        if status is not None:
+            return status
+    return parser.finish()
+
+
+# -- glibc's getopt_long: argv -> options, in order --------------------------------------------
+
+
+class Option(NamedTuple):
+    """One option as getopt_long returns it to netstat's switch.
+
+    `code` is the short option (or netstat's private code, FAMILY_CODE, OWN_CODE); a parse
+    error is code "?" with glibc's message as `value` (glibc prints it, then getopt returns
+    '?', which netstat's switch answers with usage()); `name` is the long option's full name.
+    """
+
+    code: str
+    value: Optional[str] = None
+    name: str = ""
+
+
+OWN_CODE = "\x03"  # an nlstat option from OWN_OPTIONS (`name`; `value` None for a flag)
+
+# Short option -> takes an argument (a ':' follows it in SHORT_OPTIONS).
+_SHORT_TAKES: Dict[str, bool] = {
+    char: SHORT_OPTIONS[position + 1 : position + 2] == ":"
+    for position, char in enumerate(SHORT_OPTIONS)
+    if char != ":"
+}
+
+
+def getopt(argv: Sequence[str], stop_at_operand: bool) -> Iterator[Option]:
+    """glibc 2.36 getopt_long() over netstat's tables, lazily: the caller acts on each option
+    before the next is looked at, as netstat does. Operands are skipped (netstat never looks at
+    optind), or end the walk when POSIXLY_CORRECT is set (REQUIRE_ORDER); "--" ends it."""
+    index = 0
+    total = len(argv)
+    while index < total:
+        arg = argv[index]
+        index += 1
+        if len(arg) < 2 or arg[0] != "-":
+            if stop_at_operand:
+                return
+            continue
+        if arg == "--":
+            return
+        if arg[1] == "-":
+            option, index = _long(arg[2:], argv, index)
+            yield option
+            continue
+        position = 1
+        while position < len(arg):
+            char = arg[position]
+            position += 1
+            takes_argument = _SHORT_TAKES.get(char)
+            if takes_argument is None:
+                yield Option("?", f"netstat: invalid option -- '{_first_byte(char)}'")
+                continue
+            if not takes_argument:
+                yield Option(char)
+                continue
+            if position < len(arg):
+                yield Option(char, arg[position:])
+            elif index < total:
+                index += 1
+                yield Option(char, argv[index - 1])
+            else:
+                yield Option("?", f"netstat: option requires an argument -- '{char}'")
+            position = len(arg)
+
+
+def _long(text: str, argv: Sequence[str], index: int) -> Tuple[Option, int]:
+    """One `--name[=value]` element (without its dashes) -> (option, next argv index)."""
+    name, has_value, value = text.partition("=")
+    own = OWN_OPTIONS.get(name)
+    if own is not None:
+        # nlstat's own options: exact spelling only, outside glibc's prefix matching.
+        full_name, takes_argument, code = name, own[0], OWN_CODE
+    else:
+        found = _match_long(name)
+        if isinstance(found, str):
+            if found:
+                line = f"netstat: option '--{text}' is ambiguous; possibilities:{found}"
+            else:
+                line = f"netstat: unrecognized option '--{text}'"
+            return Option("?", line), index
+        full_name, takes_argument, code = LONG_OPTIONS[found]
+    if not takes_argument:
+        if has_value:
+            return Option("?", f"netstat: option '--{full_name}' doesn't allow an argument"), index
+        return Option(code, None, full_name), index
+    if has_value:
+        return Option(code, value, full_name), index
+    if index < len(argv):
+        return Option(code, argv[index], full_name), index + 1
+    return Option("?", f"netstat: option '--{full_name}' requires an argument"), index
+
+
+# -- netstat's switch (netstat.c main()): what each option does, as it comes -------------------
 
 
 class _Parser:
-    """One parse: netstat's flag_* counters while getopt walks argv."""
+    """One parse: netstat's flag_* counters and afname while getopt walks argv.
+
+    Each action returns None to go on, or the exit status that ends the run there.
+    """
 
     def __init__(self, env: Environment) -> None:
         self.env = env
@@ -177,157 +325,76 @@ class _Parser:
         self.afname_length = 0  # strlen(afname)
         self.own: Dict[str, Union[str, bool]] = {}
         self.extras: List[Tuple[str, str]] = []
+        self.filter_values: Dict[str, str] = {}
         self.outputs: List[str] = []  # --json / --ndjson, as given
 
-    # -- the getopt walk -------------------------------------------------------------------
-
-    def run(self, argv: Sequence[str]) -> Union[Query, int]:
-        # glibc switches to REQUIRE_ORDER (stop at the first non-option) when POSIXLY_CORRECT
-        # is set at all, even to "".
-        stop_at_operand = self.env.posixly_correct
-        index = 0
-        total = len(argv)
-        while index < total:
-            arg = argv[index]
-            index += 1
-            if len(arg) < 2 or arg[0] != "-":
-                # Operands (and a lone "-") are ignored: netstat never looks at optind.
-                if stop_at_operand:
-                    break
-                continue
-            if arg == "--":
-                break
-            if arg[1] == "-":
-                status, index = self._long(arg, argv, index)
-                if status is not None:
-                    return status
-                continue
-            position = 1
-            while position < len(arg):
-                char = arg[position]
-                position += 1
-                if char not in _SHORT_CHARS:
-                    return self._usage_error(f"netstat: invalid option -- '{_first_byte(char)}'")
-                value = None
-                if char == "A":
-                    if position < len(arg):
-                        value = arg[position:]
-                    elif index < total:
-                        value = argv[index]
-                        index += 1
-                    else:
-                        return self._usage_error("netstat: option requires an argument -- 'A'")
-                    position = len(arg)
-                status = self._act(char, value)
-                if status is not None:
-                    return status
-        return self._finish()
-
-    def _long(self, arg: str, argv: Sequence[str], index: int) -> Tuple[Optional[int], int]:
-        """One `--name[=value]` element; returns (status if the run ends, next argv index)."""
-        text = arg[2:]
-        name, has_value, value = text.partition("=")
-
-        own = OWN_OPTIONS.get(name)
-        if own is not None:
-            takes_argument, check, _, _ = own
-            if not takes_argument:
-                if has_value:
-                    return self._usage_error(
-                        f"netstat: option '--{name}' doesn't allow an argument"
-                    ), index
-                self._store_own(name, True)
-                return None, index
-            if not has_value:
-                if index >= len(argv):
-                    return self._usage_error(
-                        f"netstat: option '--{name}' requires an argument"
-                    ), index
-                value = argv[index]
-                index += 1
-            if check is not None:
-                problem = check(value)
-                if problem is not None:
-                    _write(self.env.stderr, problem + "\n")
-                    return STATUS_USAGE, index
-            self._store_own(name, value)
-            return None, index
-
-        found = _match_long(name)
-        if isinstance(found, str):
-            if found:
-                return self._usage_error(
-                    f"netstat: option '--{text}' is ambiguous; possibilities:{found}"
-                ), index
-            return self._usage_error(f"netstat: unrecognized option '--{text}'"), index
-        long_name, takes_argument, code = LONG_OPTIONS[found]
-        optarg: Optional[str] = None
-        if takes_argument:
-            if has_value:
-                optarg = value
-            elif index < len(argv):
-                optarg = argv[index]
-                index += 1
-            else:
-                return self._usage_error(
-                    f"netstat: option '--{long_name}' requires an argument"
-                ), index
-        elif has_value:
-            return self._usage_error(
-                f"netstat: option '--{long_name}' doesn't allow an argument"
-            ), index
-        if code == FAMILY_CODE:
-            if found >= _AFTRANS_CNT:
-                _write(self.env.stderr, "netstat.c: Internal Error `longopts 1 range'.\n")
-                return None, index
-            # netstat passes the option's own name to aftrans_opt(): --appletalk -> ddp.
-            return self._add_families(long_name), index
-        return self._act(code, optarg), index
-
-    def _store_own(self, name: str, value: Union[str, bool]) -> None:
-        if name in OUTPUT_OPTIONS:
-            if name not in self.outputs:
-                self.outputs.append(name)
-        elif name in Query._fields:
-            self.own[name] = value
-        else:
-            self.extras.append((name, value if isinstance(value, str) else ""))
-
-    # -- what netstat does with each option (netstat.c main(), the switch) -----------------
-
-    def _act(self, code: str, value: Optional[str]) -> Optional[int]:
-        if code == "A":
-            assert value is not None
-            return self._add_families(value)
-        if code == "4":
-            return self._add_families("inet")
-        if code == "6":
-            return self._add_families("inet6")
-        if code == "x":
-            return self._add_families("unix")
-        if code == "V":
-            from nlstat.help import version_text
-
-            backend = self.own.get("backend")
-            chosen = backend if isinstance(backend, str) else self.env.backend
-            self.env.stdout.write(version_text(chosen).encode())
-            return STATUS_OK
-        if code == "h":
-            from nlstat.help import FAMILY_LIST
-
-            self.env.stdout.write(_usage_text().encode())
-            _write(self.env.stderr, FAMILY_LIST)
-            return STATUS_OK
-        if code == "?":
-            return self._usage_error(None)
-        if code == "Z":
-            # nlstat has no SELinux support; netstat says this whenever SELinux is off.
-            _write(self.env.stderr, "SELinux is not enabled on this machine.\n")
-            return STATUS_FAILURE
-        self.counts[code] = self.counts.get(code, 0) + 1
+    def count(self, option: Option) -> Optional[int]:
+        """Most options only bump their flag (flag_tcp++, ...)."""
+        self.counts[option.code] = self.counts.get(option.code, 0) + 1
         return None
 
-    def _add_families(self, argument: str) -> Optional[int]:
+    def family_list(self, option: Option) -> Optional[int]:
+        """-A LIST, --protocol=LIST."""
+        return self.add_families(option.value or "")
+
+    def family_option(self, option: Option) -> Optional[int]:
+        """--inet, --unix, ...: netstat passes the option's own name to aftrans_opt()
+        (--appletalk -> ddp); only the first _AFTRANS_CNT of them reach it."""
+        if option.name in _BEYOND_AFTRANS:
+            _write(self.env.stderr, "netstat.c: Internal Error `longopts 1 range'.\n")
+            return None
+        return self.add_families(option.name)
+
+    def version(self, option: Option) -> Optional[int]:
+        from nlstat.help import version_text
+
+        backend = self.own.get("backend")
+        chosen = backend if isinstance(backend, str) else self.env.backend
+        self.env.stdout.write(version_text(chosen).encode())
+        return STATUS_OK
+
+    def help(self, option: Option) -> Optional[int]:
+        from nlstat.help import FAMILY_LIST
+
+        self.env.stdout.write(_usage_text().encode())
+        _write(self.env.stderr, FAMILY_LIST)
+        return STATUS_OK
+
+    def usage_error(self, option: Option) -> Optional[int]:
+        """netstat's usage(E_OPTERR): glibc's line (if any), the usage text, the family list."""
+        from nlstat.help import FAMILY_LIST
+
+        head = option.value + "\n" if option.value is not None else ""
+        _write(self.env.stderr, head + _usage_text() + FAMILY_LIST)
+        return STATUS_USAGE
+
+    def selinux(self, option: Option) -> Optional[int]:
+        # nlstat has no SELinux support; netstat says this whenever SELinux is off.
+        _write(self.env.stderr, "SELinux is not enabled on this machine.\n")
+        return STATUS_FAILURE
+
+    def own_option(self, option: Option) -> Optional[int]:
+        """An OWN_OPTIONS entry: checked, then kept for the Query field of its name ('-' read
+        as '_') if there is one, else in Query.extras."""
+        check = OWN_OPTIONS[option.name][1]
+        if option.value is not None and check is not None:
+            problem = check(option.value)
+            if problem is not None:
+                _write(self.env.stderr, problem + "\n")
+                return STATUS_USAGE
+        value: Union[str, bool] = True if option.value is None else option.value
+        if option.name in OUTPUT_OPTIONS:
+            if option.name not in self.outputs:
+                self.outputs.append(option.name)
+        elif option.name in FILTER_OPTIONS and option.value is not None:
+            self.filter_values[option.name] = option.value  # the last one given counts
+        elif option.name.replace("-", "_") in Query._fields:
+            self.own[option.name.replace("-", "_")] = value  # --all-netns: Query.all_netns
+        else:
+            self.extras.append((option.name, option.value or ""))
+        return None
+
+    def add_families(self, argument: str) -> Optional[int]:
         """lib/af.c aftrans_opt(): a comma-separated family list, acted on item by item."""
         if len(argument) > _FAMILY_ARG_MAX // 4:
             raw = os.fsencode(argument)
@@ -348,100 +415,71 @@ class _Parser:
             self.afname_length += added
         return None
 
-    # -- after the walk --------------------------------------------------------------------
+    # -- after the walk: netstat.c main() right after the getopt loop ----------------------
 
-    def _finish(self) -> Union[Query, int]:
+    def finish(self) -> Union[Query, int]:
         if len(self.outputs) > 1:
             # One output form a run; checked after the walk, so `-V` or `-h` given before
             # still print their text, as any other error after them would let them.
             _write(self.env.stderr, "nlstat: --json and --ndjson cannot be used together\n")
             return STATUS_FAILURE
         count = self.counts.get
-        modes = count("i", 0) + count("r", 0) + count("M", 0) + count("s", 0)
-        if modes > 1:
-            return self._usage_error(None)
+        if sum(count(code, 0) for code, _ in _MODES) > 1:
+            self.usage_error(Option("?"))
+            return STATUS_USAGE
+        mode = next((mode for code, mode in _MODES if count(code, 0)), MODE_SOCKETS)
+
+        filters = None
+        if self.filter_values:
+            from nlstat.errors import InvalidFilter
+            from nlstat.filters import from_options
+
+            try:
+                if mode != MODE_SOCKETS:
+                    option = next(iter(self.filter_values))
+                    raise InvalidFilter(f"--{option} applies to socket listings only")
+                filters = from_options(self.filter_values)
+            except InvalidFilter as err:
+                _write(self.env.stderr, f"nlstat: {err}\n")
+                return STATUS_FAILURE
 
         families = self.family_counts.get
         inet = families("inet", 0)
         inet6 = families("inet6", 0)
-        tcp = count("t", 0)
-        sctp = count("S", 0)
-        udp = count("u", 0)
-        udplite = count("U", 0)
-        raw = count("w", 0)
-        groups = count("g", 0)
+        protocols = {field: count(code, 0) for field, code in _PROTOCOL_FLAGS}
         l2cap = count("2", 0)
         rfcomm = count("f", 0)
         bluetooth = families("bluetooth", 0)
 
-        # netstat.c main(), right after the getopt loop (spec §1.4 step 2, a to d).
+        # The derived flags netstat.c main() sets right after its getopt loop.
         implicit = False
-        if (inet or inet6 or count("s", 0)) and not (tcp or sctp or udp or udplite or raw):
+        if (inet or inet6 or count("s", 0)) and not any(protocols.values()):
             implicit = True
-            tcp = sctp = udp = udplite = raw = 1
-        if (tcp or sctp or udp or udplite or raw or groups) and not (inet or inet6):
+            protocols = dict.fromkeys(protocols, 1)
+        if (any(protocols.values()) or count("g", 0)) and not (inet or inet6):
             inet = inet6 = 1
         if bluetooth and not (l2cap or rfcomm):
             l2cap = rfcomm = 1
-        unix = families("unix", 0)
-        ipx = families("ipx", 0)
-        ax25 = families("ax25", 0)
-        netrom = families("netrom", 0)
-        x25 = families("x25", 0)
-        rose = families("rose", 0)
         # netstat's flag_arg; ddp, econet and ash are not in it.
-        selections = sum(
-            (
-                tcp,
-                sctp,
-                udplite,
-                udp,
-                raw,
-                unix,
-                ipx,
-                ax25,
-                netrom,
-                groups,
-                x25,
-                rose,
-                l2cap,
-                rfcomm,
-            )
+        selections = (
+            sum(protocols.values())
+            + sum(families(name, 0) for name in _SELECTING_FAMILIES)
+            + count("g", 0)
+            + l2cap
+            + rfcomm
         )
 
-        if count("M", 0):
-            mode = MODE_MASQUERADE
-        elif count("s", 0):
-            mode = MODE_STATISTICS
-        elif count("r", 0):
-            mode = MODE_ROUTE
-        elif count("i", 0):
-            mode = MODE_INTERFACES
-        else:
-            mode = MODE_SOCKETS
-
         numeric = count("n", 0) > 0
-        backend = self.own.get("backend")
-        return Query(
+        fields: Dict[str, Any] = {field: value > 0 for field, value in protocols.items()}
+        fields.update((field, count(code, 0) > 0) for field, code in _SWITCHES)
+        fields.update((name, families(name, 0)) for name in _SELECTING_FAMILIES)
+        fields.update(
             mode=mode,
-            all=count("a", 0) > 0,
-            listening=count("l", 0) > 0,
-            tcp=tcp > 0,
-            udp=udp > 0,
-            udplite=udplite > 0,
-            sctp=sctp > 0,
-            raw=raw > 0,
-            groups=groups > 0,
+            groups=count("g", 0) > 0,
             l2cap=l2cap > 0,
             rfcomm=rfcomm > 0,
             inet=inet,
             inet6=inet6,
-            unix=unix,
-            ipx=ipx,
-            ax25=ax25,
-            x25=x25,
-            netrom=netrom,
-            rose=rose,
             bluetooth=bluetooth,
             families=tuple(self.families),
             selections=selections,
@@ -449,27 +487,62 @@ class _Parser:
             numeric_hosts=numeric or count("!", 0) > 0,
             numeric_ports=numeric or count("@", 0) > 0,
             numeric_users=numeric or count("#", 0) > 0,
-            symbolic=count("N", 0) > 0,
             extend=count("e", 0),
-            programs=count("p", 0) > 0,
-            timers=count("o", 0) > 0,
-            wide=count("W", 0) > 0,
-            verbose=count("v", 0) > 0,
-            continuous=count("c", 0) > 0,
-            fib=count("F", 0) > 0,
-            cache=count("C", 0) > 0,
-            backend=backend if isinstance(backend, str) else None,
             extras=tuple(self.extras),
             output=self.outputs[0] if self.outputs else OUTPUT_TEXT,
+            filters=filters,
         )
+        # --state chooses among all sockets, as -a does (-l still means listeners only).
+        if filters is not None and filters.states is not None and not fields["listening"]:
+            fields["all"] = True
+        # nlstat's own options with a Query field of their name: their value as given (the
+        # text, or True for a flag).
+        fields.update(self.own)
+        return Query(**fields)
 
-    def _usage_error(self, line: Optional[str]) -> int:
-        """netstat's usage(E_OPTERR): glibc's line (if any), the usage text, the family list."""
-        from nlstat.help import FAMILY_LIST
 
-        head = line + "\n" if line is not None else ""
-        _write(self.env.stderr, head + _usage_text() + FAMILY_LIST)
-        return STATUS_USAGE
+# The switch as a table: option code -> action; any other code is counted (_Parser.count).
+_ACTIONS: Dict[str, Callable[[_Parser, Option], Optional[int]]] = {
+    "A": _Parser.family_list,
+    "4": lambda parser, _: parser.add_families("inet"),
+    "6": lambda parser, _: parser.add_families("inet6"),
+    "x": lambda parser, _: parser.add_families("unix"),
+    FAMILY_CODE: _Parser.family_option,
+    "V": _Parser.version,
+    "h": _Parser.help,
+    "?": _Parser.usage_error,
+    "Z": _Parser.selinux,
+    OWN_CODE: _Parser.own_option,
+}
+
+# netstat.c checks `lop < AFTRANS_CNT`: the family long options past it only print an error.
+_BEYOND_AFTRANS = frozenset(
+    name for name, _, code in LONG_OPTIONS[_AFTRANS_CNT:] if code == FAMILY_CODE
+)
+
+# Modes, in netstat's dispatch order (-M, -s, -r, -i; else sockets); more than one: usage().
+_MODES = (("M", MODE_MASQUERADE), ("s", MODE_STATISTICS), ("r", MODE_ROUTE),
+          ("i", MODE_INTERFACES))
+
+# Query field <- flag counter, for the protocol switches the derived flags look at together.
+_PROTOCOL_FLAGS = (("tcp", "t"), ("sctp", "S"), ("udp", "u"), ("udplite", "U"), ("raw", "w"))
+
+# Families that count in flag_arg (and are Query fields of the same name).
+_SELECTING_FAMILIES = ("unix", "ipx", "ax25", "netrom", "x25", "rose")
+
+# Query field <- flag counter, for the plain on/off switches.
+_SWITCHES = (
+    ("all", "a"),
+    ("listening", "l"),
+    ("symbolic", "N"),
+    ("programs", "p"),
+    ("timers", "o"),
+    ("wide", "W"),
+    ("verbose", "v"),
+    ("continuous", "c"),
+    ("fib", "F"),
+    ("cache", "C"),
+)
 
 
 def _match_long(name: str) -> Union[int, str]:
@@ -504,7 +577,7 @@ def _match_long(name: str) -> Union[int, str]:
 def _usage_text() -> str:
     from nlstat.help import usage_text
 
-    return usage_text((shown, text) for _, _, shown, text in OWN_OPTIONS.values())
+    return usage_text((entry[2], entry[3]) for entry in OWN_OPTIONS.values())
 
 
 def _first_byte(char: str) -> str:

@@ -109,11 +109,16 @@ class Environment:
         debug: bool = False,
         sleep: Callable[[float], None] = time.sleep,
         posixly_correct: bool = False,
+        replay: Optional[bool] = None,
     ) -> None:
         self.stdout: BinaryIO = stdout if stdout is not None else standard_output()
         self.stderr: TextIO = stderr if stderr is not None else standard_error()
         # NLSTAT_PROC_ROOT: where /proc is; a directory of captured files in tests.
         self.proc_root = proc_root
+        # A /proc root other than /proc is a captured /proc being replayed: under auto every
+        # table is read from it, netlink is not asked (nlstat.backends). Tests that pair
+        # captured files with a live or faked netlink say replay=False.
+        self.replay = os.path.normpath(proc_root) != "/proc" if replay is None else replay
         # NLSTAT_BACKEND: auto | netlink | proc (the --backend option overrides it).
         self.backend = backend
         # NLSTAT_DEBUG=1: say which backend was chosen and why, and what was ignored.

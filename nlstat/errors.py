@@ -16,7 +16,8 @@ class ExitStatus:
     OK = 0
     # netstat's failures: an unknown address family, -Z, a protocol or family asked for that
     # the system lacks, -M without conntrack, Bluetooth; and nlstat's own: standard output
-    # that cannot be written (netstat exits 0 with its output lost, docs/compat.md).
+    # that cannot be written (netstat exits 0 with its output lost, docs/compat.md), a bad
+    # socket filter value (InvalidFilter: --state, --dport, ...).
     ERROR = 1
     # netstat's E_OPTERR: a command-line error, more than one of -r -i -s -M, -r with a family
     # that has no routing table; and nlstat's own bad values (--backend, NLSTAT_BACKEND,
@@ -64,6 +65,16 @@ class BackendUnavailable(NlstatError):
     def __init__(self, what: str, errno: int = 0) -> None:
         super().__init__(what)
         self.errno = errno
+
+
+class InvalidArgument(NlstatError, ValueError):
+    """An argument of the Python API that nlstat cannot use (a socket kind, a family, a
+    backend name)."""
+
+
+class InvalidFilter(InvalidArgument):
+    """A filter value nlstat cannot use: an unknown state, user, interface or program, a
+    malformed port range or prefix. The message names the value; the CLI exits with 1."""
 
 
 class MalformedInput(NlstatError):

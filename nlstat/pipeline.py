@@ -35,6 +35,9 @@ ERRNO = struct.Struct("=i")
 # reads while both are busy formatting.
 F_SETPIPE_SZ = 1031
 PIPE_SIZE = 1 << 20
+# False in the children of a run over several network namespaces (netns_run): they already
+# run two at a time, so a helper per child only adds a fork and a third process per core.
+HELPERS = True
 
 Work = Callable[[bytes], bytes]
 # Signal numbers on Linux, kept here so that `signal` is imported by the helper only.
@@ -353,7 +356,7 @@ def ordered_map(
         if is_last(chunk):
             return
     helper: Optional[_Helper] = None
-    if parallel and (os.cpu_count() or 1) > 1:
+    if parallel and HELPERS and (os.cpu_count() or 1) > 1:
         try:
             helper = _Helper(work)
         except OSError:
@@ -415,7 +418,7 @@ def handed_off(chunks: Iterable[bytes], work: Work, sink: Sink) -> None:
             return
         sink.write(work(chunk))
     helper: Optional[_Helper] = None
-    if (os.cpu_count() or 1) > 1:
+    if HELPERS and (os.cpu_count() or 1) > 1:
         sink.flush()
         try:
             helper = _Helper(work, sink)

@@ -11,7 +11,7 @@ import errno
 import os
 from array import array
 from itertools import repeat
-from typing import Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Dict, FrozenSet, Iterator, List, Mapping, Optional, Tuple
 
 # netstat cuts "PID/name" to 19 characters (PROGNAME_WIDTH 20, minus the NUL).
 PROGRAM_TEXT_WIDTH = 19
@@ -228,11 +228,27 @@ def walk_in_two(proc_root: str, mine: List[Item], theirs: List[Item]) -> List[Fo
     return results
 
 
+# A map built ahead for the children of a run over several network namespaces (netns_run):
+# every namespace's processes are in the one PID namespace, so one walk serves them all.
+_prepared: Optional[InodeMap] = None
+
+
+def prepare_inode_map(proc_root: str = "/proc") -> None:
+    """Build the map now; the next build_inode_map() of this process or of a child forked
+    afterwards returns it instead of walking /proc again (once: a -c pass walks anew)."""
+    global _prepared
+    _prepared = build_inode_map(proc_root)
+
+
 def build_inode_map(proc_root: str = "/proc", parallel: bool = True) -> InodeMap:
     """Scan /proc/*/fd once; the lowest pid owns a shared socket, as in netstat.
 
     On a busy host the walk is cut into two shares taken by two processes (walk_in_two()).
     """
+    global _prepared
+    if _prepared is not None:
+        prepared, _prepared = _prepared, None
+        return prepared
     try:
         pids = [pid for pid in os.listdir(proc_root) if pid.isdigit()]
     except OSError:
@@ -290,3 +306,29 @@ def owner_table(
     for index in order:
         owners.update(zip(inodes_of.pop(index), repeat(texts[index])))
     return owners
+
+
+def process_sockets(
+    proc_root: str, pid: Optional[int] = None, program: Optional[str] = None
+) -> Tuple[bool, FrozenSet[int]]:
+    """(whether such a process runs, the socket inodes of its descriptors) for --pid and
+    --program-name: only the selected processes' descriptors are walked. `program` is
+    compared with argv[0] as -p shows it (program_name()), uncut."""
+    if pid is not None:
+        pids = [str(pid)]
+    else:
+        try:
+            pids = [name for name in os.listdir(proc_root) if name.isdigit()]
+        except OSError:
+            pids = []
+    found = False
+    inodes: List[int] = []
+    for name in pids:
+        if not os.path.isdir(os.path.join(proc_root, name)):
+            continue
+        if program is not None and program_name(proc_root, name) != program:
+            continue
+        found = True
+        _index, packed, _denied = scan_descriptors(proc_root, (0, name, 0, 1))
+        inodes.extend(array("Q", packed))
+    return found, frozenset(inodes)

@@ -6,7 +6,14 @@ with the derived flags of netstat's main() (spec §1.4) already applied by the p
 """
 
 
-from typing import NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, NamedTuple, Optional, Tuple
+
+if TYPE_CHECKING:
+    from nlstat.filters import Filters
+else:
+    # At run time the annotation needs no import (filters.py loads only with a filter) and
+    # no ForwardRef, whose text typing compiles: the NamedTuple is a tuple anyway.
+    Filters = tuple
 
 # Modes, in netstat's dispatch order (spec §1.4 step 3): -M, -s, -r, -i, else sockets.
 MODE_SOCKETS = "sockets"
@@ -88,6 +95,11 @@ class Query(NamedTuple):
     backend: Optional[str] = None  # --backend=auto|netlink|proc; None: NLSTAT_BACKEND decides
     extras: Tuple[Tuple[str, str], ...] = ()  # reserved for new options
     output: str = OUTPUT_TEXT  # --json / --ndjson: "json" or "ndjson" (docs/schema.md)
+    netns: Optional[str] = None  # --netns NAME|PATH|pid:PID: run inside that network namespace
+    all_netns: bool = False  # --all-netns: one block per network namespace on the host
+    # --state, --sport, --dport, --src, --dst, --dev, --uid, --pid, --program-name
+    # (nlstat/filters.py); None when no filter was given.
+    filters: Optional[Filters] = None
 
     @property
     def listing(self) -> str:

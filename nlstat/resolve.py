@@ -1,9 +1,12 @@
 """Numbers to names, with netstat's rules (net-tools lib/inet.c, lib/inet6.c, netstat.c; spec §2).
 
-Hosts go through the system resolver (NSS: /etc/hosts, then DNS) exactly as netstat asks it;
-networks come from /etc/networks, services from /etc/services and /etc/protocols, read the way
-netstat's getservent() walk reads them (the *last* duplicate wins). Every lookup is cached for
-the run, so a 100k-row listing asks the resolver once per distinct address.
+Every name comes from the system's resolver, asked the way netstat asks it: hosts with
+gethostbyaddr()/getnameinfo(), users with getpwuid(), services and protocols with one
+getservent()/getprotoent() walk, networks with getnetbyaddr() (the last three in nlstat.nss,
+through ctypes, imported only when such a name is printed). So NSS decides, as it does for
+netstat: /etc files, services.db, NIS, LDAP, and the /etc/netns/<name>/ copies that
+`ip netns exec` binds over them. Every lookup is cached for the run, so a 100k-row listing
+asks the resolver once per distinct address.
 """
 
 from __future__ import annotations
@@ -11,72 +14,21 @@ from __future__ import annotations
 import _socket
 from typing import Dict, List, Optional, Tuple
 
-# The files are read as NSS "files" would; tests point these at fixtures.
-SERVICES_PATH = "/etc/services"
-PROTOCOLS_PATH = "/etc/protocols"
-NETWORKS_PATH = "/etc/networks"
 NAME_CACHE_LIMIT = 1 << 16
 
 
-def read_services(
-    services_path: str = SERVICES_PATH, protocols_path: str = PROTOCOLS_PATH
-) -> Dict[str, Dict[int, str]]:
-    """Port -> official service name for "tcp", "udp" and "raw", as netstat builds them.
+def load_services() -> Dict[str, Dict[int, str]]:
+    """Port -> service name for "tcp", "udp" and "raw" (protocol numbers), as netstat has them."""
+    from nlstat import nss
 
-    netstat (INET_getsock/prepend) prepends every getservent() entry to a per-protocol list and
-    searches from the head, so the last duplicate in /etc/services wins; then every
-    /etc/protocols entry is prepended to the raw list, so protocol names beat raw services.
-    Replaying that as dict assignment in file order gives the same winner.
-    """
-    tables: Dict[str, Dict[int, str]] = {"tcp": {}, "udp": {}, "raw": {}}
-    try:
-        with open(services_path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                fields = line.split("#", 1)[0].split()
-                if len(fields) < 2 or "/" not in fields[1]:
-                    continue
-                port_text, _, proto = fields[1].partition("/")
-                table = tables.get(proto)
-                if table is not None and port_text.isdigit():
-                    table[int(port_text)] = fields[0]
-    except OSError:
-        pass
-    try:
-        with open(protocols_path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                fields = line.split("#", 1)[0].split()
-                if len(fields) >= 2 and fields[1].isdigit():
-                    tables["raw"][int(fields[1])] = fields[0]
-    except OSError:
-        pass
-    return tables
+    return nss.services()
 
 
-def parse_network_number(text: str) -> Optional[int]:
-    """/etc/networks number -> host-order int; glibc pads short forms: "10.10" -> 10.10.0.0."""
-    parts = text.split(".")
-    if not 1 <= len(parts) <= 4 or not all(p.isdigit() for p in parts):
-        return None
-    value = 0
-    for part in parts:
-        value = (value << 8) | (int(part) & 0xFF)
-    return value << (8 * (4 - len(parts)))
+def lookup_network(number: int) -> Optional[str]:
+    """getnetbyaddr()'s n_name for a host-order IPv4 network number, or None."""
+    from nlstat import nss
 
-
-def read_networks(path: str = NETWORKS_PATH) -> Dict[int, str]:
-    """Network number -> name from /etc/networks; the first matching line wins (getnetbyaddr)."""
-    names: Dict[int, str] = {}
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                fields = line.split("#", 1)[0].split()
-                if len(fields) >= 2:
-                    number = parse_network_number(fields[1])
-                    if number is not None and number not in names:
-                        names[number] = fields[0]
-    except OSError:
-        pass
-    return names
+    return nss.network_name(number)
 
 
 def lookup_host(address: str) -> Optional[str]:
@@ -118,7 +70,6 @@ class Names:
         self._hosts: Dict[Tuple[str, bool], str] = {}
         self._hosts6: Dict[str, str] = {}
         self._services: Optional[Dict[str, Dict[int, str]]] = None
-        self._networks: Optional[Dict[int, str]] = None
         self._users: Dict[int, str] = {}
 
     def _remember(self, key: Tuple[str, bool], name: str) -> None:
@@ -152,9 +103,7 @@ class Names:
             if is_host:
                 name = lookup_host(address) or address
             else:
-                if self._networks is None:
-                    self._networks = read_networks()
-                name = self._networks.get(value) or address
+                name = lookup_network(value) or address
             self._remember(key, name)
         return name
 
@@ -163,7 +112,7 @@ class Names:
 
         netstat passes the "netmask" 255.255.255.0 as a host-order constant but tests it against
         the address in network order, so on little-endian CPUs the host bits it sees are the
-        *first* octet: 0.x.y.z looks like a network and goes to /etc/networks (spec §2.2 bug).
+        *first* octet: 0.x.y.z looks like a network and goes to getnetbyaddr() (spec §2.2 bug).
         """
         if self.numeric_hosts or address == "0.0.0.0":
             return address
@@ -202,7 +151,7 @@ class Names:
 
     def services(self) -> Dict[str, Dict[int, str]]:
         if self._services is None:
-            self._services = read_services()
+            self._services = load_services()
         return self._services
 
     def port(self, port: int, table: str) -> str:
@@ -231,7 +180,7 @@ class Names:
 
 __all__: List[str] = [
     "Names",
-    "read_services",
-    "read_networks",
+    "load_services",
+    "lookup_network",
     "unmap_v4",
 ]

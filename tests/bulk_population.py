@@ -23,7 +23,7 @@ from typing import List
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                 "benchmarks"))
-import loadgen  # noqa: E402  (benchmarks/ is not a package)
+import loadgen
 
 PR_SET_PDEATHSIG = 1
 

@@ -1,17 +1,17 @@
-"""Shared test set-up: the repo's own code first on sys.path, root-only tests skipped otherwise."""
+"""Shared test set-up: root-only tests skipped without root.
+
+The tests import like a package: tests/, tests/unit/ and tests/system/ have an __init__.py,
+so pytest puts the repository root (the first directory up without one) on sys.path and
+`import nlstat`, `from tests import netns`, `from tests.system import sockets_cases` resolve
+from this tree, each module once. No test edits sys.path; a subprocess that needs the tree
+gets PYTHONPATH.
+"""
 
 from __future__ import annotations
 
 import os
-import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
-for path in (str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "system")):
-    if path not in sys.path:
-        sys.path.insert(0, path)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

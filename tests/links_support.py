@@ -24,12 +24,11 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from tests.differential import bracketed
+from tests.echo import exchange
+from tests.netns import Namespace
 
-from tests.echo import exchange  # noqa: E402
-from tests.netns import Namespace  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 NETSTAT = "/usr/bin/netstat"
 LINKS_DATA = REPO / "tests" / "data" / "links"
@@ -282,16 +281,9 @@ def compare_runs(theirs: Callable[[], Outcome], ours: Callable[[], Outcome],
     Returns (netstat, nlstat) of the last attempt, netstat's run being the one nlstat matches
     if either does.
     """
-    before = theirs()
-    mine = ours()
-    after = theirs()
-    for _ in range(attempts):
-        if mine.stdout in (before.stdout, after.stdout) or before == after:
-            break
-        settle()
-        before = theirs()
-        mine = ours()
-        after = theirs()
+    before, mine, after, _ = bracketed(
+        theirs, ours, attempts + 1, lambda attempt: settle(),
+        judged=lambda before, mine, after: mine.stdout in (before.stdout, after.stdout))
     if mine.stdout == after.stdout:
         return after, mine
     return before, mine

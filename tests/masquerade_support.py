@@ -24,13 +24,11 @@ import sys
 from pathlib import Path
 from typing import Iterator, List, NamedTuple, Sequence, Tuple
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from tests import nftables as nft
+from tests.echo import exchange
+from tests.netns import Namespace, namespace
 
-from tests import nftables as nft  # noqa: E402
-from tests.echo import exchange  # noqa: E402
-from tests.netns import Namespace, namespace  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 DATA = REPO / "tests" / "data" / "conntrack"
 
@@ -323,9 +321,9 @@ def capture(dest: Path = DATA) -> None:
         finally:
             traffic.close()
         # The kernel's answer to an unprivileged dump: NLMSG_ERROR with EPERM.
-        script = ("import sys; sys.path.insert(0, sys.argv[1]); "
-                  "from tests.masquerade_support import _eperm_answer; _eperm_answer()")
-        done = network.nat.run([*AS_NOBODY, sys.executable, "-c", script, str(REPO)])
+        script = "from tests.masquerade_support import _eperm_answer; _eperm_answer()"
+        done = network.nat.run(["env", f"PYTHONPATH={REPO}", *AS_NOBODY, sys.executable, "-c",
+                                script])
         (dest / "eperm.dump").write_bytes(done.stdout)
 
 

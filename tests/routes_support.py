@@ -6,7 +6,7 @@ a multipath route, and IPv4 and IPv6 routes of every kind netstat prints differe
 (gateways, host routes, unreachable/prohibit/blackhole, metrics, ECMP, local, broadcast,
 another table, expiring routes), with /etc/netns hosts and networks files giving long names.
 `capture_dataset()` records its kernel answers and netstat's outputs under tests/data/routes
-for the offline tests (run `python3 tests/routes_support.py capture` as root to refresh them).
+for the offline tests (run `python3 -m tests.routes_support capture` as root to refresh them).
 """
 
 from __future__ import annotations
@@ -21,11 +21,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from tests.netns import IP, Namespace, on_proc_tree
 
-from tests.netns import IP, Namespace, on_proc_tree  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 DATA = REPO / "tests" / "data" / "routes"
 NETSTAT = "/usr/bin/netstat" if os.path.exists("/usr/bin/netstat") else "netstat"
@@ -459,5 +457,5 @@ if __name__ == "__main__":
         capture_crafted()
         print(f"captured into {DATA / 'crafted'}")
     else:
-        print("usage: python3 tests/routes_support.py capture|crafted", file=sys.stderr)
+        print("usage: python3 -m tests.routes_support capture|crafted", file=sys.stderr)
         sys.exit(2)

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from typing import Any, Dict, List
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from nlstat.format.json_document import SCHEMA_URI, SCHEMA_VERSION
 
-from nlstat.format.json_document import SCHEMA_URI, SCHEMA_VERSION  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 Schema = Dict[str, Any]
 

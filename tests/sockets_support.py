@@ -14,8 +14,7 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-import netns
-import population
+from tests import netns, population
 
 
 class Running:

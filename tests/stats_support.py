@@ -10,9 +10,9 @@ Layout of a case, tests/data/stats/<case>/:
     expected/<slug>.stdout, expected/<slug>.stderr     netstat's bytes
 
 Regenerate the goldens (root; uses the installed netstat):
-    python3 tests/stats_support.py regenerate [case ...]
+    python3 -m tests.stats_support regenerate [case ...]
 Capture a live case from a quiet private namespace (root):
-    python3 tests/stats_support.py capture-netns
+    python3 -m tests.stats_support capture-netns
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
     from tests.netns import Namespace
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
 DATA = REPO / "tests" / "data" / "stats"
 NETSTAT = shutil.which("netstat") or "/usr/bin/netstat"
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"

@@ -1,26 +1,35 @@
-"""Chooses, per socket table, where the records come from: sock_diag or /proc (spec: backend rules).
+"""Socket records for one query, from the backend nlstat.backends picks per table.
 
-auto:    inet tables from sock_diag (every column netstat prints is there); unix from /proc,
-         because RefCnt (sk_refcnt) exists only in /proc/net/unix. A refused netlink request
-         falls back to /proc, said under -v.
-netlink: every socket comes from sock_diag; unix RefCnt and socket state are joined from /proc.
-proc:    /proc/net/* only, read under NLSTAT_PROC_ROOT.
+inet tables (tcp, udp, udplite, raw) come from sock_diag under auto (every column netstat prints
+is there); unix from /proc under auto, because RefCnt (sk_refcnt) exists only in
+/proc/net/unix, and from unix_diag joined with /proc under a forced netlink backend.
 """
 
 
 import _socket
-import errno
 import itertools
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional, Set
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Set,
+)
 
+from nlstat import backends
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
 from nlstat.model.sockets import TCP, InetSocket, UnixSocket
-from nlstat.query import BACKEND_AUTO, BACKEND_NETLINK, BACKEND_PROC, OUTPUT_TEXT, Query
+from nlstat.query import BACKEND_AUTO, BACKEND_PROC, OUTPUT_TEXT, Query
 
 if TYPE_CHECKING:
     from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
+    from nlstat.filters import Filters
 
 class InetTable(NamedTuple):
     """One inet table as it arrives, undecoded past its first chunk so that the rest may be
@@ -52,15 +61,15 @@ ONE_WALK_IPV6_LIMIT = 20_000
 # socket); past it the unix table streams from /proc, cookie and peer unknown (null).
 JSON_UNIX_JOIN_LIMIT = 20_000
 
-def unix_from_diag(output: str, backend: str, proc_root: str,
-                   sockets_in_use: Callable[[], int]) -> bool:
-    """Is the unix table taken from unix_diag (joined with /proc/net/unix)? Always under
-    netlink; under auto for --json/--ndjson too (only unix_diag has the peer inode, the cookie
-    and abstract names' NULs: docs/schema.md), but only on the live /proc and while the
-    namespace holds at most JSON_UNIX_JOIN_LIMIT sockets, as the join holds one side."""
-    if backend == BACKEND_NETLINK:
+def unix_from_diag(output: str, env: Environment, sockets_in_use: Callable[[], int]) -> bool:
+    """Is the unix table taken from unix_diag (joined with /proc/net/unix)? Under forced
+    netlink, as the backend rule says (nlstat.backends); under auto for --json/--ndjson too,
+    the rule's "every column asked for": only unix_diag has the peer inode, the cookie and
+    abstract names' NULs (docs/schema.md). But not when a captured /proc is replayed, and only
+    while the namespace holds at most JSON_UNIX_JOIN_LIMIT sockets, as the join holds one side."""
+    if backends.uses_netlink(backends.UNIX, env):
         return True
-    return (output != OUTPUT_TEXT and backend == BACKEND_AUTO and proc_root == "/proc"
+    return (output != OUTPUT_TEXT and env.backend == BACKEND_AUTO and not env.replay
             and sockets_in_use() <= JSON_UNIX_JOIN_LIMIT)
 
 
@@ -93,14 +102,27 @@ def tcp_states(query: Query) -> int:
 
 
 class SocketSource:
-    """Socket records for one query, from the backend each table should use."""
+    """Socket records for one query, from the backend each table should use.
+
+    With filters (Query.filters) each sock_diag request carries their state mask and
+    bytecode; `kernel_done` says, per table, what the kernel has already selected, and
+    `owned` holds the socket inodes of the processes --pid/--program-name select.
+    """
 
     def __init__(self, query: Query, env: Environment) -> None:
         self.query = query
         self.env = env
-        self.backend = env.backend
         self._diag: Optional[SockDiag] = None
-        self._netlink_refused = self.backend == BACKEND_PROC
+        self._netlink_refused = not backends.uses_netlink(backends.INET, env)
+        self.filters: Optional[Filters] = query.filters
+        self.bytecode = b""
+        self.state_mask = 0xFFFFFFFF
+        self.owned: Optional[FrozenSet[int]] = None
+        if self.filters is not None:
+            from nlstat.backends.netlink.bytecode import bytecode
+
+            self.bytecode = bytecode(self.filters)
+            self.state_mask = self.filters.state_mask()
 
     def close(self) -> None:
         if self._diag is not None:
@@ -115,22 +137,17 @@ class SocketSource:
         return self._diag
 
     def _refused(self, what: str, err: BackendUnavailable, path: str) -> None:
-        """A refused request: read /proc instead, and say so.
+        """A refused request (nlstat.backends): an error under forced netlink, else /proc.
 
-        Even with NLSTAT_BACKEND=netlink the table is read from /proc then, with a note on
-        stderr: a kernel built without a diag module (CONFIG_INET_RAW_DIAG=n is common) cannot
-        list those sockets over netlink at all, and an empty table would be a lie.
+        ENOENT is not a refusal: this kernel has no diag handler for the protocol
+        (CONFIG_INET_RAW_DIAG=n is common), so /proc is simply where these sockets are, under
+        every backend, and an empty table would be a lie.
         """
-        note = f"nlstat: sock_diag refused {what} ({err}); reading {path}"
-        if self.backend == BACKEND_NETLINK:
-            self.env.warn(note)
-        elif err.errno == errno.ENOENT:
-            # No diag handler for this protocol (CONFIG_INET_RAW_DIAG=n is common): /proc is
-            # simply where these sockets are read on this kernel; -v stays netstat's.
-            self.env.trace(note)
-        elif self.query.verbose or self.env.debug:
-            self.env.warn(note)
-        if err.errno in (errno.EPROTONOSUPPORT, errno.EPERM, errno.EACCES) or self._diag is None:
+        if backends.handler_missing(err):
+            backends.no_netlink_source(f"sock_diag has no {what} handler ({err})", self.env, path)
+        else:
+            backends.refused(f"sock_diag refused {what}", err, self.env, self.query.verbose, path)
+        if backends.stops_asking(err) or self._diag is None:
             self._netlink_refused = True
 
     def inet(self, protocol: str, family: int) -> InetTable:
@@ -140,12 +157,81 @@ class SocketSource:
             try:
                 states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
                 first, decoder, rest = self._sockdiag().inet_stream(
-                    protocol, family, states, self.query.timers
+                    protocol, family, states & self.state_mask, self.query.timers,
+                    self.bytecode,
                 )
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
                 self._refused(proc_file(protocol, family), err, path)
+        if self.filters is not None and self.filters.dev is not None:
+            # /proc/net/* does not say which device a socket is bound to. A kernel without
+            # this protocol's diag module (raw_diag is often left out): its sockets are
+            # skipped, and said so.
+            self.check_dev()
+            self.env.warn(f"nlstat: --dev: {proc_file(protocol, family)} sockets skipped "
+                          f"(sock_diag refused them, {path} has no bound device)")
+            return InetTable([], None, iter(()), path)
         return InetTable([], None, proc_chunks(path), path)
+
+    def check_dev(self) -> None:
+        """--dev needs sock_diag: an error under NLSTAT_BACKEND=proc."""
+        if self.filters is not None and self.filters.dev is not None and (
+                self.env.backend == BACKEND_PROC):
+            from nlstat.errors import InvalidFilter
+
+            raise InvalidFilter("--dev needs sock_diag: /proc/net/* does not say which "
+                                "device a socket is bound to (NLSTAT_BACKEND=proc)")
+
+    def kernel_done(self, protocol: str, netlink: bool) -> FrozenSet[str]:
+        """The filter parts a table of `protocol` arrived with already applied."""
+        if self.filters is None or not netlink:
+            return frozenset()
+        return self.filters.kernel_parts(protocol)
+
+    def selector(self, protocol: str, netlink: bool) -> Optional[Callable[[InetSocket], bool]]:
+        """The test left for user space on a table of `protocol` (from sock_diag or not):
+        what the filters ask that the kernel did not already do; None when nothing is left.
+        The one filter predicate every output (text, JSON, counts, the API) applies."""
+        filters = self.filters
+        if filters is None:
+            return None
+        from nlstat.filters import inet_predicate
+
+        kernel = self.kernel_done(protocol, netlink)
+        left = [part for part in filters.parts() if part not in kernel]
+        return inet_predicate(filters, left, self.owned)
+
+    def unix_selector(self) -> Optional[Callable[[UnixSocket], bool]]:
+        """The filters' test of unix records (None: every socket passes)."""
+        if self.filters is None:
+            return None
+        from nlstat.filters import unix_predicate
+
+        return unix_predicate(self.filters, self.owned)
+
+    def account(self, label: str, source: str, kernel: FrozenSet[str]) -> None:
+        """-v: one line per table saying where its filters ran."""
+        if self.filters is not None and (self.query.verbose or self.env.debug):
+            from nlstat.filters import describe
+
+            self.env.warn(f"nlstat: {label} ({source}): {describe(self.filters, kernel)}")
+
+    def load_owners(self) -> None:
+        """The socket inodes of the processes --pid/--program-name select (a walk of those
+        processes' descriptors, not the whole -p map); InvalidFilter when none runs."""
+        filters = self.filters
+        if filters is None or not filters.needs_owners:
+            return
+        from nlstat.procmap import process_sockets
+
+        found, inodes = process_sockets(self.env.proc_root, filters.pid, filters.program)
+        if not found and self.owned is None:
+            from nlstat.errors import InvalidFilter
+
+            if filters.pid is not None:
+                raise InvalidFilter(f"no process with pid {filters.pid}")
+            raise InvalidFilter(f"no process named '{filters.program}'")
+        self.owned = inodes
 
     def tcp_both(self) -> Optional[InetTable]:
         """tcp over IPv4 and IPv6 from one sock_diag dump (SockDiag.tcp_both_stream): the
@@ -156,10 +242,10 @@ class SocketSource:
             return None
         try:
             first, decoder, rest = self._sockdiag().tcp_both_stream(
-                tcp_states(self.query), self.query.timers
+                tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode
             )
         except BackendUnavailable as err:
-            self.env.trace(f"nlstat: sock_diag refused tcp over both families ({err})")
+            self.env.trace(f"sock_diag refused tcp over both families ({err}); one dump per family")
             return None
         return InetTable(first, decoder, rest, self.env.proc("net", "tcp"))
 
@@ -190,8 +276,7 @@ class SocketSource:
     def unix(self) -> UnixTable:
         """The unix table; OSError when /proc/net/unix is needed and can't be opened."""
         path = self.env.proc("net", "unix")
-        if not unix_from_diag(self.query.output, self.backend, self.env.proc_root,
-                              self._sockets_in_use):
+        if not unix_from_diag(self.query.output, self.env, self._sockets_in_use):
             return UnixTable(proc_chunks(path), None, path)
         try:
             records = self._sockdiag().unix()

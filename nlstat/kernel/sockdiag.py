@@ -24,6 +24,26 @@ INET_DIAG_MARK = 18
 INET_DIAG_CGROUP_ID = 21
 INET_DIAG_SOCKOPT = 22
 
+# inet_diag request attributes (enum in include/uapi/linux/inet_diag.h).
+INET_DIAG_REQ_NONE = 0
+INET_DIAG_REQ_BYTECODE = 1
+
+# struct inet_diag_bc_op { unsigned char code; unsigned char yes; unsigned short no; }: the
+# filter program's operations (net/ipv4/inet_diag.c inet_diag_bc_run()).
+INET_DIAG_BC_NOP = 0
+INET_DIAG_BC_JMP = 1
+INET_DIAG_BC_S_GE = 2
+INET_DIAG_BC_S_LE = 3
+INET_DIAG_BC_D_GE = 4
+INET_DIAG_BC_D_LE = 5
+INET_DIAG_BC_AUTO = 6
+INET_DIAG_BC_S_COND = 7
+INET_DIAG_BC_D_COND = 8
+INET_DIAG_BC_DEV_COND = 9
+INET_DIAG_BC_MARK_COND = 10
+INET_DIAG_BC_S_EQ = 11
+INET_DIAG_BC_D_EQ = 12
+
 # unix_diag_req.udiag_show bits.
 UDIAG_SHOW_NAME = 0x01
 UDIAG_SHOW_VFS = 0x02

@@ -3,7 +3,7 @@
 `write_groups` writes the header and the rows, IPv4 (/proc/net/igmp) before IPv6
 (/proc/net/igmp6), and returns netstat's status for the step. The user counts netstat prints
 exist only in /proc, so auto reads /proc; a forced netlink backend takes the memberships from
-RTM_GETMULTICAST and joins the counts (and /proc's device order) in.
+RTM_GETMULTICAST and joins the counts (and /proc's device order) in (nlstat.backends).
 """
 
 from __future__ import annotations
@@ -12,12 +12,13 @@ import _socket
 import contextlib
 from typing import Callable, List, Optional
 
+from nlstat import backends
 from nlstat.backends.procfs.groups import GroupReader, read_lines
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable, ExitStatus
 from nlstat.format.groups import HEADER, group_row
 from nlstat.model.groups import GroupMembership
-from nlstat.query import BACKEND_NETLINK, Query
+from nlstat.query import Query
 from nlstat.resolve import Names
 
 
@@ -26,15 +27,18 @@ def _proc_rows(reader: GroupReader, path: str) -> list[GroupMembership]:
 
 
 def _netlink_rows(
-    env: Environment, family: int, proc_rows: list[GroupMembership] | None
+    query: Query, env: Environment, family: int, proc_rows: list[GroupMembership] | None,
+    path: str,
 ) -> list[GroupMembership] | None:
-    """Memberships from RTM_GETMULTICAST joined with /proc, or None when the kernel refuses."""
+    """Memberships from RTM_GETMULTICAST joined with /proc, or None when the kernel refuses
+    (and netlink was not forced: then the refusal is an error)."""
     from nlstat.backends.netlink.groups import decode_memberships, dump_memberships, join_with_proc
 
     try:
         memberships = decode_memberships(dump_memberships(family))
     except BackendUnavailable as err:
-        env.trace(f"RTM_GETMULTICAST refused for family {family} ({err}); reading /proc")
+        what = f"rtnetlink refused the {'IPv6' if family == _socket.AF_INET6 else 'IPv4'}"
+        backends.refused(f"{what} multicast dump", err, env, query.verbose, path)
         return None
     return join_with_proc(memberships, proc_rows)
 
@@ -51,7 +55,7 @@ def write_groups(query: Query, env: Environment, rows_text: Optional[RowsText] =
         out.write(HEADER.encode())
     source = "proc"
     reader = GroupReader(env.warn)
-    netlink = env.backend == BACKEND_NETLINK
+    netlink = backends.uses_netlink(backends.GROUPS, env)
     status = ExitStatus.OK
 
     if query.wants_inet_v4:
@@ -68,7 +72,7 @@ def write_groups(query: Query, env: Environment, rows_text: Optional[RowsText] =
             env.warn(f"{path}: {err.strerror}")
             return ExitStatus.READ_ERROR
         if netlink:
-            joined = _netlink_rows(env, _socket.AF_INET, rows)
+            joined = _netlink_rows(query, env, _socket.AF_INET, rows, path)
             if joined is not None:
                 rows, missing, source = joined, False, "netlink"
         if missing:
@@ -92,7 +96,7 @@ def write_groups(query: Query, env: Environment, rows_text: Optional[RowsText] =
         with contextlib.suppress(OSError):
             rows = _proc_rows(reader, path)
         if netlink:
-            joined = _netlink_rows(env, _socket.AF_INET6, rows)
+            joined = _netlink_rows(query, env, _socket.AF_INET6, rows, path)
             if joined is not None:
                 rows, source = joined, "netlink"
         if rows_text is not None:

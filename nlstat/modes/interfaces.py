@@ -1,9 +1,9 @@
 """`netstat -i`: the interface table, short (`-i`) or long (`-ie`), once or under `-c` (spec §5).
 
-auto and netlink take the list and counters from one RTM_GETLINK and one RTM_GETADDR dump;
-proc reads /proc/net/dev and asks each name with ioctls, as netstat does. The IPv6 lines of the
-long format come in /proc/net/if_inet6 order, which only that file has (it is the kernel's
-address hash order): auto reads it, a forced netlink backend sorts its dump by it.
+The list and counters come from one RTM_GETLINK and one RTM_GETADDR dump, or from
+/proc/net/dev and an ioctl per name as netstat does; the IPv6 lines of the long format come in
+/proc/net/if_inet6 order, which only that file has (it is the kernel's address hash order):
+auto reads it, a forced netlink backend sorts its dump by it. nlstat.backends decides.
 """
 
 from __future__ import annotations
@@ -12,13 +12,14 @@ import errno
 import os
 from typing import TYPE_CHECKING
 
+from nlstat import backends
 from nlstat.backends.procfs.links import InterfaceFetchError, ProcInterfaces, read_if_inet6
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable, ExitStatus
 from nlstat.format.interfaces import SHORT_HEADER, TITLE, render
 from nlstat.kernel.link import IFF_UP
 from nlstat.model.links import Inet6Address
-from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, OUTPUT_TEXT, Query
+from nlstat.query import OUTPUT_TEXT, Query
 
 if TYPE_CHECKING:
     from nlstat.backends.netlink.links import NetlinkInterfaces
@@ -27,25 +28,16 @@ if TYPE_CHECKING:
 def _open_source(
     query: Query, env: Environment
 ) -> NetlinkInterfaces | ProcInterfaces:
-    """netlink for auto and netlink; /proc for proc, and for auto when NLSTAT_PROC_ROOT points
-    elsewhere (netlink would ignore the files there). A refused dump falls back to /proc."""
-    use_netlink = env.backend == BACKEND_NETLINK or (
-        env.backend != BACKEND_PROC and env.proc_root == "/proc"
-    )
-    if use_netlink:
+    """The interface list from rtnetlink or /proc/net/dev (nlstat.backends)."""
+    path = env.proc("net", "dev")
+    if backends.uses_netlink(backends.LINKS, env):
         from nlstat.backends.netlink.links import NetlinkInterfaces
 
         try:
             return NetlinkInterfaces()
         except BackendUnavailable as err:
-            if env.backend == BACKEND_NETLINK:
-                raise
-            message = f"rtnetlink refused the link dump ({err}); reading /proc/net/dev"
-            if query.verbose:
-                env.warn(f"nlstat: {message}")
-            else:
-                env.trace(message)
-    return ProcInterfaces(env.proc("net", "dev"), env.warn)
+            backends.refused("rtnetlink refused the link dump", err, env, query.verbose, path)
+    return ProcInterfaces(path, env.warn)
 
 
 def _inet6_addresses(env: Environment, names: dict[int, str]) -> list[Inet6Address]:
@@ -55,11 +47,15 @@ def _inet6_addresses(env: Environment, names: dict[int, str]) -> list[Inet6Addre
         from_file: list[Inet6Address] | None = read_if_inet6(path)
     except OSError:
         from_file = None
-    if env.backend != BACKEND_NETLINK:
+    if not backends.uses_netlink(backends.INET6_ADDRESSES, env):
         return from_file or []
     from nlstat.backends.netlink.links import ipv6_addresses
 
-    addresses = ipv6_addresses(names)
+    try:
+        addresses = ipv6_addresses(names)
+    except BackendUnavailable as err:
+        backends.refused("rtnetlink refused the IPv6 address dump", err, env, False, path)
+        return from_file or []
     if from_file is None:
         return addresses
     rank = {(entry.ifindex, entry.address): position for position, entry in enumerate(from_file)}

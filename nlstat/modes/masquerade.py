@@ -2,9 +2,10 @@
 
 netstat read /proc/net/ip_masquerade, which Linux dropped with 2.4, so its -M always fails now.
 nlstat lists the translated entries of the conntrack table instead: from ctnetlink, or from
-/proc/net/nf_conntrack (NLSTAT_BACKEND=proc, or when netlink is refused). Only IPv4 entries are
-listed, as ip_masquerade held IPv4 only. When neither source can be read (no conntrack, not
-root) nlstat says what netstat says and exits 1, so it degrades to netstat's behaviour.
+/proc/net/nf_conntrack (nlstat.backends decides). Only IPv4 entries are listed, as
+ip_masquerade held IPv4 only. When the source cannot be read (no conntrack, not root; under a
+forced netlink backend a refusal is not followed by /proc) nlstat says what netstat says and
+exits 1, so it degrades to netstat's behaviour: that line is -M's one-line error.
 """
 
 from __future__ import annotations
@@ -12,11 +13,12 @@ from __future__ import annotations
 import _socket
 from typing import List, Optional
 
+from nlstat import backends
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable, ExitStatus
 from nlstat.format.masquerade import render
 from nlstat.model.conntrack import ConntrackEntry, is_nat
-from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, OUTPUT_TEXT, Query
+from nlstat.query import BACKEND_NETLINK, OUTPUT_TEXT, Query
 from nlstat.resolve import Names
 
 # lib/masq_info.c: ESYSNOT("netstat", "ip_masquerade") when the file cannot be opened.
@@ -32,7 +34,7 @@ def run(query: Query, env: Environment) -> int:
     extend = query.extend + 1  # netstat's flag_exp
     # netstat.c: for (;;) { i = ip_masq_info(); if (i || !flag_cnt) break; wait_continous(); }
     while True:
-        entries = collect(env)
+        entries = collect(env, query.verbose)
         if entries is None:
             env.stdout.flush()
             env.warn(NO_SUPPORT)
@@ -44,25 +46,31 @@ def run(query: Query, env: Environment) -> int:
         env.sleep(1)
 
 
-def collect(env: Environment) -> Optional[List[ConntrackEntry]]:
+def collect(env: Environment, verbose: bool = False) -> Optional[List[ConntrackEntry]]:
     """The NAT'd IPv4 entries in kernel order, or None when no source can be read."""
     entries: Optional[List[ConntrackEntry]] = None
-    if env.backend != BACKEND_PROC:
-        entries = _from_netlink(env)
-    if entries is None and env.backend != BACKEND_NETLINK:
+    if backends.uses_netlink(backends.CONNTRACK, env):
+        entries = _from_netlink(env, verbose)
+        if entries is None and env.backend == BACKEND_NETLINK:
+            return None  # forced netlink, refused: the error is netstat's -M line
+    if entries is None:
         entries = _from_proc(env)
     if entries is None:
         return None
     return [entry for entry in entries if entry.family == _socket.AF_INET and is_nat(entry)]
 
 
-def _from_netlink(env: Environment) -> Optional[List[ConntrackEntry]]:
+def _from_netlink(env: Environment, verbose: bool) -> Optional[List[ConntrackEntry]]:
     from nlstat.backends.netlink import conntrack
 
     try:
         entries = list(conntrack.entries(_socket.AF_INET))
     except BackendUnavailable as err:
-        env.trace(f"-M: ctnetlink refused ({err}); trying /proc/net/nf_conntrack")
+        if env.backend == BACKEND_NETLINK:
+            env.trace(f"-M: ctnetlink refused ({err}); no /proc fallback with the backend netlink")
+        else:
+            backends.refused("ctnetlink refused the conntrack dump", err, env, verbose,
+                           env.proc("net", "nf_conntrack"))
         return None
     env.trace(f"-M: {len(entries)} conntrack entries from ctnetlink")
     return entries

@@ -1,13 +1,12 @@
 """`netstat -r`: the family list walked as net-tools lib/getroute.c route_info() walks it
 (spec §4), each family's tables from netlink or /proc, then formatted and written.
 
-Backends per table: the IPv4 FIB comes from rtnetlink (every column /proc/net/route prints is
-in the dump) unless netlink is refused or NLSTAT_BACKEND=proc; IPv6 comes from
-/proc/net/ipv6_route unless NLSTAT_BACKEND=netlink, because the dump has no fib6_ref (the Ref
-column) and the null entries have to be made up. The IPv4 cache is read from /proc/net/rt_cache
-(under netlink: its modern, always empty, layout). AX.25, NET/ROM, X.25 and ROSE tables are
-copied from their /proc files the way netstat copies them; IPX and DDP give netstat's
-"not configured" messages.
+Backends per table (nlstat.backends): under auto the IPv4 FIB comes from rtnetlink (every
+column /proc/net/route prints is in the dump), IPv6 from /proc/net/ipv6_route, because the dump
+has no fib6_ref (the Ref column) and the null entries have to be made up, and the IPv4 cache
+from /proc/net/rt_cache (forced netlink: its modern, always empty, layout). AX.25, NET/ROM,
+X.25 and ROSE tables are copied from their /proc files the way netstat copies them; IPX and
+DDP give netstat's "not configured" messages.
 """
 
 from __future__ import annotations
@@ -15,8 +14,9 @@ from __future__ import annotations
 import errno
 import gc
 import os
-from typing import List, NoReturn, Optional
+from typing import List, Optional
 
+from nlstat import backends
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable, ExitStatus, NlstatError
 from nlstat.format.routes import (
@@ -28,7 +28,7 @@ from nlstat.format.routes import (
     route_layout,
 )
 from nlstat.model.routes import Route6, RouteCache
-from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, OUTPUT_TEXT, Query
+from nlstat.query import OUTPUT_TEXT, Query
 from nlstat.resolve import Names
 
 # Families netstat knows but has no route printer for (the aftype name is printed).
@@ -60,7 +60,7 @@ class RouteRun:
         self.cache = query.cache
         numeric = query.numeric_hosts or query.symbolic
         self.names: Optional[Names] = None if numeric else Names()
-        self.netlink_refused = env.backend == BACKEND_PROC
+        self.netlink_refused = not backends.uses_netlink(backends.ROUTES4, env)
 
     # -- output ---------------------------------------------------------------------------
 
@@ -141,22 +141,17 @@ class RouteRun:
         try:
             text = consistent(read)
         except BackendUnavailable as err:
-            self.refused("IPv4 routes", err)
+            self.refused("IPv4 routes", err, self.env.proc("net", "route"))
             return None
         self.env.trace("IPv4 routes from rtnetlink")
         return text
 
-    def refused(self, what: str, err: BackendUnavailable) -> None:
-        """netlink said no: stop if it was forced, else fall back to /proc and say so."""
-        if self.env.backend == BACKEND_NETLINK:
-            self.forced_refusal(what, err)
-        if self.query.verbose or self.env.debug:
-            self.env.warn(f"nlstat: rtnetlink refused the {what} dump ({err}); reading /proc")
-        if err.errno in (errno.EPROTONOSUPPORT, errno.EPERM, errno.EACCES, errno.EAFNOSUPPORT):
+    def refused(self, what: str, err: BackendUnavailable, instead: str) -> None:
+        """netlink said no: an error when it was forced, else /proc, said under -v."""
+        backends.refused(f"rtnetlink refused the {what} dump", err, self.env, self.query.verbose,
+                       instead)
+        if backends.stops_asking(err):
             self.netlink_refused = True
-
-    def forced_refusal(self, what: str, err: BackendUnavailable) -> NoReturn:
-        raise NlstatError(f"rtnetlink refused the {what} dump ({err}) and NLSTAT_BACKEND=netlink")
 
     def _proc_ipv4(self) -> int:
         from nlstat.backends.procfs.routes import read_ipv4
@@ -181,7 +176,7 @@ class RouteRun:
         return ExitStatus.OK
 
     def ipv4_cache(self) -> int:
-        if self.env.backend == BACKEND_NETLINK:
+        if backends.uses_netlink(backends.ROUTE_CACHE4, self.env):
             # The cache left in Linux 3.6; the file has kept only its 2.2-layout title line.
             cache = RouteCache(2, [])
         else:
@@ -216,15 +211,15 @@ class RouteRun:
         return ExitStatus.OK
 
     def ipv6_table(self, cache: bool) -> int:
-        routes: List[Route6]
-        if self.env.backend == BACKEND_NETLINK:
+        routes: Optional[List[Route6]] = None
+        path = self.env.proc("net", "ipv6_route")
+        if backends.uses_netlink(backends.ROUTES6, self.env):
             # The decoder skips cloned (RTM_F_CLONED) routes and never sets RTF_CACHE, so the
             # cache view is empty: as in ipv4_cache(), nothing is dumped for it.
-            routes = [] if cache else self._netlink_ipv6()
-        else:
+            routes = [] if cache else self._netlink_ipv6(path)
+        if routes is None:
             from nlstat.backends.procfs.routes import read_ipv6
 
-            path = self.env.proc("net", "ipv6_route")
             self.env.trace(f"IPv6 routes from {path}")
             try:
                 routes = read_ipv6(path, cache)
@@ -235,14 +230,14 @@ class RouteRun:
         self.write([ipv6_header(cache)] + Ipv6Rows(self.names).render_all(routes))
         return ExitStatus.OK
 
-    def _netlink_ipv6(self) -> List[Route6]:
-        """Only under NLSTAT_BACKEND=netlink, so a refusal is an error (no /proc fallback)."""
+    def _netlink_ipv6(self, instead: str) -> Optional[List[Route6]]:
         from nlstat.backends.netlink.routes6 import read_ipv6
 
         try:
             routes = read_ipv6()
         except BackendUnavailable as err:
-            self.forced_refusal("IPv6 routes", err)
+            self.refused("IPv6 routes", err, instead)
+            return None
         self.env.trace("IPv6 routes from rtnetlink (no Ref column there: printed as 1)")
         return routes
 

@@ -1,7 +1,8 @@
 """The socket listing (netstat's default mode): netstat.c main()'s steps in order (spec §3.1).
 
 Rows stream: each record is formatted and written as it is decoded, in batches, so memory stays
-flat whatever the socket count. The backend is chosen per table (backends/sockets.py).
+flat whatever the socket count. The backend is chosen per table (nlstat.backends, applied by
+backends/sockets.py).
 """
 
 from __future__ import annotations
@@ -11,18 +12,38 @@ import gc
 import os
 import struct
 from itertools import islice
-from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Mapping, Optional, Union
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    Optional,
+    Union,
+)
 
-from nlstat.backends.sockets import InetTable, SocketSource, proc_file
+from nlstat.backends.sockets import InetTable, SocketSource, UnixTable, proc_file
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus
-from nlstat.format.sockets import InetRows, inet_header, unix_header, unix_renderer
-from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch, UnixKind
+from nlstat.format.sockets import LABELS, InetRows, inet_header, unix_header, unix_renderer
+from nlstat.model.sockets import (
+    RAW,
+    TCP,
+    UDP,
+    UDPLITE,
+    InetSocket,
+    UnixBatch,
+    UnixKind,
+    UnixSocket,
+)
 from nlstat.pipeline import handed_off, ordered_map
 from nlstat.query import OUTPUT_TEXT, Query
 from nlstat.resolve import Names
 
 if TYPE_CHECKING:
+    from nlstat.filters import Filters
     from nlstat.format.json_records import JsonInetRows
 
     Rows = Union[InetRows, JsonInetRows]
@@ -181,6 +202,10 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
     programs_loaded = False
     selected = query.selections > 0
     structured = query.output != OUTPUT_TEXT
+    # --pid/--program-name: the selected processes' sockets, before anything is printed
+    # (no such process is an error).
+    source.load_owners()
+    source.check_dev()
 
     # Step 1: the Internet header (and the -p map, built before it as netstat does).
     inet_steps = [step for step in INET_STEPS if query.wants(step)]
@@ -222,6 +247,15 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
 
     # Step 8: UNIX domain sockets.
     if query.wants("unix"):
+        filters = query.filters
+        if filters is not None and filters.excludes_unix:
+            # Ports, addresses, devices and uids select inet sockets only: the header (text),
+            # no rows, and the table is not even read.
+            if not structured:
+                out.text(unix_header(query))
+            if query.verbose or env.debug:
+                env.warn("nlstat: unix: not read (the filters select inet sockets only)")
+            return _after_unix(query, env, out, selected)
         if query.programs and not programs_loaded:
             programs = _load_programs(query, env)
         try:
@@ -234,12 +268,19 @@ def list_once(query: Query, env: Environment, source: SocketSource, names: Names
         if structured:
             from nlstat.modes.structured import write_json_unix
 
+            if filters is not None:
+                table = _filtered_unix_table(table, source, env)
             write_json_unix(query, out, table, programs, _keep_unix(query), env.warn)
             return _after_unix(query, env, out, selected)
         out.text(unix_header(query))
         out.flush()
+        if filters is not None:
+            source.account("unix", table.path if table.chunks is not None else "unix_diag",
+                           frozenset())
         render_batch = unix_renderer(query, programs)
         keep_unix = _keep_unix(query)
+        if filters is not None:
+            render_batch = _unix_filtered(render_batch, filters, source.owned)
         if keep_unix is None:
             render_unix = render_batch
         else:
@@ -301,7 +342,9 @@ def _inet_protocol(
     if protocol == TCP and len(families) == 2:
         both = source.tcp_both()
         if both is not None:
-            if _write_tcp_both(out, both, rows):
+            kernel = source.kernel_done(TCP, True)
+            source.account("tcp", "sock_diag, IPv4 and IPv6", kernel)
+            if _write_tcp_both(out, both, rows, source.selector(TCP, True)):
                 return ExitStatus.OK
             families = [_socket.AF_INET6]  # IPv4 is written; IPv6 was too much to hold
     for family in families:
@@ -320,8 +363,57 @@ def _inet_protocol(
             if _missing_protocol(query, env, out, protocol):
                 return ExitStatus.ERROR
             continue
-        _write_inet_table(env, out, table, protocol, family, rows, keep)
+        netlink = table.decoder is not None
+        kernel = source.kernel_done(protocol, netlink)
+        source.account(LABELS[(protocol, family)],
+                       "sock_diag" if netlink else table.path, kernel)
+        _write_inet_table(env, out, table, protocol, family, rows, keep,
+                          source.selector(protocol, netlink))
     return ExitStatus.OK
+
+
+def _filtered_unix_table(table: UnixTable, source: SocketSource, env: Environment) -> UnixTable:
+    """The unix table as records the filters select (JSON's path: a record per socket)."""
+    keep = source.unix_selector()
+    if keep is None:
+        return table
+    records: Iterable[UnixSocket]
+    if table.chunks is not None:
+        from nlstat.backends.procfs.sockets import UnixText
+
+        parser = UnixText(table.path, env.warn)
+        chunks = table.chunks
+        records = (record for chunk in chunks for record in parser.parse(chunk))
+    else:
+        assert table.records is not None
+        records = table.records
+    return UnixTable(None, filter(keep, records), table.path)
+
+
+def _unix_filtered(
+    render: Callable[[UnixBatch], str], filters: Filters, owned: Optional[FrozenSet[int]]
+) -> Callable[[UnixBatch], str]:
+    """A unix batch renderer that keeps the rows --state, --pid and --program-name select."""
+    from itertools import compress
+
+    from nlstat.filters import unix_kind_predicate
+
+    by_kind = unix_kind_predicate(filters)
+    inodes = owned if filters.needs_owners else None
+
+    def render_kept(batch: UnixBatch) -> str:
+        if by_kind is not None:
+            batch = batch.where(by_kind)
+        if inodes is not None:
+            selected = [inode in inodes for inode in batch.inodes]
+            batch = UnixBatch(
+                list(compress(batch.kinds, selected)),
+                list(compress(batch.inodes, selected)),
+                list(compress(batch.paths, selected)),
+            )
+        return render(batch)
+
+    return render_kept
 
 
 def _write_inet_table(
@@ -332,13 +424,16 @@ def _write_inet_table(
     family: int,
     rows: Rows,
     keep: Optional[Callable[[InetSocket], bool]],
+    selected: Optional[Callable[[InetSocket], bool]] = None,
 ) -> None:
-    """Decode, render and write one table, chunk by chunk, on two cores when it is long."""
+    """Decode, render and write one table, chunk by chunk, on two cores when it is long.
+    `selected`: the filters left for user space (None: the kernel did them all)."""
     decoder = table.decoder
     if decoder is not None and protocol == TCP:
         # The kernel already applied the listing as a state mask (LISTEN is exactly the
         # "remote port 0" test netstat makes), so rows need no second look.
         keep = None
+    keep = _both(keep, selected)
     render = rows.renderer(protocol, family)
     if out.note is not None:
         out.note(proc_file(protocol, family), "proc" if decoder is None else "netlink")
@@ -389,15 +484,34 @@ HELD_IPV6_LIMIT = 4 << 20
 LENGTH = struct.Struct("=I")
 
 
-def _write_tcp_both(out: Output, table: InetTable, rows: Rows) -> bool:
+def _both(
+    first: Optional[Callable[[InetSocket], bool]], second: Optional[Callable[[InetSocket], bool]]
+) -> Optional[Callable[[InetSocket], bool]]:
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return lambda record: first(record) and second(record)
+
+
+def _write_tcp_both(
+    out: Output,
+    table: InetTable,
+    rows: Rows,
+    selected: Optional[Callable[[InetSocket], bool]] = None,
+) -> bool:
     """tcp over both families from one dump (SocketSource.tcp_both): the IPv4 rows as they
     come, then the IPv6 rows. False when the IPv6 rows were too many to hold: the IPv4 rows
-    are written, the caller asks for IPv6 on its own."""
+    are written, the caller asks for IPv6 on its own. `selected`: the filters left for
+    user space."""
     decoder = table.decoder
     assert decoder is not None
     others = decoder.others
     render4 = rows.renderer(TCP, _socket.AF_INET)
     render6 = rows.renderer(TCP, _socket.AF_INET6)
+    if selected is not None:
+        render4 = _filtered(render4, selected)
+        render6 = _filtered(render6, selected)
     if out.note is not None:
         out.note("tcp", "netlink")
         out.note("tcp6", "netlink")

@@ -1,8 +1,8 @@
 """`netstat -s`: the kernel's SNMP counters as netstat's sentences, read from /proc (spec §7).
 
-There is no netlink source for these counters (see backends/procfs/snmp.py), so NLSTAT_BACKEND
-changes nothing here. `-c` is ignored, as netstat ignores it for -s: one report, status 0 even
-when files are missing (spec §9, §1.5).
+There is no netlink source for these counters (see backends/procfs/snmp.py), so every backend
+reads /proc here and the output is the same under each (nlstat.backends). `-c` is ignored,
+as netstat ignores it for -s: one report, status 0 even when files are missing (spec §9, §1.5).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
+from nlstat import backends
 from nlstat.backends.procfs import snmp
 from nlstat.env import Environment
 from nlstat.errors import ExitStatus
@@ -29,8 +30,7 @@ def run(query: Query, env: Environment) -> int:
     if families not in ("inet", "inet6"):
         env.stdout.write(no_support_message(families))
         return ExitStatus.ERROR
-    if env.backend != "auto":
-        env.trace("-s reads /proc only (no netlink source for SNMP counters); backend ignored")
+    backends.proc_only("the -s counters", env)
     printer = StatisticsPrinter(Switches(query.raw, query.tcp, query.udp, query.sctp))
     if families == "inet":
         _ipv4(printer, env)

@@ -12,11 +12,12 @@ import errno
 import os
 from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, List, Mapping, Optional, Tuple, cast
 
+from nlstat import backends
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable, ExitStatus, NlstatError
 from nlstat.format import json_records
 from nlstat.format.json_document import JsonSink, header
-from nlstat.query import BACKEND_NETLINK, BACKEND_PROC, Query
+from nlstat.query import BACKEND_NETLINK, Query
 from nlstat.resolve import Names
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ def run_routes(query: Query, env: Environment) -> int:
 
 
 def _ipv4_fib(query: Query, env: Environment, sink: JsonSink, names: Optional[Names]) -> int:
-    if env.backend != BACKEND_PROC:
+    if backends.uses_netlink(backends.ROUTES4, env):
         from nlstat.backends.netlink import routes as netlink_routes
 
         decoder = netlink_routes.Ipv4Decoder(netlink_routes.InterfaceNames())
@@ -200,11 +201,8 @@ def _ipv4_fib(query: Query, env: Environment, sink: JsonSink, names: Optional[Na
                 if done:
                     break
         except BackendUnavailable as err:
-            if env.backend == BACKEND_NETLINK:
-                raise NlstatError(f"rtnetlink refused the IPv4 routes dump ({err}) and "
-                                  "NLSTAT_BACKEND=netlink") from err
-            if query.verbose or env.debug:
-                env.warn(f"nlstat: rtnetlink refused the IPv4 routes dump ({err}); reading /proc")
+            backends.refused("rtnetlink refused the IPv4 routes dump", err, env, query.verbose,
+                             env.proc("net", "route"))
         else:
             sink.note("route", "netlink")
             _write(sink, lines)
@@ -228,7 +226,7 @@ def _ipv4_fib(query: Query, env: Environment, sink: JsonSink, names: Optional[Na
 
 
 def _ipv4_cache(env: Environment, sink: JsonSink) -> int:
-    if env.backend == BACKEND_NETLINK:
+    if backends.uses_netlink(backends.ROUTE_CACHE4, env):
         return ExitStatus.OK  # the cache left Linux in 3.6 (see modes/routes.py)
     from nlstat.backends.procfs.routes import read_ipv4_cache
 
@@ -248,7 +246,8 @@ def _ipv4_cache(env: Environment, sink: JsonSink) -> int:
 
 
 def _ipv6(env: Environment, sink: JsonSink, cache: bool) -> int:
-    if env.backend == BACKEND_NETLINK:
+    routes = None
+    if backends.uses_netlink(backends.ROUTES6, env):
         if cache:
             return ExitStatus.OK
         from nlstat.backends.netlink.routes6 import read_ipv6 as netlink_ipv6
@@ -256,10 +255,11 @@ def _ipv6(env: Environment, sink: JsonSink, cache: bool) -> int:
         try:
             routes = netlink_ipv6()
         except BackendUnavailable as err:
-            raise NlstatError(f"rtnetlink refused the IPv6 routes dump ({err}) and "
-                              "NLSTAT_BACKEND=netlink") from err
-        sink.note("ipv6_route", "netlink")
-    else:
+            backends.refused("rtnetlink refused the IPv6 routes dump", err, env, False,
+                             env.proc("net", "ipv6_route"))
+        else:
+            sink.note("ipv6_route", "netlink")
+    if routes is None:
         from nlstat.backends.procfs.routes import read_ipv6
 
         path = env.proc("net", "ipv6_route")
@@ -389,7 +389,9 @@ def run_masquerade(query: Query, env: Environment) -> int:
     while True:
         # modes/masquerade.py collect(), knowing which source answered.
         source = "netlink"
-        found = None if env.backend == BACKEND_PROC else _from_netlink(env)
+        found = None
+        if backends.uses_netlink(backends.CONNTRACK, env):
+            found = _from_netlink(env, query.verbose)
         if found is None and env.backend != BACKEND_NETLINK:
             source = "proc"
             found = _from_proc(env)

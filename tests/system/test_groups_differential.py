@@ -19,12 +19,10 @@ from typing import Dict, Iterator, Sequence, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from tests.links_support import NETSTAT, Lab, Outcome, compare_live, links_lab
+from tests.netns import on_proc_tree, skip_unless_root, write_proc_tree
 
-from tests.links_support import NETSTAT, Lab, Outcome, compare_live, links_lab  # noqa: E402
-from tests.netns import on_proc_tree, skip_unless_root, write_proc_tree  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.netns
 

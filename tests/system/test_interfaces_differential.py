@@ -20,11 +20,7 @@ from typing import Dict, Iterator, List, Sequence, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from tests.links_support import (  # noqa: E402
+from tests.links_support import (
     NETSTAT,
     Lab,
     Outcome,
@@ -33,7 +29,9 @@ from tests.links_support import (  # noqa: E402
     links_lab,
     wait_quiet,
 )
-from tests.netns import Namespace, on_proc_tree, skip_unless_root, write_proc_tree  # noqa: E402
+from tests.netns import Namespace, on_proc_tree, skip_unless_root, write_proc_tree
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.netns
 

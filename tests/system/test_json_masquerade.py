@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any, Iterator, List, Tuple
 
-import json_support as js
 import pytest
-from masquerade_support import Traffic, nat_network, run_nlstat_in
-from netns import skip_unless_root
+
+from tests import json_support as js
+from tests.masquerade_support import Traffic, nat_network, run_nlstat_in
+from tests.netns import skip_unless_root
 
 pytestmark = pytest.mark.netns
 

@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import re
 import socket
-import sys
 import time
 from pathlib import Path
 from typing import Iterator, List, Set, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from tests.masquerade_support import (  # noqa: E402
+from tests.masquerade_support import (
     AS_NOBODY,
     INNER,
     OUTER,
@@ -36,7 +31,9 @@ from tests.masquerade_support import (  # noqa: E402
     run_nlstat_in,
     udp_burst,
 )
-from tests.netns import skip_unless_root  # noqa: E402
+from tests.netns import skip_unless_root
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.netns
 

@@ -17,9 +17,10 @@ import termios
 import time
 from typing import Any, Callable, Dict, Iterator, List, NamedTuple, Tuple
 
-import netns
 import pytest
-import sockets_cases as cases
+
+from tests import netns
+from tests.system import sockets_cases as cases
 
 pytestmark = pytest.mark.netns
 

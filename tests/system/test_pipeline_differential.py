@@ -19,10 +19,11 @@ import sys
 from pathlib import Path
 from typing import Dict, Iterator, List, Mapping, NamedTuple, Optional, Sequence
 
-import netns
 import pytest
-import sockets_cases as cases
-from test_sockets_differential import Run, World, compare
+
+from tests import netns
+from tests.system import sockets_cases as cases
+from tests.system.test_sockets_differential import Run, World, compare
 
 pytestmark = pytest.mark.netns
 

@@ -23,14 +23,12 @@ from typing import Dict, Iterator, List, NamedTuple, Sequence, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from tests import pythons
+from tests.links_support import Outcome, compare_runs
+from tests.masquerade_support import NatNetwork, Traffic, nat_network
+from tests.netns import Namespace, skip_unless_root
 
-from tests import pythons  # noqa: E402
-from tests.links_support import Outcome, compare_runs  # noqa: E402
-from tests.masquerade_support import NatNetwork, Traffic, nat_network  # noqa: E402
-from tests.netns import Namespace, skip_unless_root  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 VERSIONS = sorted({pythons.floor(), pythons.NEWEST_TESTED})
 

@@ -12,19 +12,15 @@ export it (see nlstat/modes/routes.py); everything else must still match.
 from __future__ import annotations
 
 import socket
-import sys
 import time
 from pathlib import Path
 from typing import Dict, Iterator, Sequence, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from tests.netns import Namespace, namespace, skip_unless_root  # noqa: E402
-from tests.routes_support import (  # noqa: E402
+from tests.differential import bracketed
+from tests.netns import Namespace, namespace, skip_unless_root
+from tests.routes_support import (
     CRAFTED,
     Outcome,
     add_bulk_routes,
@@ -37,6 +33,8 @@ from tests.routes_support import (  # noqa: E402
     routes_lab,
     write_crafted,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.netns
 
@@ -90,13 +88,10 @@ def compare(ns: Namespace, args: Sequence[str], backends: Sequence[str] = BACKEN
             attempts: int = 8) -> Tuple[Outcome, Dict[str, Outcome]]:
     """netstat, nlstat under each backend, netstat again; retried while netstat's two runs
     differ (IPv6 reference counts settling). Netlink outputs get their IPv6 Ref masked."""
-    for attempt in range(attempts):
-        before = netstat_in(ns, args)
-        ours = {backend: nlstat_in(ns, args, backend) for backend in backends}
-        after = netstat_in(ns, args)
-        if before == after:
-            break
-        time.sleep(0.5 * (attempt + 1))
+    before, ours, _, _ = bracketed(
+        lambda: netstat_in(ns, args),
+        lambda: {backend: nlstat_in(ns, args, backend) for backend in backends},
+        attempts, settle=lambda attempt: time.sleep(0.5 * attempt))
     if "netlink" in ours and _has_ipv6(args):
         masked = ours["netlink"]
         ours["netlink"] = Outcome(masked.status, mask_ipv6_refcnt(masked.stdout), masked.stderr)
@@ -203,7 +198,7 @@ def test_routes_through_nexthop_objects(nexthops: Namespace, compat: str) -> Non
             assert forced.status == 1 and forced.stdout == b""
             assert forced.stderr.count(b"\n") == 1
             assert b"nexthop object 10" in forced.stderr
-            assert b"NLSTAT_BACKEND=netlink" in forced.stderr
+            assert b"no /proc fallback with the backend netlink" in forced.stderr
     finally:
         ns.run(["sysctl", "-q", "-w", "net.ipv4.nexthop_compat_mode=1"])
 

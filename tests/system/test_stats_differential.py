@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import random
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Dict, Iterator, List, Sequence, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from nlstat.format import stats_tables  # noqa: E402
-from tests.stats_support import (  # noqa: E402
+from nlstat.format import stats_tables
+from tests.differential import bracketed
+from tests.stats_support import (
     NETSTAT,
     Outcome,
     can_fake_proc,
@@ -35,6 +31,8 @@ from tests.stats_support import (  # noqa: E402
     nlstat_in_process,
     stats_network,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.netns
 
@@ -111,13 +109,11 @@ def test_the_echoes_moved_the_icmp_counters(busy_namespace: str) -> None:
 @pytest.mark.parametrize("argv", LIVE_ARGS, ids=[" ".join(a) for a in LIVE_ARGS])
 def test_live_namespace(busy_namespace: str, argv: Tuple[str, ...], backend: str) -> None:
     extra = {"NLSTAT_BACKEND": backend}
-    for _attempt in range(ATTEMPTS):
-        before = _run_inside(busy_namespace, [NETSTAT, *argv], {})
-        ours = _run_inside(busy_namespace, nlstat_command(argv), extra)
-        after = _run_inside(busy_namespace, [NETSTAT, *argv], {})
-        if before == after:
-            break  # nothing moved while nlstat ran
-    else:
+    before, ours, _, steady = bracketed(
+        lambda: _run_inside(busy_namespace, [NETSTAT, *argv], {}),
+        lambda: _run_inside(busy_namespace, nlstat_command(argv), extra),
+        ATTEMPTS)
+    if not steady:
         pytest.fail("the namespace's counters kept moving")
     assert before.stdout  # every argument set prints something (a refusal goes to stdout too)
     assert ours.stdout.decode("latin-1").splitlines() == before.stdout.decode(

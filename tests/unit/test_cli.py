@@ -427,10 +427,10 @@ def test_unknown_own_option_goes_to_extras(monkeypatch: pytest.MonkeyPatch) -> N
     # A later option is one table line; until it has a Query field its value lands in extras.
     table = dict(cli.OWN_OPTIONS)
     table["quiet"] = (False, None, "--quiet", "print less")
-    table["netns"] = (True, None, "--netns=NAME", "run inside a network namespace")
+    table["watch"] = (True, None, "--watch=SECONDS", "print what changed")
     monkeypatch.setattr(cli, "OWN_OPTIONS", table)
-    q = parsed("--quiet", "--netns", "blue", "-t")
-    assert q.extras == (("quiet", ""), ("netns", "blue"))
+    q = parsed("--quiet", "--watch", "2", "-t")
+    assert q.extras == (("quiet", ""), ("watch", "2"))
     assert usage_error("--quiet=1") == b"netstat: option '--quiet' doesn't allow an argument\n"
     assert b"        --quiet                  print less\n" in failed("-h").stdout
 
@@ -461,3 +461,31 @@ def test_long_option_table_matches_netstat_order() -> None:
     ]
     assert len(names) == 45
     assert [n for n, takes, _ in cli.LONG_OPTIONS if takes] == ["protocol"]
+
+
+def test_getopt_walk_alone() -> None:
+    """The glibc walk by itself: argv -> options in order, errors as '?' with glibc's line."""
+    walk = list(cli.getopt(["-tAinet,unix", "x", "--vers", "--protocol", "inet6", "--inet"], False))
+    assert walk == [
+        cli.Option("t"),
+        cli.Option("A", "inet,unix"),
+        cli.Option("V", None, "version"),
+        cli.Option("A", "inet6", "protocol"),
+        cli.Option(cli.FAMILY_CODE, None, "inet"),
+    ]
+    assert list(cli.getopt(["-n", "x", "-l"], True)) == [cli.Option("n")]  # POSIXLY_CORRECT
+    assert list(cli.getopt(["-n", "--", "-l"], False)) == [cli.Option("n")]
+    assert list(cli.getopt(["-ty"], False)) == [
+        cli.Option("t"), cli.Option("?", "netstat: invalid option -- 'y'")]
+    assert list(cli.getopt(["--backend=proc", "--back"], False)) == [
+        cli.Option(cli.OWN_CODE, "proc", "backend"),
+        cli.Option("?", "netstat: unrecognized option '--back'"),
+    ]
+
+
+def test_own_option_entries_may_carry_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = dict(cli.OWN_OPTIONS)
+    table["later"] = (True, None, "--later=WHAT", "a later option", "a later item")  # type: ignore[assignment]
+    monkeypatch.setattr(cli, "OWN_OPTIONS", table)
+    assert parsed("--later", "eth0").extras == (("later", "eth0"),)
+    assert b"--later=WHAT" in failed("-h").stdout

@@ -8,23 +8,20 @@ from __future__ import annotations
 
 import io
 import socket
-import sys
 from pathlib import Path
 from typing import List
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from nlstat.backends.netlink.groups import Membership, decode_memberships, join_with_proc
+from nlstat.backends.procfs.groups import GroupReader, read_lines
+from nlstat.env import Environment
+from nlstat.format.groups import HEADER, group_row
+from nlstat.model.groups import GroupMembership
+from nlstat.query import Query
+from nlstat.resolve import Names
 
-from nlstat.backends.netlink.groups import Membership, decode_memberships, join_with_proc  # noqa: E402
-from nlstat.backends.procfs.groups import GroupReader, read_lines  # noqa: E402
-from nlstat.env import Environment  # noqa: E402
-from nlstat.format.groups import HEADER, group_row  # noqa: E402
-from nlstat.model.groups import GroupMembership  # noqa: E402
-from nlstat.query import Query  # noqa: E402
-from nlstat.resolve import Names  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 DATA = REPO / "tests" / "data" / "groups"
 

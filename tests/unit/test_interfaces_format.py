@@ -6,23 +6,18 @@ The golden files are netstat's own output captured at the same moment as the net
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any, List
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from nlstat.backends.netlink.links import (  # noqa: E402
+from nlstat.backends.netlink.links import (
     decode_ipv4_addresses,
     decode_links,
     interfaces_from,
 )
-from nlstat.backends.procfs.links import parse_if_inet6  # noqa: E402
-from nlstat.format.interfaces import (  # noqa: E402
+from nlstat.backends.procfs.links import parse_if_inet6
+from nlstat.format.interfaces import (
     SHORT_HEADER,
     TITLE,
     flags_text,
@@ -33,7 +28,9 @@ from nlstat.format.interfaces import (  # noqa: E402
     short_row,
     size_text,
 )
-from nlstat.model.links import DeviceMap, Inet6Address, InetAddress, Interface, LinkStats  # noqa: E402
+from nlstat.model.links import DeviceMap, Inet6Address, InetAddress, Interface, LinkStats
+
+REPO = Path(__file__).resolve().parents[2]
 
 DATA = REPO / "tests" / "data" / "links"
 

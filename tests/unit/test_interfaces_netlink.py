@@ -8,17 +8,12 @@ netstat's own output.
 from __future__ import annotations
 
 import socket
-import sys
 from pathlib import Path
 from typing import Dict, List
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from nlstat.backends.netlink.links import (  # noqa: E402
+from nlstat.backends.netlink.links import (
     Device,
     Ipv4Entry,
     decode_ipv4_addresses,
@@ -28,12 +23,14 @@ from nlstat.backends.netlink.links import (  # noqa: E402
     proc_scope,
     stats_from_counters,
 )
-from nlstat.backends.procfs.links import (  # noqa: E402
+from nlstat.backends.procfs.links import (
     InterfaceFetchError,
     parse_if_inet6,
     parse_proc_net_dev,
 )
-from nlstat.model.links import DeviceMap, LinkStats  # noqa: E402
+from nlstat.model.links import DeviceMap, LinkStats
+
+REPO = Path(__file__).resolve().parents[2]
 
 DATA = REPO / "tests" / "data" / "links"
 

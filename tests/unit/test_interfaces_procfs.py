@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import random
 import socket
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from nlstat.backends.procfs.links import (  # noqa: E402
+from nlstat.backends.procfs.links import (
     _walk_order,
     netstat_order,
     nstrcmp,
     parse_if_inet6,
     parse_proc_net_dev,
 )
-from nlstat.model.links import Inet6Address, LinkStats  # noqa: E402
+from nlstat.model.links import Inet6Address, LinkStats
+
+REPO = Path(__file__).resolve().parents[2]
 
 DATA = REPO / "tests" / "data" / "links"
 

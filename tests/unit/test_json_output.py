@@ -14,13 +14,13 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
-import json_support as js
 import pytest
-import schema_source
-from netns import write_proc_tree
 
 from nlstat.env import Environment
 from nlstat.query import MODE_ROUTE, Query
+from tests import json_support as js
+from tests import schema_source
+from tests.netns import write_proc_tree
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 ROUTES = {"NLSTAT_BACKEND": "proc", "NLSTAT_PROC_ROOT": str(DATA / "routes" / "proc")}
@@ -39,7 +39,8 @@ def test_shipped_schema_is_the_generated_one(mode: str) -> None:
 
 def test_pyproject_ships_the_schemas() -> None:
     text = (js.REPO / "pyproject.toml").read_text()
-    assert 'nlstat = ["schema/*.schema.json"]' in text
+    package_data = [line for line in text.splitlines() if line.startswith("nlstat = [")]
+    assert len(package_data) == 1 and '"schema/*.schema.json"' in package_data[0]
     assert '"jsonschema' in text
 
 
@@ -430,10 +431,13 @@ def test_unix_table_source_rule() -> None:
     def many() -> int:
         return JSON_UNIX_JOIN_LIMIT + 1
 
-    assert unix_from_diag("text", "netlink", "/proc", many)
-    assert not unix_from_diag("text", "auto", "/proc", few)
-    assert unix_from_diag("json", "auto", "/proc", few)
-    assert unix_from_diag("ndjson", "auto", "/proc", few)
-    assert not unix_from_diag("json", "auto", "/proc", many)  # the join would hold too much
-    assert not unix_from_diag("json", "auto", "/tmp/captured", few)
-    assert not unix_from_diag("json", "proc", "/proc", few)
+    def env(backend: str, proc_root: str = "/proc") -> Environment:
+        return Environment(backend=backend, proc_root=proc_root)
+
+    assert unix_from_diag("text", env("netlink"), many)
+    assert not unix_from_diag("text", env("auto"), few)
+    assert unix_from_diag("json", env("auto"), few)
+    assert unix_from_diag("ndjson", env("auto"), few)
+    assert not unix_from_diag("json", env("auto"), many)  # the join would hold too much
+    assert not unix_from_diag("json", env("auto", "/tmp/captured"), few)
+    assert not unix_from_diag("json", env("proc"), few)

@@ -103,7 +103,7 @@ def test_a_refused_dump_of_both_families_falls_back_to_one_family_each(
     from nlstat.errors import BackendUnavailable
 
     class Refusing:
-        def tcp_both_stream(self, states: int, want_info: bool) -> None:
+        def tcp_both_stream(self, states: int, want_info: bool, bytecode: bytes = b"") -> None:
             raise BackendUnavailable("netlink: Operation not supported", 95)
 
     query = parse(["-ant"], Environment())
@@ -133,7 +133,7 @@ def test_many_ipv6_sockets_mean_one_dump_per_family(
         (tmp_path / "net" / "sockstat6").write_text(sockstat6)
     query = parse(["-ant"], Environment())
     assert isinstance(query, Query)
-    source = SocketSource(query, Environment(proc_root=str(tmp_path)))
+    source = SocketSource(query, Environment(proc_root=str(tmp_path), replay=False))
     assert source._tcp6_in_use() == in_use
     if in_use > ONE_WALK_IPV6_LIMIT:
         assert source.tcp_both() is None

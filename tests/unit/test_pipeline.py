@@ -436,7 +436,7 @@ def tcp_table(count: int) -> str:
 
 @pytest.fixture(scope="module")
 def proc_root(tmp_path_factory: pytest.TempPathFactory) -> str:
-    import netns
+    from tests import netns
 
     root = tmp_path_factory.mktemp("proc")
     return netns.write_proc_tree(root, {"unix": unix_table(ROWS), "tcp": tcp_table(ROWS)})

@@ -6,25 +6,20 @@ from __future__ import annotations
 
 import errno
 import io
-import sys
 from pathlib import Path
 from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from nlstat import cli, resolve  # noqa: E402
-from nlstat.backends.netlink import routes as netlink_routes  # noqa: E402
-from nlstat.backends.netlink import routes6 as netlink_routes6  # noqa: E402
-from nlstat.env import Environment  # noqa: E402
-from nlstat.errors import BackendUnavailable, NlstatError  # noqa: E402
-from nlstat.format.routes import ipv4_flags, ipv6_flags, route_layout  # noqa: E402
-from nlstat.modes import routes as routes_mode  # noqa: E402
-from nlstat.query import Query  # noqa: E402
-from tests.routes_support import (  # noqa: E402
+from nlstat import cli, resolve
+from nlstat.backends.netlink import routes as netlink_routes
+from nlstat.backends.netlink import routes6 as netlink_routes6
+from nlstat.env import Environment
+from nlstat.errors import BackendUnavailable, NlstatError
+from nlstat.format.routes import ipv4_flags, ipv6_flags, route_layout
+from nlstat.modes import routes as routes_mode
+from nlstat.query import Query
+from tests.routes_support import (
     CRAFTED,
     CRAFTED_ARGS,
     DATA,
@@ -32,6 +27,8 @@ from tests.routes_support import (  # noqa: E402
     mask_ipv6_refcnt,
     read_links,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 GOLDEN = DATA / "golden"
 CRAFTED_DIR = DATA / "crafted"
@@ -45,11 +42,11 @@ class Run:
 
 
 def run_mode(args: Sequence[str], proc_root: Path, backend: str,
-             sleep: Optional[Callable[[float], None]] = None) -> Run:
+             sleep: Optional[Callable[[float], None]] = None, replay: Optional[bool] = None) -> Run:
     out = io.BytesIO()
     err = io.StringIO()
     env = Environment(stdout=out, stderr=err, proc_root=str(proc_root), backend=backend,
-                      sleep=sleep or (lambda seconds: None))
+                      sleep=sleep or (lambda seconds: None), replay=replay)
     query = cli.parse(list(args), env)
     assert isinstance(query, Query), err.getvalue()
     status = routes_mode.run(query, env)
@@ -75,14 +72,28 @@ def _hosts() -> Dict[str, str]:
     return names
 
 
+def _networks() -> Dict[int, str]:
+    """The lab's networks file as glibc's files backend reads it: the first line of a number
+    wins, and a short number is padded with zero octets ("198.18.10" is 198.18.10.0)."""
+    names: Dict[int, str] = {}
+    for line in (DATA / "networks").read_text().splitlines():
+        fields = line.split("#", 1)[0].split()
+        if len(fields) < 2:
+            continue
+        octets = [int(part) for part in fields[1].split(".")]
+        number = int.from_bytes(bytes(octets + [0] * (4 - len(octets))), "big")
+        names.setdefault(number, fields[0])
+    return names
+
+
 @pytest.fixture
 def lab_names(monkeypatch: pytest.MonkeyPatch) -> None:
     """The resolver as it answered inside the lab: its hosts and networks files, no DNS."""
     hosts = _hosts()
-    networks = resolve.read_networks(str(DATA / "networks"))
+    networks = _networks()
     monkeypatch.setattr(resolve, "lookup_host", hosts.get)
     monkeypatch.setattr(resolve, "lookup_host6", lambda address: hosts.get(address, address))
-    monkeypatch.setattr(resolve, "read_networks", lambda path="": networks)
+    monkeypatch.setattr(resolve, "lookup_network", networks.get)
 
 
 @pytest.fixture
@@ -268,24 +279,25 @@ def refusing_netlink(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("refusing_netlink")
 def test_auto_falls_back_to_proc_when_netlink_is_refused() -> None:
+    # replay=False: the captured files stand for the live /proc, so auto asks netlink first.
     proc = run_mode(["-rn"], DATA / "proc", "proc")
-    auto = run_mode(["-rn"], DATA / "proc", "auto")
+    auto = run_mode(["-rn"], DATA / "proc", "auto", replay=False)
     assert (auto.status, auto.stdout, auto.stderr) == (0, proc.stdout, "")
-    verbose = run_mode(["-rnv"], DATA / "proc", "auto")
+    verbose = run_mode(["-rnv"], DATA / "proc", "auto", replay=False)
     assert verbose.stdout == proc.stdout
     assert verbose.stderr.startswith("nlstat: rtnetlink refused the IPv4 routes dump")
 
 
 @pytest.mark.usefixtures("refusing_netlink")
 def test_forced_netlink_reports_the_refusal() -> None:
-    with pytest.raises(NlstatError, match="NLSTAT_BACKEND=netlink"):
+    with pytest.raises(NlstatError, match="no /proc fallback with the backend netlink"):
         run_mode(["-rn"], DATA / "proc", "netlink")
-    with pytest.raises(NlstatError, match="NLSTAT_BACKEND=netlink"):
+    with pytest.raises(NlstatError, match="no /proc fallback with the backend netlink"):
         run_mode(["-6", "-rn"], DATA / "proc", "netlink")
 
 
 @pytest.mark.usefixtures("refusing_netlink")
 def test_auto_reads_ipv6_from_proc_without_asking_netlink() -> None:
-    run = run_mode(["-6", "-rn"], DATA / "proc", "auto")
+    run = run_mode(["-6", "-rn"], DATA / "proc", "auto", replay=False)
     assert (run.status, run.stderr) == (0, "")
     assert run.stdout == (GOLDEN / "6rn.out").read_bytes()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -16,24 +15,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyroute2.netlink.rtnl import marshal as pyroute2_marshal  # a declared dependency
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from nlstat.backends.netlink import routes6 as netlink_routes6  # noqa: E402
-from nlstat.backends.netlink.routes import (  # noqa: E402
+from nlstat.backends.netlink import routes6 as netlink_routes6
+from nlstat.backends.netlink.routes import (
     NOT_FIXED,
     Ipv4Decoder,
     _decode_route4,
     decode_ipv4,
 )
-from nlstat.backends.netlink.routes6 import decode_ipv6  # noqa: E402
-from nlstat.backends.procfs.routes import read_ipv4, read_ipv6  # noqa: E402
-from nlstat.cscan import to_s32  # noqa: E402
-from nlstat.errors import BackendUnavailable  # noqa: E402
-from nlstat.kernel import rtnetlink as rt  # noqa: E402
-from nlstat.model.routes import Route, Route6  # noqa: E402
-from tests.routes_support import DATA, read_links  # noqa: E402
+from nlstat.backends.netlink.routes6 import decode_ipv6
+from nlstat.backends.procfs.routes import read_ipv4, read_ipv6
+from nlstat.cscan import to_s32
+from nlstat.errors import BackendUnavailable
+from nlstat.kernel import rtnetlink as rt
+from nlstat.model.routes import Route, Route6
+from tests.routes_support import DATA, read_links
+
+REPO = Path(__file__).resolve().parents[2]
 
 NLMSGHDR = struct.Struct("=IHHII")
 RTMSG = struct.Struct("=BBBBBBBBI")

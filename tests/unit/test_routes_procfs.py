@@ -3,17 +3,12 @@ kernel files of tests/data/routes read into records."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from nlstat.backends.procfs import routes as procfs  # noqa: E402
-from nlstat.backends.procfs.routes import (  # noqa: E402
+from nlstat.backends.procfs import routes as procfs
+from nlstat.backends.procfs.routes import (
     IPV6_SPECS,
     header_specs,
     hex_ipv4,
@@ -22,8 +17,10 @@ from nlstat.backends.procfs.routes import (  # noqa: E402
     read_ipv6,
     scan,
 )
-from nlstat.kernel import rtnetlink as rt  # noqa: E402
-from tests.routes_support import CRAFTED, DATA, write_crafted  # noqa: E402
+from nlstat.kernel import rtnetlink as rt
+from tests.routes_support import CRAFTED, DATA, write_crafted
+
+REPO = Path(__file__).resolve().parents[2]
 
 PROC_NET = DATA / "proc" / "net"
 

@@ -14,13 +14,9 @@ from typing import List, Tuple
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from nlstat.format import stats_tables  # noqa: E402
-from nlstat.format.stats import findable  # noqa: E402
-from tests.stats_support import (  # noqa: E402
+from nlstat.format import stats_tables
+from nlstat.format.stats import findable
+from tests.stats_support import (
     DATA,
     GOLDEN_ARGS,
     REFUSED_ARGS,
@@ -29,6 +25,8 @@ from tests.stats_support import (  # noqa: E402
     nlstat_in_process,
     read_goldens,
 )
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _all_goldens() -> List[Tuple[str, Golden]]:

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import io
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from nlstat import cscan
+from nlstat.backends.procfs import snmp
+from nlstat.env import Environment
+from nlstat.format.stats import IPV4, IPV6, StatisticsPrinter, Switches
+from nlstat.model.stats import COUNTER_MAX, StatsSection
+from nlstat.modes import statistics
+from nlstat.query import MODE_STATISTICS, Query
 
-from nlstat import cscan  # noqa: E402
-from nlstat.backends.procfs import snmp  # noqa: E402
-from nlstat.env import Environment  # noqa: E402
-from nlstat.format.stats import IPV4, IPV6, StatisticsPrinter, Switches  # noqa: E402
-from nlstat.model.stats import COUNTER_MAX, StatsSection  # noqa: E402
-from nlstat.modes import statistics  # noqa: E402
-from nlstat.query import MODE_STATISTICS, Query  # noqa: E402
+REPO = Path(__file__).resolve().parents[2]
 
 ALL = Switches(raw=True, tcp=True, udp=True, sctp=True)
 

@@ -94,19 +94,32 @@ def port_table(chunk_size: int) -> Sequence[int]:
     return _SWAP16
 
 
-def inet_request(protocol: str, family: int, states: int, want_info: bool = False) -> bytes:
-    """The inet_diag_req_v2 payload for one protocol and family."""
+def inet_request(
+    protocol: str, family: int, states: int, want_info: bool = False, bytecode: bytes = b""
+) -> bytes:
+    """The inet_diag_req_v2 payload for one protocol and family, with the filter program
+    (backends/netlink/bytecode.py) as its INET_DIAG_REQ_BYTECODE attribute when there is one."""
     ext = (1 << (INET_DIAG_INFO - 1)) if (want_info and protocol == TCP) else 0
     proto = IPPROTO_BY_NAME[protocol]
     # raw_diag reads the protocol to match from `pad` (sdiag_raw_protocol); IPPROTO_RAW means all.
     raw_protocol = IPPROTO_RAW if protocol == RAW else 0
-    return INET_DIAG_REQ_V2.pack(family, proto, ext, raw_protocol, states)
+    request = INET_DIAG_REQ_V2.pack(family, proto, ext, raw_protocol, states)
+    return request + _bytecode_attribute(bytecode)
 
 
-def tcp_both_request(states: int, want_info: bool = False) -> bytes:
-    """The TCPDIAG_GETSOCK payload: tcp over IPv4 and IPv6 in one walk of the kernel's tables."""
+def tcp_both_request(states: int, want_info: bool = False, bytecode: bytes = b"") -> bytes:
+    """The TCPDIAG_GETSOCK payload: tcp over IPv4 and IPv6 in one walk of the kernel's tables
+    (inet_diag_rcv_msg_compat() takes the bytecode attribute after the old struct too)."""
     ext = (1 << (INET_DIAG_INFO - 1)) if want_info else 0
-    return INET_DIAG_REQ.pack(0, 0, 0, ext, states, 0)
+    return INET_DIAG_REQ.pack(0, 0, 0, ext, states, 0) + _bytecode_attribute(bytecode)
+
+
+def _bytecode_attribute(bytecode: bytes) -> bytes:
+    if not bytecode:
+        return b""
+    from nlstat.backends.netlink.bytecode import bytecode_attribute
+
+    return bytecode_attribute(bytecode)
 
 
 def unix_request(states: int = 0xFFFFFFFF, show: int = UDIAG_SHOW_NAME | UDIAG_SHOW_PEER) -> bytes:
@@ -363,7 +376,12 @@ class SockDiag:
         self.netlink.close()
 
     def inet_stream(
-        self, protocol: str, family: int, states: int = STATES_ALL, want_info: bool = False
+        self,
+        protocol: str,
+        family: int,
+        states: int = STATES_ALL,
+        want_info: bool = False,
+        bytecode: bytes = b"",
     ) -> Tuple[List[InetSocket], InetDecoder, Iterator[bytes]]:
         """Records of the first chunk, the decoder, and the raw chunks still to come.
 
@@ -371,20 +389,22 @@ class SockDiag:
         raised here); the rest can then be decoded anywhere, in another process too.
         """
         chunks = self.netlink.dump(
-            SOCK_DIAG_BY_FAMILY, inet_request(protocol, family, states, want_info)
+            SOCK_DIAG_BY_FAMILY, inet_request(protocol, family, states, want_info, bytecode)
         )
         decoder = InetDecoder(protocol, want_info)
         first = decoder.chunk(next(chunks))
         return first, decoder, chunks
 
     def tcp_both_stream(
-        self, states: int = STATES_ALL, want_info: bool = False
+        self, states: int = STATES_ALL, want_info: bool = False, bytecode: bytes = b""
     ) -> Tuple[List[InetSocket], InetDecoder, Iterator[bytes]]:
         """inet_stream() for tcp over both families at once: one walk of the kernel's hash
         tables instead of two (the IPv6 request walks every IPv4 socket too: 10 ms with 100k
         of them). Records of IPv4 come out of the decoder; IPv6 ones collect in its `others`,
         in the kernel's order, which is the order of an IPv6-only dump."""
-        chunks = self.netlink.dump(TCPDIAG_GETSOCK, tcp_both_request(states, want_info))
+        chunks = self.netlink.dump(
+            TCPDIAG_GETSOCK, tcp_both_request(states, want_info, bytecode)
+        )
         decoder = InetDecoder(TCP, want_info, _socket.AF_INET, TCPDIAG_GETSOCK)
         first = decoder.chunk(next(chunks))
         return first, decoder, chunks
