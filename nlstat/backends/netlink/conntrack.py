@@ -213,7 +213,7 @@ def decode_entries(chunks: Iterable[bytes]) -> Iterator[ConntrackEntry]:
 
     Raises BackendUnavailable when the kernel answered with an error (no ctnetlink, EPERM).
     """
-    for buf, offset, length, msg_type, _flags in messages(chunks):
+    for buf, offset, length, msg_type, _flags in messages(chunks, NFGENMSG.size):
         if msg_type == CT_NEW:
             yield decode_entry(buf, offset, length)
 

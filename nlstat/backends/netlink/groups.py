@@ -30,13 +30,18 @@ class Membership(NamedTuple):
 def decode_memberships(chunks: Iterable[bytes]) -> list[Membership]:
     """RTM_NEWMULTICAST messages -> Membership, in dump order (each device's mc_list order)."""
     result: list[Membership] = []
-    for buf, offset, length, msg_type, _flags in messages(chunks):
+    for buf, offset, length, msg_type, _flags in messages(chunks, IFADDRMSG.size):
         # The kernel answers a dump with RTM_GETMULTICAST messages (inet6_fill_ifmcaddr's event);
         # notifications use RTM_NEWMULTICAST.
         if msg_type != RTM_GETMULTICAST and msg_type != RTM_NEWMULTICAST:
             continue
         family, _prefix, _flags8, _scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSGHDR.size)
-        size = 4 if family == _socket.AF_INET else 16
+        if family == _socket.AF_INET:
+            size = 4
+        elif family == _socket.AF_INET6:
+            size = 16
+        else:
+            continue  # a family the dump was not asked for: not a group netstat could list
         start = offset + NLMSGHDR.size + IFADDRMSG.size
         for attr, begin, finish in iter_attrs(buf, start, offset + length):
             if attr == IFA_MULTICAST and finish - begin >= size:

@@ -137,7 +137,7 @@ def decode_links(chunks: Iterable[bytes]) -> list[Device]:
     """
     devices: list[Device] = []
     unpack_attr = NLATTR.unpack_from
-    for buf, offset, length, msg_type, _flags in messages(chunks):
+    for buf, offset, length, msg_type, _flags in messages(chunks, IFINFOMSG.size):
         if msg_type != RTM_NEWLINK:
             continue
         _family, kind, index, flags, _change = IFINFOMSG.unpack_from(buf, offset + NLMSGHDR.size)
@@ -152,8 +152,8 @@ def decode_links(chunks: Iterable[bytes]) -> list[Device]:
         end = offset + length
         while position + 4 <= end:
             size, attr = unpack_attr(buf, position)
-            if size < 4:
-                break
+            if size < 4 or position + size > end:
+                break  # nla_ok() fails: the rest of a damaged message is not read
             begin, finish = position + 4, position + size
             position += (size + 3) & ~3
             attr &= NLA_TYPE_MASK
@@ -161,9 +161,9 @@ def decode_links(chunks: Iterable[bytes]) -> list[Device]:
                 name = _name(buf, begin, finish)
             elif attr == IFLA_ADDRESS:
                 address = buf[begin:finish]
-            elif attr == IFLA_MTU:
+            elif attr == IFLA_MTU and finish - begin >= 4:
                 mtu = U32.unpack_from(buf, begin)[0]
-            elif attr == IFLA_TXQLEN:
+            elif attr == IFLA_TXQLEN and finish - begin >= 4:
                 tx_queue_len = U32.unpack_from(buf, begin)[0]
             elif attr == IFLA_MAP and finish - begin >= RTNL_LINK_IFMAP.size:
                 device_map = DeviceMap(*RTNL_LINK_IFMAP.unpack_from(buf, begin))
@@ -187,7 +187,7 @@ def _ipv4(buf: bytes, start: int) -> str:
 def decode_ipv4_addresses(chunks: Iterable[bytes]) -> list[Ipv4Entry]:
     """AF_INET RTM_NEWADDR messages -> Ipv4Entry, in dump order (each device's ifa_list order)."""
     entries: list[Ipv4Entry] = []
-    for buf, offset, length, msg_type, _flags in messages(chunks):
+    for buf, offset, length, msg_type, _flags in messages(chunks, IFADDRMSG.size):
         if msg_type != RTM_NEWADDR:
             continue
         family, prefix, _flags8, _scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSGHDR.size)
@@ -232,7 +232,7 @@ def proc_scope(rt_scope: int, raw: bytes) -> int:
 def decode_ipv6_addresses(chunks: Iterable[bytes], names: dict[int, str]) -> list[Inet6Address]:
     """AF_INET6 RTM_NEWADDR messages -> Inet6Address (device names from `names`), dump order."""
     result: list[Inet6Address] = []
-    for buf, offset, length, msg_type, _flags in messages(chunks):
+    for buf, offset, length, msg_type, _flags in messages(chunks, IFADDRMSG.size):
         if msg_type != RTM_NEWADDR:
             continue
         family, prefix, flags, scope, index = IFADDRMSG.unpack_from(buf, offset + NLMSGHDR.size)

@@ -103,7 +103,12 @@ def checked(chunks: Iterable[bytes], what: str, last: bool) -> Iterator[bytes]:
 
 
 def nlmsg_error(buf: bytes, offset: int) -> int:
-    """The positive errno carried by an NLMSG_ERROR message at `offset` (0 is an ACK)."""
+    """The positive errno carried by an NLMSG_ERROR message at `offset` (0 is an ACK).
+
+    EBADMSG when the buffer ends before the errno: a damaged answer or file is an error of
+    its own, never a struct.error."""
+    if offset + DONE_SIZE > len(buf):
+        return errno_mod.EBADMSG
     error: int = NLMSGERR.unpack_from(buf, offset + NLMSGHDR.size)[0]
     return -error
 
@@ -149,11 +154,16 @@ def dump_interrupted(chunks: Iterable[bytes]) -> bool:
 
 
 def iter_attrs(buf: bytes, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """Yield (type, payload start, payload end) for each netlink attribute in buf[start:end]."""
+    """Yield (type, payload start, payload end) for each netlink attribute in buf[start:end].
+
+    The walk ends at an attribute shorter than its header or running past `end` (the kernel's
+    nla_ok()), and never reads past the buffer: every decoder's one guard against damaged
+    attribute lengths."""
     unpack = NLATTR.unpack_from
+    end = min(end, len(buf))
     while start + 4 <= end:
         length, kind = unpack(buf, start)
-        if length < 4:
+        if length < 4 or start + length > end:
             return
         yield kind & NLA_TYPE_MASK, start + 4, start + length
         start += (length + 3) & ~3
@@ -237,16 +247,20 @@ class NetlinkSocket:
         return consistent(read)
 
 
-def messages(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, int, int, int, int]]:
+def messages(
+    chunks: Iterable[bytes], family_header: int = 0
+) -> Iterator[tuple[bytes, int, int, int, int]]:
     """Generic walker for low-volume dumps: yield (buf, offset, length, type, flags) per message.
 
     Stops at NLMSG_DONE, and at a message cut short (shorter than its header, or running past
     the end of its chunk); raises BackendUnavailable on NLMSG_ERROR (EBADMSG when it is too
-    short to hold its errno). Every yielded message lies within its chunk. Hot paths inline
-    this loop.
+    short to hold its errno). Every yielded message lies within its chunk and holds at least
+    `family_header` bytes after its nlmsghdr (ifinfomsg, ifaddrmsg, ...): a shorter one is
+    skipped, as the kernel's own parsers (nlmsg_parse) refuse it. Hot paths inline this loop.
     """
     unpack = NLMSGHDR.unpack_from
     header = NLMSGHDR.size
+    shortest = header + family_header
     for buf in chunks:
         offset = 0
         end = len(buf)
@@ -266,7 +280,7 @@ def messages(chunks: Iterable[bytes]) -> Iterator[tuple[bytes, int, int, int, in
                 code = nlmsg_error(buf, offset)
                 if code:
                     raise BackendUnavailable(f"netlink: {os.strerror(code)}", code)
-            else:
+            elif length >= shortest:
                 yield buf, offset, length, msg_type, flags
             offset += (length + 3) & ~3
 

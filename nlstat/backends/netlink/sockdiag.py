@@ -327,8 +327,10 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
     for buf in chunks:
         offset = 0
         end = len(buf)
-        while offset < end:
+        while offset + NLMSGHDR.size <= end:
             length, msg_type, _f, _s, _p = hdr_unpack(buf, offset)
+            if length < NLMSGHDR.size or offset + length > end:
+                return  # a message cut short: nothing after it can be trusted (as messages())
             if msg_type != SOCK_DIAG_BY_FAMILY:
                 if msg_type == NLMSG_DONE:
                     _check_done(buf, offset, length, "unix")
@@ -336,6 +338,9 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
                 _check_control(buf, offset, msg_type, "unix")
                 offset += (length + 3) & ~3
                 continue
+            if length < UNIX_MSG.size:
+                offset += (length + 3) & ~3
+                continue  # too short for a unix_diag_msg: skipped, as nlmsg_parse refuses it
             (_l, _t, _f, _s, _p, _family, type, state, inode, cookie) = unpack(buf, offset)
             path = ""
             peer_inode = 0
@@ -346,7 +351,7 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
                     path = _unix_path(sun_path)
                     if sun_path[:1] == b"\0" and b"\0" in sun_path[1:]:
                         name = sun_path  # an abstract name with NULs: "@" in path, lossy
-                elif kind == UNIX_DIAG_PEER:
+                elif kind == UNIX_DIAG_PEER and stop - start >= 4:
                     (peer_inode,) = u32(buf, start)
             if state == TCP_LISTEN:
                 socket_state, flags = SS_UNCONNECTED, SO_ACCEPTCON
