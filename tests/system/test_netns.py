@@ -22,6 +22,7 @@ import pytest
 
 from tests import netns
 from tests.cli_support import _environ, run_nlstat
+from tests.masquerade_support import nobodys_nlstat
 
 pytestmark = pytest.mark.netns
 
@@ -305,22 +306,27 @@ def test_abbreviations_stay_netstat_s() -> None:
     assert got.stderr.startswith(b"netstat: unrecognized option '--all-net'\n")
 
 
-def _unprivileged(argv: List[str]) -> subprocess.CompletedProcess[bytes]:
+def _unprivileged(argv: List[str], scratch: netns.Namespace) -> subprocess.CompletedProcess[bytes]:
+    # The tree may sit in root's private directory (a fresh clone in a 0700 mktemp directory):
+    # uid 65534 runs a copy of the package under a namespace's 0755 scratch directory.
+    python, tree = nobodys_nlstat(scratch)
+    env = {**_environ(), "PYTHONPATH": tree}
     command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-               sys.executable, "-m", "nlstat", *argv]
+               python, "-m", "nlstat", *argv]
     probe = subprocess.run(command[:5] + ["-c", "import nlstat"], capture_output=True,
-                           env=_environ(), cwd="/")
+                           env=env, cwd="/")
     if probe.returncode != 0:
-        pytest.skip(f"uid 65534 cannot run nlstat from this tree: {probe.stderr!r}")
-    return subprocess.run(command, capture_output=True, env=_environ(), cwd="/", timeout=20)
+        pytest.skip(f"uid 65534 cannot run {python} (it lies in a private directory): "
+                    f"{probe.stderr!r}")
+    return subprocess.run(command, capture_output=True, env=env, cwd="/", timeout=20)
 
 
 def test_user_who_may_not_enter(scene: Scene) -> None:
-    got = _unprivileged(["--netns", scene.blue.name, "-ant"])
+    got = _unprivileged(["--netns", scene.blue.name, "-ant"], scene.green)
     assert (got.returncode, got.stdout, got.stderr.decode()) == (
         1, b"", f"nlstat: netns {scene.blue.name}: cannot enter: Operation not permitted\n")
     # --all-netns: the user's own namespace is still listed, each other one says why not.
-    got = _unprivileged(["--all-netns", "-anx"])
+    got = _unprivileged(["--all-netns", "-anx"], scene.green)
     assert got.returncode == 1
     found = blocks(got.stdout)
     own = os.stat("/proc/self/ns/net").st_ino
