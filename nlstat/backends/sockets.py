@@ -31,6 +31,12 @@ if TYPE_CHECKING:
     from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
     from nlstat.filters import Filters
 
+
+def inet_families(query: Query) -> List[int]:
+    """The address families an inet step reads, IPv4 first (netstat.c reads tcp, then tcp6)."""
+    return [family for family, wanted in ((_socket.AF_INET, query.wants_inet_v4),
+                                          (_socket.AF_INET6, query.wants_inet_v6)) if wanted]
+
 class InetTable(NamedTuple):
     """One inet table as it arrives, undecoded past its first chunk so that the rest may be
     decoded in another process: from sock_diag (the first chunk's records, the decoder and the

@@ -145,6 +145,16 @@ UNIX_DIAG_MSG = Layout("unix_diag_msg", [
     ("udiag_ino", "I"), ("udiag_cookie", "Q"),
 ])
 
+# struct inet_diag_bc_op { unsigned char code, yes; unsigned short no; }: one bytecode step;
+# `yes`/`no` are the byte distances to jump to when the condition holds or fails.
+INET_DIAG_BC_OP = Layout("inet_diag_bc_op", [("code", "B"), ("yes", "B"), ("no", "H")])
+
+# struct inet_diag_hostcond { __u8 family, prefix_len; int port; __be32 addr[]; }: the int is
+# 4-aligned, after two bytes of padding; the address follows, of the family's length.
+INET_DIAG_HOSTCOND = Layout("inet_diag_hostcond", [
+    ("family", "B"), ("prefix_len", "B"), ("pad", "2x"), ("port", "i"),
+])
+
 # struct tcp_info { __u8 tcpi_state, tcpi_ca_state, tcpi_retransmits, tcpi_probes; ... }:
 # only the leading bytes nlstat reads.
 TCP_INFO = Layout("tcp_info", [

@@ -14,7 +14,7 @@ import gc
 from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Union
 
 from nlstat.aggregate import Tally
-from nlstat.backends.sockets import InetTable, SocketSource
+from nlstat.backends.sockets import InetTable, SocketSource, inet_families
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus
 from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK
@@ -74,12 +74,7 @@ def tally_sockets(query: Query, env: Environment, source: SocketSource, tally: T
     for protocol in INET_PROTOCOLS:
         if not query.wants(protocol):
             continue
-        families = [
-            family
-            for family, wanted in ((_socket.AF_INET, query.wants_inet_v4),
-                                   (_socket.AF_INET6, query.wants_inet_v6))
-            if wanted
-        ]
+        families = inet_families(query)
         if protocol == TCP and len(families) == 2:
             both = source.tcp_both()
             if both is not None:

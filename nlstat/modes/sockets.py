@@ -24,7 +24,13 @@ from typing import (
     Union,
 )
 
-from nlstat.backends.sockets import InetTable, SocketSource, UnixTable, proc_file
+from nlstat.backends.sockets import (
+    InetTable,
+    SocketSource,
+    UnixTable,
+    inet_families,
+    proc_file,
+)
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus
 from nlstat.format.sockets import LABELS, InetRows, inet_header, unix_header, unix_renderer
@@ -334,12 +340,7 @@ def _inet_protocol(
     rows: Rows,
     keep: Optional[Callable[[InetSocket], bool]],
 ) -> int:
-    families = [
-        family
-        for family, wanted in ((_socket.AF_INET, query.wants_inet_v4),
-                               (_socket.AF_INET6, query.wants_inet_v6))
-        if wanted
-    ]
+    families = inet_families(query)
     if protocol == TCP and len(families) == 2:
         both = source.tcp_both()
         if both is not None:

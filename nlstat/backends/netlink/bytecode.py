@@ -18,32 +18,31 @@ import struct
 from typing import List, Tuple
 
 from nlstat.filters import Filters, Prefix
+from nlstat.kernel.netlink import NLATTR
 from nlstat.kernel.sockdiag import (
     INET_DIAG_BC_D_COND,
     INET_DIAG_BC_D_GE,
     INET_DIAG_BC_D_LE,
     INET_DIAG_BC_DEV_COND,
+    INET_DIAG_BC_OP,
     INET_DIAG_BC_S_COND,
     INET_DIAG_BC_S_GE,
     INET_DIAG_BC_S_LE,
+    INET_DIAG_HOSTCOND,
     INET_DIAG_REQ_BYTECODE,
 )
 
-BC_OP = struct.Struct("=BBH")
-# struct inet_diag_hostcond: the int is 4-aligned, after two bytes of padding.
-HOSTCOND = struct.Struct("=BBxxi")
 U32 = struct.Struct("=I")
-NLATTR = struct.Struct("=HH")
 # The kernel checks port comparisons as they are; (code, operand) pairs below.
 Operation = Tuple[int, bytes]
 
 
 def _port_operand(port: int) -> bytes:
-    return BC_OP.pack(0, 0, port)
+    return INET_DIAG_BC_OP.pack(0, 0, port)
 
 
 def _host_operand(prefix: Prefix) -> bytes:
-    return HOSTCOND.pack(prefix.family, prefix.length, -1) + prefix.address
+    return INET_DIAG_HOSTCOND.pack(prefix.family, prefix.length, -1) + prefix.address
 
 
 def operations(filters: Filters) -> List[Operation]:
@@ -72,12 +71,12 @@ def operations(filters: Filters) -> List[Operation]:
 
 def compile_program(ops: List[Operation]) -> bytes:
     """All of `ops` must hold: each goes on when true, leaves the program when false."""
-    total = sum(BC_OP.size + len(operand) for _code, operand in ops)
+    total = sum(INET_DIAG_BC_OP.size + len(operand) for _code, operand in ops)
     program = bytearray()
     for code, operand in ops:
-        size = BC_OP.size + len(operand)
+        size = INET_DIAG_BC_OP.size + len(operand)
         remaining = total - len(program)
-        program += BC_OP.pack(code, size, remaining + 4) + operand
+        program += INET_DIAG_BC_OP.pack(code, size, remaining + 4) + operand
     return bytes(program)
 
 
