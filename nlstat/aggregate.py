@@ -36,17 +36,20 @@ Group = Tuple[Value, ...]
 # netstat's Proto and State texts are the listing's own (format/sockets.py): LABELS,
 # TCP_STATE_NAMES, unix_state_text.
 
-# InetSocket field positions of the raw values each key needs.
+# InetSocket field positions (from its declaration) of the raw values each key needs.
+_AT = InetSocket._fields.index
+_PROTOCOL, _FAMILY, _STATE, _UID, _INODE, _INTERFACE = map(
+    _AT, ("protocol", "family", "state", "uid", "inode", "interface"))
 _INET_FIELDS: Dict[str, Tuple[int, ...]] = {
-    "proto": (0, 1),  # protocol, family
-    "state": (0, 2),  # protocol, state
-    "lport": (4,),
-    "rport": (6,),
-    "laddr": (3,),
-    "raddr": (5,),
-    "user": (9,),
-    "program": (10,),  # inode
-    "dev": (16,),
+    "proto": (_PROTOCOL, _FAMILY),
+    "state": (_PROTOCOL, _STATE),
+    "lport": (_AT("local_port"),),
+    "rport": (_AT("remote_port"),),
+    "laddr": (_AT("local_address"),),
+    "raddr": (_AT("remote_address"),),
+    "user": (_UID,),
+    "program": (_INODE,),
+    "dev": (_INTERFACE,),
 }
 
 # An inet_diag answer: nlmsghdr, then struct inet_diag_msg (kernel/sockdiag.py).
@@ -110,8 +113,8 @@ class Tally:
             for field in _INET_FIELDS[key]:
                 if field not in fields:
                     fields.append(field)
-        if 0 not in fields:
-            fields.insert(0, 0)  # the protocol: it tells how to read the state
+        if _PROTOCOL not in fields:
+            fields.insert(0, _PROTOCOL)  # the protocol: it tells how to read the state
         self._fields = tuple(fields)
         self._getter = itemgetter(*self._fields)
         # Counting by protocol and state only: chunks are counted without decoding.
@@ -128,7 +131,7 @@ class Tally:
             owners = self.programs
             getter = self._getter
             self.inet.update(
-                (getter(record), program_of(owners.get(record[10]))) for record in records
+                (getter(record), program_of(owners.get(record.inode))) for record in records
             )
         else:
             self.inet.update(zip(map(self._getter, records)))
@@ -218,25 +221,25 @@ class Tally:
         position = {field: index for index, field in enumerate(self._fields)}
         for raw, count in self.inet.items():
             values: Tuple[object, ...] = raw[0]  # type: ignore[assignment]
-            protocol = str(values[position[0]])
+            protocol = str(values[position[_PROTOCOL]])
             group: List[Value] = []
             for key in self.keys:
                 if key == "proto":
-                    family = values[position[1]]
+                    family = values[position[_FAMILY]]
                     assert isinstance(family, int)
                     group.append(LABELS.get((protocol, family), protocol))
                 elif key == "state":
-                    state = values[position[2]]
+                    state = values[position[_STATE]]
                     assert isinstance(state, int)
                     group.append(inet_state_text(protocol, state))
                 elif key == "user":
-                    uid = values[position[9]]
+                    uid = values[position[_UID]]
                     assert isinstance(uid, int)
                     if uid not in users:
                         users[uid] = self.user(uid)
                     group.append(users[uid])
                 elif key == "dev":
-                    index = values[position[16]]
+                    index = values[position[_INTERFACE]]
                     assert isinstance(index, int)
                     if index not in interfaces:
                         interfaces[index] = self.interface(index) if index else None

@@ -21,7 +21,7 @@ from nlstat.format.sockets import (
     UNIX_TYPE_NAMES,
     unix_state_text,
 )
-from nlstat.model.sockets import RAW, TCP
+from nlstat.model.sockets import RAW, TCP, InetSocket
 from nlstat.query import Query
 from nlstat.resolve import Names
 
@@ -30,8 +30,13 @@ if TYPE_CHECKING:  # each mode imports only its own records
     from nlstat.model.groups import GroupMembership
     from nlstat.model.links import Inet6Address, Interface
     from nlstat.model.routes import CachedRoute, Route, Route6
-    from nlstat.model.sockets import InetSocket, UnixBatch, UnixSocket
+    from nlstat.model.sockets import UnixBatch, UnixSocket
     from nlstat.model.stats import StatsSection
+
+# Record positions by field name (the order is InetSocket's declaration, nothing else).
+_AT = InetSocket._fields.index
+_PLAIN_FIELDS = ("local_address", "local_port", "remote_address", "remote_port", "recv_q",
+                 "send_q", "uid", "inode")
 
 FAMILY_NAMES = {_socket.AF_INET: "inet", _socket.AF_INET6: "inet6"}
 
@@ -164,14 +169,14 @@ class JsonInetRows:
                          '"remote_port":%d,"recv_q":%d,"send_q":%d,"uid":%d,"inode":%d,')
             with_cookie = (endpoints + '"cookie":%d,"ifindex":%d}\n').__mod__
             without_cookie = (endpoints + '"cookie":null,"ifindex":null}\n').__mod__
-            state_of = itemgetter(2)
-            netlink_fields = itemgetter(3, 4, 5, 6, 7, 8, 9, 10, 15, 16)
-            proc_fields = itemgetter(3, 4, 5, 6, 7, 8, 9, 10)
+            state_of = itemgetter(_AT("state"))
+            netlink_fields = itemgetter(*map(_AT, _PLAIN_FIELDS + ("cookie", "interface")))
+            proc_fields = itemgetter(*map(_AT, _PLAIN_FIELDS))
 
             def render_plain(batch: List[InetSocket]) -> str:
                 if not batch:
                     return ""
-                if batch[0][15]:
+                if batch[0].cookie:
                     tails = map(with_cookie, map(netlink_fields, batch))
                 else:
                     tails = map(without_cookie, map(proc_fields, batch))

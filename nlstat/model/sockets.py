@@ -4,6 +4,8 @@
 from itertools import compress
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
 
+from nlstat.model.build import specialised, values_of
+
 # Protocol names used in records (and by the steps of netstat.c main()'s socket listing).
 TCP = "tcp"
 UDP = "udp"
@@ -123,16 +125,19 @@ class UnixBatch:
     def of(cls, records: Iterable[UnixSocket]) -> "UnixBatch":
         rows = list(records)
         return cls(
-            [UnixKind(r.type, r.socket_state, r.flags, r.refcnt, r.protocol) for r in rows],
+            [UnixKind(type=r.type, socket_state=r.socket_state, flags=r.flags, refcnt=r.refcnt,
+                      protocol=r.protocol) for r in rows],
             [r.inode for r in rows],
             [r.path for r in rows],
         )
 
+    @specialised
     def records(self) -> List[UnixSocket]:
         new = tuple.__new__
         return [
-            new(UnixSocket, (kind.type, kind.socket_state, kind.flags, inode, path, kind.refcnt,
-                             kind.protocol, 0, 0, 0, None))
+            new(UnixSocket, values_of(
+                UnixSocket, type=kind.type, socket_state=kind.socket_state, flags=kind.flags,
+                inode=inode, path=path, refcnt=kind.refcnt, protocol=kind.protocol))
             for kind, inode, path in zip(self.kinds, self.inodes, self.paths)
         ]
 

@@ -178,7 +178,7 @@ class RouteRun:
     def ipv4_cache(self) -> int:
         if backends.uses_netlink(backends.ROUTE_CACHE4, self.env):
             # The cache left in Linux 3.6; the file has kept only its 2.2-layout title line.
-            cache = RouteCache(2, [])
+            cache = RouteCache(layout=2, entries=[])
         else:
             from nlstat.backends.procfs.routes import read_ipv4_cache
 

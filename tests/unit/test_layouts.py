@@ -4,11 +4,10 @@ Three checks:
 
 * every Layout's names agree with its compiled format (count, order, sizes, offsets), and the
   hot decoders' formats are the ones the C structs give;
-* every record built by position in nlstat/ (the hot loops' `tuple.__new__`, and positional
-  calls of the records those loops build) names each value after the record field it fills,
-  in the record's order and number: a field added to a record without the builders following
-  is a failure here, not a misaligned record (see `record_builds`). Records built only on
-  cold paths are built by keywords or by their class, which checks the count itself;
+* no record is built by position in nlstat/: by keywords, or through values_of(), which the
+  hot loops' @specialised functions write out in the record's field order at first use
+  (nlstat/model/build.py); a field added to a record's declaration is then filled by name
+  everywhere (the test rebuilds the decoders with a grown record);
 * decoding a message whose every field holds a distinct value puts each value in the record
   field it belongs to (netlink and /proc alike).
 """
@@ -16,12 +15,14 @@ Three checks:
 from __future__ import annotations
 
 import ast
+import collections
+import dis
 import importlib
 import pkgutil
 import socket
 import struct
 from pathlib import Path
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Tuple
 
 import pytest
@@ -34,8 +35,10 @@ from nlstat.backends.procfs.sockets import parse_inet, parse_unix
 from nlstat.kernel import conntrack, link, netlink, rtnetlink
 from nlstat.kernel import sockdiag as sockdiag_structs
 from nlstat.kernel.layout import Layout
+from nlstat.model.build import specialise, tuple_display, values_of
 from nlstat.model.links import DeviceMap
-from nlstat.model.sockets import UnixSocket
+from nlstat.model.routes import Route
+from nlstat.model.sockets import InetSocket, UnixSocket
 
 PACKAGE = Path(nlstat.__file__).resolve().parent
 
@@ -129,11 +132,7 @@ def test_the_device_map_record_is_the_kernel_struct() -> None:
     assert link.RTNL_LINK_IFMAP.fields == DeviceMap._fields
 
 
-# -- records built by position ----------------------------------------------------------------
-
-
-# Records the hot loops build with tuple.__new__ (sockets, /proc/net/unix kinds, routes).
-HOT_RECORDS = ("InetSocket", "UnixSocket", "UnixKind", "Route", "Route6")
+# -- records: one declaration, built by field name ----------------------------------------------
 
 
 class Misbuilt(NamedTuple):
@@ -141,113 +140,199 @@ class Misbuilt(NamedTuple):
     why: str
 
 
-def _names_field(node: ast.expr, field: str, default: Any, has_default: bool) -> bool:
-    """Does this value expression name the record field it fills?
-
-    A name or attribute named after the field (or starting with it: `destination_texts`),
-    or a conversion of one (a call, subscript or arithmetic with such an operand); a constant
-    only where it is the field's default."""
-    if isinstance(node, ast.Name):
-        return node.id == field or node.id.startswith(field)
-    if isinstance(node, ast.Attribute):
-        return node.attr == field
-    if isinstance(node, ast.Constant):
-        return has_default and node.value == default
-    if isinstance(node, ast.Subscript):
-        return any(_names_field(n, field, default, False) for n in (node.value, node.slice))
-    if isinstance(node, ast.Call):
-        return any(_names_field(n, field, default, False) for n in node.args)
-    if isinstance(node, ast.BinOp):
-        return any(_names_field(n, field, default, False) for n in (node.left, node.right))
-    if isinstance(node, ast.IfExp):
-        return _names_field(node.body, field, default, has_default)
-    return False
+def _record_of(node: ast.expr, aliases: Dict[str, str], records: Dict[str, type]) -> str:
+    name = ast.unparse(node)
+    name = aliases.get(name, name)
+    return name if name in records else ""
 
 
-def _check_values(
-    values: List[ast.expr], record: type, exact: bool, where: str
-) -> List[Misbuilt]:
-    fields: Tuple[str, ...] = record._fields  # type: ignore[attr-defined]
-    defaults: Dict[str, Any] = record._field_defaults  # type: ignore[attr-defined]
-    problems = []
-    if (len(values) != len(fields)) if exact else (len(values) > len(fields)):
-        problems.append(Misbuilt(where, f"{len(values)} values for {record.__name__}'s "
-                                        f"{len(fields)} fields {fields}"))
-        return problems
-    for value, field in zip(values, fields):
-        if not _names_field(value, field, defaults.get(field), field in defaults):
-            problems.append(Misbuilt(where, f"{record.__name__}.{field} is filled by "
-                                            f"{ast.unparse(value)!r}"))
-    return problems
+def positional_builds(source: str, filename: str, records: Dict[str, type]) -> List[Misbuilt]:
+    """Every build of a record in `source` that depends on its field order.
 
-
-def record_builds(source: str, filename: str, records: Dict[str, type]) -> List[Misbuilt]:
-    """Every positional build of a record in `source`, checked against the record's fields.
-
-    Builds are `tuple.__new__(R, (...))` (through a local alias of tuple.__new__ or of R),
-    `map(tuple.__new__, repeat(R), zip(...))`, and calls of R with positional arguments, for
-    every R built with tuple.__new__ somewhere in `source` or in HOT_RECORDS. tuple.__new__
-    takes no defaults, so its value count must be the record's exactly."""
+    Allowed: `R(name=value, ...)` (keywords only), `R(*LAYOUT.unpack_from(...))` (a record
+    that is a kernel struct, checked by a test of its own), and `tuple.__new__(R, values_of(R,
+    name=value, ...))` or `map(tuple.__new__, repeat(R), zip(*values_of(R, ...)))`, where
+    values_of puts the values in R's order (nlstat/model/build.py)."""
     tree = ast.parse(source, filename)
     problems: List[Misbuilt] = []
-    hot = set(HOT_RECORDS)
-    for function in ast.walk(tree):
-        if not isinstance(function, (ast.FunctionDef, ast.Module)):
+    aliases: Dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+            node.targets[0], ast.Name
+        ):
+            text = ast.unparse(node.value)
+            if text in records or text == "tuple.__new__":
+                aliases[node.targets[0].id] = text
+
+    def values_of_record(node: ast.expr) -> str:
+        if (isinstance(node, ast.Call) and ast.unparse(node.func) == "values_of"
+                and len(node.args) == 1 and all(k.arg for k in node.keywords)):
+            return _record_of(node.args[0], aliases, records)
+        return ""
+
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
             continue
-        aliases: Dict[str, str] = {}
-        for node in ast.walk(function):
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
-                node.targets[0], ast.Name
-            ):
-                text = ast.unparse(node.value)
-                if text in records or text == "tuple.__new__":
-                    aliases[node.targets[0].id] = text
-        for node in ast.walk(function):
-            if not isinstance(node, ast.Call):
-                continue
-            where = f"{filename}:{node.lineno}"
-            callee = ast.unparse(node.func)
-            callee = aliases.get(callee, callee)
-            if callee == "tuple.__new__" and len(node.args) == 2:
-                record = records.get(aliases.get(ast.unparse(node.args[0]),
-                                                 ast.unparse(node.args[0])))
-                if record is not None:
-                    if not isinstance(node.args[1], ast.Tuple):
-                        problems.append(Misbuilt(where, "values not written out"))
-                    else:
-                        problems += _check_values(node.args[1].elts, record, True, where)
-            elif callee == "map" and len(node.args) == 3:
-                first, second, third = node.args
-                if aliases.get(ast.unparse(first), ast.unparse(first)) != "tuple.__new__":
-                    continue
-                if not (isinstance(second, ast.Call) and ast.unparse(second.func) == "repeat"):
-                    continue
-                name = ast.unparse(second.args[0])
-                record = records.get(aliases.get(name, name))
-                if record is None:
-                    continue
-                if not (isinstance(third, ast.Call) and ast.unparse(third.func) == "zip"):
-                    problems.append(Misbuilt(where, "values not written out"))
-                else:
-                    problems += _check_values(third.args, record, True, where)
-            elif callee in hot and callee in records and function is not tree and node.args:
-                if any(isinstance(arg, ast.Starred) for arg in node.args):
-                    continue  # a struct unpacked into a record: checked by a test of its own
-                problems += _check_values(node.args, records[callee], False, where)
-    # A call inside a function is met from the module too.
+        where = f"{filename}:{node.lineno}"
+        callee = aliases.get(ast.unparse(node.func), ast.unparse(node.func))
+        if callee == "tuple.__new__":
+            record = _record_of(node.args[0], aliases, records) if node.args else ""
+            if record and (len(node.args) != 2 or values_of_record(node.args[1]) != record):
+                problems.append(Misbuilt(where, f"{record} built by position"))
+        elif callee == "map" and node.args and aliases.get(
+                ast.unparse(node.args[0]), ast.unparse(node.args[0])) == "tuple.__new__":
+            repeat, columns = node.args[1], node.args[2]
+            record = _record_of(repeat.args[0], aliases, records) if isinstance(
+                repeat, ast.Call) and repeat.args else ""
+            ok = (isinstance(columns, ast.Call) and ast.unparse(columns.func) == "zip"
+                  and len(columns.args) == 1 and isinstance(columns.args[0], ast.Starred)
+                  and values_of_record(columns.args[0].value) == record)
+            if record and not ok:
+                problems.append(Misbuilt(where, f"{record} built by position"))
+        elif callee in records and node.args:
+            if len(node.args) == 1 and isinstance(node.args[0], ast.Starred):
+                continue  # a kernel struct as a record: test_the_device_map_record_...
+            problems.append(Misbuilt(where, f"{callee} built by position"))
     return list(dict.fromkeys(problems))
 
 
-def test_every_record_built_by_position_names_its_fields() -> None:
+def test_no_record_is_built_by_position() -> None:
     records = record_types()
     problems: List[Misbuilt] = []
     builds = 0
     for path in sorted(PACKAGE.rglob("*.py")):
         source = path.read_text()
-        builds += source.count("tuple.__new__")
-        problems += record_builds(source, str(path.relative_to(PACKAGE)), records)
-    assert builds >= 7  # the hot loops are all still seen
+        builds += source.count("values_of(")
+        problems += positional_builds(source, str(path.relative_to(PACKAGE)), records)
+    assert builds >= 10  # the hot loops are all still seen
     assert problems == []
+
+
+def test_a_positional_build_is_named() -> None:
+    source = (
+        "def f(a, b):\n"
+        "    new = tuple.__new__\n"
+        "    x = new(Route, (a, b))\n"
+        "    y = Route(a, b)\n"
+        "    z = list(map(tuple.__new__, repeat(Route), zip(a, b)))\n"
+        "    w = tuple.__new__(Route, values_of(Route6, destination=a, data=b))\n"
+        "    return Route(destination=a, data=b), new(Route, values_of(Route, data=b))\n"
+    )
+    problems = positional_builds(source, "f.py", record_types())
+    assert sorted(p.where for p in problems) == ["f.py:3", "f.py:4", "f.py:5", "f.py:6"]
+
+
+def specialised_functions() -> Iterator[Tuple[str, Any]]:
+    """Every function of nlstat/ marked @specialised (imported: they are all in modules that
+    import without side effects)."""
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "@specialised" not in path.read_text() or path.name == "build.py":
+            continue
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        module = importlib.import_module(".".join(relative.parts))
+        for value in vars(module).values():
+            members = vars(value).values() if isinstance(value, type) else [value]
+            for member in members:
+                wrapped = getattr(member, "__wrapped__", None)
+                if isinstance(member, FunctionType) and isinstance(wrapped, FunctionType) and (
+                        wrapped.__module__ == module.__name__):
+                    yield f"{module.__name__}.{wrapped.__qualname__}", wrapped
+
+
+def test_every_specialised_function_builds_records_as_a_tuple_display() -> None:
+    found = dict(specialised_functions())
+    assert {name.rsplit(".", 1)[-1] for name in found} >= {
+        "chunk", "decode_unix", "parse_inet", "parse_unix", "records", "_one"}
+    for name, function in found.items():
+        fast = specialise(function)
+        assert fast is not None, name
+        # values_of is gone, and the record is one BUILD_TUPLE (as a hand-written display).
+        codes = [fast.__code__] + [c for c in fast.__code__.co_consts if hasattr(c, "co_names")]
+        assert not any("values_of" in code.co_names for code in codes), name
+        assert any(i.opname == "BUILD_TUPLE" for c in codes for i in dis.get_instructions(c))
+        # and keeps the file's line numbers (tracebacks and coverage point at the source)
+        assert fast.__code__.co_firstlineno >= function.__code__.co_firstlineno
+
+
+def test_values_of_checks_the_names() -> None:
+    assert values_of(Route, data=1, destination="d") == ("d", 1)
+    with pytest.raises(TypeError, match="no field"):
+        values_of(Route, destination="d", data=1, gateway="g")
+    with pytest.raises(TypeError, match="no value for"):
+        values_of(Route, destination="d")
+    assert tuple_display(Route, {"data": "x", "destination": "y[1]"}) == "((y[1]), (x),)"
+    with pytest.raises(TypeError, match="no value for"):
+        tuple_display(Route, {"data": "x"})
+
+
+def extended(record: Any, new_field: str, at: int) -> Any:
+    """`record` as a newcomer would extend it: one more field (default 0) at `at`, all else
+    as declared (every field from `at` on gets a default: namedtuple wants them last)."""
+    fields = list(record._fields)
+    fields.insert(at, new_field)
+    defaults = dict(record._field_defaults, **{new_field: 0})
+    return collections.namedtuple(
+        "Grown", fields, defaults=[defaults.get(field, 0) for field in fields[at:]])
+
+
+def _inet_message() -> bytes:
+    values = {
+        "idiag_family": socket.AF_INET, "idiag_state": 8, "idiag_timer": 2,
+        "idiag_retrans": 5, "idiag_sport": socket.htons(1111),
+        "idiag_dport": socket.htons(2222), "idiag_src": bytes([10, 0, 0, 1]) + bytes(12),
+        "idiag_dst": bytes([10, 0, 0, 2]) + bytes(12), "idiag_if": 7,
+        "idiag_cookie": 0x1122334455, "idiag_expires": 1234, "idiag_rqueue": 11,
+        "idiag_wqueue": 12, "idiag_uid": 1000, "idiag_inode": 99999,
+    }
+    layout = sockdiag.INET_MSG_V6  # the 16-byte address form; V4 reads its first 4 bytes
+    header = {"nlmsg_len": layout.size, "nlmsg_type": 20, "nlmsg_flags": 2, "nlmsg_seq": 1,
+              "nlmsg_pid": 0}
+    return layout.pack(*[dict(header, **values)[name] for name in layout.fields])
+
+
+PROC_LINE = ("   0: 0100000A:0457 0200000A:08AE 08 0000000C:0000000B 02:000004D2 00000005  1000 "
+             "        6 99999 1 0000000000000000 20 4 30 10 -1")
+
+
+def test_a_field_added_to_the_record_declaration_is_all_it_takes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The decoders, specialised again with InetSocket declared another way (a field added
+    in the middle), fill every field by name: the new one with its default."""
+    from nlstat.backends.procfs import sockets as procfs_sockets
+
+    # (the decoders as declared are specialised first, outside the patch)
+    expected = InetDecoder("tcp").chunk(_inet_message())[0]._asdict()
+    expected_proc = parse_inet([PROC_LINE], "tcp", socket.AF_INET)[0]._asdict()
+    Grown = extended(InetSocket, "netns_cookie", 6)
+    monkeypatch.setattr(sockdiag, "InetSocket", Grown)
+    chunk = specialise(InetDecoder.chunk.__wrapped__)  # type: ignore[attr-defined]
+    assert chunk is not None
+    (record,) = chunk(InetDecoder("tcp"), _inet_message())
+    assert type(record) is Grown
+    assert record._asdict() == dict(expected, netns_cookie=0)
+
+    monkeypatch.setattr(procfs_sockets, "InetSocket", Grown)
+    parse = specialise(parse_inet.__wrapped__)  # type: ignore[attr-defined]
+    assert parse is not None
+    (grown,) = parse([PROC_LINE], "tcp", socket.AF_INET)
+    assert grown._asdict() == dict(expected_proc, netns_cookie=0)
+
+
+def test_unspecialised_builds_give_the_same_records() -> None:
+    """Without its source (an install of .pyc files only) a function runs as written, with
+    values_of called per record: slower, the same records."""
+    from nlstat.model.sockets import UnixBatch
+
+    message = _inet_message()
+    slow_chunk = InetDecoder.chunk.__wrapped__  # type: ignore[attr-defined]
+    assert slow_chunk(InetDecoder("tcp"), message) == InetDecoder("tcp").chunk(message)
+    slow_parse = parse_inet.__wrapped__  # type: ignore[attr-defined]
+    assert slow_parse([PROC_LINE], "tcp", 2) == parse_inet([PROC_LINE], "tcp", 2)
+    unix = ["0000000000000000: 00000003 00000000 00010000 0005 01  4242 @x"]
+    assert parse_unix.__wrapped__(unix) == parse_unix(unix)  # type: ignore[attr-defined]
+    batch = UnixBatch.of(parse_unix(unix))
+    assert UnixBatch.records.__wrapped__(batch) == batch.records()  # type: ignore[attr-defined]
 
 
 def layout_unpacks(path: Path, module: ModuleType) -> List[Misbuilt]:
@@ -311,58 +396,6 @@ def test_every_unpack_names_every_value_of_its_layout() -> None:
     problems = layout_unpacks(PACKAGE / "backends" / "netlink" / "sockdiag.py", module)
     assert [problem.why for problem in problems] == [
         "17 names for nlmsghdr+inet_diag_msg+extra's 18 values"]
-
-
-class Grown(NamedTuple):
-    """InetSocket as a newcomer would extend it: one more field at the end."""
-
-    protocol: str
-    family: int
-    state: int
-    local_address: str
-    local_port: int
-    remote_address: str
-    remote_port: int
-    recv_q: int
-    send_q: int
-    uid: int
-    inode: int
-    timer: int = 0
-    timer_ms: int = 0
-    retransmits: int = 0
-    probes: int = 0
-    cookie: int = 0
-    interface: int = 0
-    netns_cookie: int = 0
-
-
-def test_a_new_record_field_is_a_loud_failure_or_a_whole_record() -> None:
-    """Adding a field to a record by editing its one declaration: every hot loop that builds
-    it by position is named here (value count and names), and a build by keywords or by the
-    record's own constructor gives a whole record with the new field's default."""
-    records = dict(record_types(), InetSocket=Grown)
-    path = PACKAGE / "backends" / "netlink" / "sockdiag.py"
-    problems = record_builds(path.read_text(), "sockdiag.py", records)
-    assert problems and all("17 values for Grown's 18 fields" in p.why for p in problems)
-    path = PACKAGE / "backends" / "procfs" / "sockets.py"
-    assert record_builds(path.read_text(), "sockets.py", records)
-
-    # A builder that swapped two values is named too.
-    swapped = (
-        "def f(protocol, family, state, local_address, local_port, remote_address,\n"
-        "      remote_port, recv_q, send_q, uid, inode):\n"
-        "    return tuple.__new__(InetSocket, (protocol, family, state, remote_address,\n"
-        "        local_port, local_address, remote_port, recv_q, send_q, uid, inode,\n"
-        "        0, 0, 0, 0, 0, 0))\n"
-    )
-    problems = record_builds(swapped, "swapped.py", record_types())
-    assert [p.why for p in problems] == [
-        "InetSocket.local_address is filled by 'remote_address'",
-        "InetSocket.remote_address is filled by 'local_address'",
-    ]
-    grown = Grown(protocol="tcp", family=2, state=1, local_address="a", local_port=1,
-                  remote_address="b", remote_port=2, recv_q=0, send_q=0, uid=0, inode=3)
-    assert grown.netns_cookie == 0 and len(grown) == len(Grown._fields)
 
 
 # -- values land in their fields --------------------------------------------------------------

@@ -96,7 +96,8 @@ def join_with_proc(
         if name is None:
             name = names[membership.ifindex] = _index_name(membership.ifindex)
         count = users.get((membership.ifindex, membership.address), 1)
-        result.append(GroupMembership(membership.family, name, membership.address, count,
-                                      membership.ifindex))
+        result.append(GroupMembership(family=membership.family, device=name,
+                                      address=membership.address, users=count,
+                                      ifindex=membership.ifindex))
     return result
 

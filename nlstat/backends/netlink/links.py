@@ -252,8 +252,9 @@ def decode_ipv6_addresses(chunks: Iterable[bytes], names: dict[int, str]) -> lis
         if raw is None:
             continue
         address = _socket.inet_ntop(_socket.AF_INET6, raw)
-        result.append(Inet6Address(names.get(index, ""), index, address, prefix,
-                                   proc_scope(scope, raw), flags))
+        result.append(Inet6Address(device=names.get(index, ""), ifindex=index, address=address,
+                                   prefix_length=prefix,
+                                   scope=proc_scope(scope, raw), flags=flags))
     return result
 
 
@@ -278,13 +279,16 @@ def interfaces_from(devices: list[Device], entries: list[Ipv4Entry]) -> Iterator
         first = first_address.get((device.ifindex, name))
         if first is not None:
             netmask = (0xFFFFFFFF << (32 - first.prefix_length)) & 0xFFFFFFFF
-            inet = InetAddress(first.local, _socket.inet_ntoa(netmask.to_bytes(4, "big")),
-                               first.broadcast, first.address)
+            inet = InetAddress(address=first.local, netmask=_socket.inet_ntoa(netmask.to_bytes(4,
+                                                                                               "big")),
+                               broadcast=first.broadcast, destination=first.address)
         stats = device.stats if name == device.name else None
         if name == device.name and stats is None:
             stats = LinkStats()
-        yield Interface(name, device.ifindex, device.flags, device.type, device.address,
-                        device.mtu, device.tx_queue_len, device.device_map, inet, stats)
+        yield Interface(name=name, ifindex=device.ifindex, flags=device.flags,
+                        hardware_type=device.type, hardware_address=device.address,
+                        mtu=device.mtu, tx_queue_len=device.tx_queue_len,
+                        device_map=device.device_map, inet=inet, stats=stats)
 
 
 class NetlinkInterfaces:

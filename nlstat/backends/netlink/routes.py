@@ -67,6 +67,7 @@ from nlstat.kernel.rtnetlink import (
     RTNEXTHOP,
     STRUCT_RTA_CACHEINFO,
 )
+from nlstat.model.build import specialised, values_of
 from nlstat.model.routes import Route, RouteData
 
 # struct rtmsg, struct rtnexthop and struct rta_cacheinfo are declared in kernel/rtnetlink.py.
@@ -162,9 +163,10 @@ def decode_ipv4(chunks: Iterable[bytes], ifname: IfName) -> List[Route]:
 # net.ipv4.nexthop_compat_mode=1 adds them).
 EXPANDED_NEXTHOP = frozenset((RTA_OIF, RTA_GATEWAY, RTA_VIA, RTA_MULTIPATH))
 # A row the file does not show (another table, broadcast, multicast, a cloned exception).
-SKIP = RouteData("", "", 0, 0, 0, 0, 0, 0, 0, "*", table=-1)
+SKIP = RouteData(genmask="", gateway="", flags=0, metric=0, refcnt=0, use=0, mtu=0, window=0,
+                 irtt=0, iface="*", table=-1)
 # A message that matched FIXED_ROUTE without being one (see Ipv4Decoder._learn()).
-NOT_FIXED = RouteData("", "", 0, 0, 0, 0, 0, 0, 0, "*", table=-2)
+NOT_FIXED = SKIP._replace(table=-2)
 
 
 def _fixed_route_pattern() -> re.Pattern[bytes]:
@@ -273,13 +275,14 @@ class Ipv4Decoder:
         if self.fixed_specials and SKIP in datas:
             ntoa = _socket.inet_ntoa
             self.routes.extend(
-                Route(ntoa(destination), data)
+                Route(destination=ntoa(destination), data=data)
                 for destination, data in zip(destinations, datas)
                 if data is not SKIP and data is not None
             )
         else:
             self.routes.extend(
-                map(tuple.__new__, repeat(Route), zip(map(_socket.inet_ntoa, destinations), datas))
+                map(tuple.__new__, repeat(Route), zip(*values_of(
+                    Route, destination=map(_socket.inet_ntoa, destinations), data=datas)))
             )
         return True
 
@@ -295,6 +298,7 @@ class Ipv4Decoder:
         self.fixed_specials |= data is SKIP or data is NOT_FIXED
         return data
 
+    @specialised
     def _one(self, buf: bytes, offset: int, length: int) -> None:
         key = b""
         if length >= DST4_END:
@@ -305,7 +309,8 @@ class Ipv4Decoder:
             if data is not None:
                 if data is not SKIP:
                     destination = _socket.inet_ntoa(buf[offset + DST4_START : offset + DST4_END])
-                    self.routes.append(tuple.__new__(Route, (destination, data)))
+                    self.routes.append(tuple.__new__(Route, values_of(
+                        Route, destination=destination, data=data)))
                 return
         route = _decode_route4(buf, offset, length, self.ifname)
         if (
@@ -397,7 +402,7 @@ def _decode_route4(buf: bytes, offset: int, length: int, ifname: IfName) -> Opti
         type=rtm_type,
         protocol=protocol,
     )
-    return Route(_socket.inet_ntoa(destination), data)
+    return Route(destination=_socket.inet_ntoa(destination), data=data)
 
 
 _GENMASKS: Dict[int, str] = {}

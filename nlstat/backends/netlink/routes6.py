@@ -182,7 +182,7 @@ def _decode_route6(
             type=rtm_type,
             protocol=protocol,
         )
-        rows.append(Route6(destination_text, data))
+        rows.append(Route6(destination=destination_text, data=data))
     return table, dst_len == 0 and src_len == 0, rows
 
 

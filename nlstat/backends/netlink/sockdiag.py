@@ -43,6 +43,7 @@ from nlstat.kernel.sockdiag import (
     UNIX_DIAG_PEER,
     UNIX_DIAG_REQ,
 )
+from nlstat.model.build import specialised, values_of
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixSocket
 
 IPPROTO_BY_NAME = {TCP: IPPROTO_TCP, UDP: IPPROTO_UDP, UDPLITE: IPPROTO_UDPLITE, RAW: IPPROTO_RAW}
@@ -171,6 +172,7 @@ class InetDecoder:
         # Address texts repeat (listeners, peers): inet_ntop once per distinct address.
         self.texts: Dict[bytes, str] = {}
 
+    @specialised
     def chunk(self, buf: bytes) -> List[InetSocket]:
         # fmt: off
         records: List[InetSocket] = []
@@ -194,9 +196,7 @@ class InetDecoder:
             texts.clear()  # a million distinct peers must not cost a million cached strings
         texts_get = texts.get
         # tuple.__new__ builds the record without the generated __new__'s argument handling
-        # (a quarter of its cost; a compiled constructor function would add to this loop).
-        # The values are named as the record's fields, which
-        # tests/unit/test_layouts.py checks against InetSocket._fields.
+        # (a quarter of its cost); values_of() is written out in field order (model/build.py).
         new = tuple.__new__
         inet_socket = InetSocket
         protocol = self.protocol
@@ -243,10 +243,12 @@ class InetDecoder:
                     probes = retrans
             elif is_raw:
                 remote_port = 0
-            append(new(inet_socket, (
-                protocol, family, state, local_address, swap[local_port], remote_address,
-                swap[remote_port], recv_q, send_q, uid, inode, timer, timer_ms, retransmits, probes,
-                cookie, interface)))
+            append(new(inet_socket, values_of(
+                InetSocket, protocol=protocol, family=family, state=state,
+                local_address=local_address, local_port=swap[local_port],
+                remote_address=remote_address, remote_port=swap[remote_port], recv_q=recv_q,
+                send_q=send_q, uid=uid, inode=inode, timer=timer, timer_ms=timer_ms,
+                retransmits=retransmits, probes=probes, cookie=cookie, interface=interface)))
             offset += (length + 3) & ~3
         while 0 <= offset < end:
             offset = self._odd(buf, offset)
@@ -311,6 +313,7 @@ def _unix_path(name: bytes) -> str:
     return text
 
 
+@specialised
 def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
     """unix_diag answers -> UnixSocket records (refcnt unknown: unix_diag does not export it).
 
@@ -321,7 +324,6 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
     unpack = UNIX_MSG.unpack_from
     hdr_unpack = NLMSGHDR.unpack_from
     u32 = U32.unpack_from
-    # The values are named as UnixSocket's fields (tests/unit/test_layouts.py checks them).
     new = tuple.__new__
     unix_socket = UnixSocket
     for buf in chunks:
@@ -361,8 +363,9 @@ def decode_unix(chunks: Iterable[bytes]) -> Iterator[UnixSocket]:
                 socket_state, flags = SS_CONNECTING, 0
             else:
                 socket_state, flags = SS_UNCONNECTED, 0
-            yield new(unix_socket, (
-                type, socket_state, flags, inode, path, None, 0, state, peer_inode, cookie, name))
+            yield new(unix_socket, values_of(
+                UnixSocket, type=type, socket_state=socket_state, flags=flags, inode=inode,
+                path=path, state=state, peer_inode=peer_inode, cookie=cookie, name=name))
             offset += (length + 3) & ~3
 
 

@@ -56,8 +56,10 @@ def parse_line(line: str, path: str = "/proc/net/nf_conntrack", number: int = 0)
         raise MalformedInput(path, number, line.rstrip("\n"), "expected two tuples")
     orig, reply = (_tuple(t, path, number, line) for t in tuples)
     return ConntrackEntry(
-        family, protocol, orig[0], orig[1], orig[2], orig[3],
-        reply[0], reply[1], reply[2], reply[3], status, timeout, mark, zone,
+        family=family, protocol=protocol, orig_src=orig[0], orig_dst=orig[1],
+        orig_sport=orig[2], orig_dport=orig[3], reply_src=reply[0], reply_dst=reply[1],
+        reply_sport=reply[2], reply_dport=reply[3], status=status, timeout=timeout, mark=mark,
+        zone=zone,
     )
 
 

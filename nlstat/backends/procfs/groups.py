@@ -96,7 +96,8 @@ class GroupReader:
         # "%08X%08X%08X%08X", each word put in network order: the digits read as one number.
         raw = bytes.fromhex(hexaddr[:32].ljust(32, "0"))
         address = _socket.inet_ntop(_socket.AF_INET6, raw)
-        return GroupMembership(_socket.AF_INET6, device, address, users, index)
+        return GroupMembership(family=_socket.AF_INET6, device=device, address=address,
+                               users=users, ifindex=index)
 
     def _ipv4(self, number: int, line: str) -> GroupMembership | None:
         if not line.startswith("\t"):
@@ -128,7 +129,8 @@ class GroupReader:
             self.warn(f"warning, got bogus igmp line {number}.")
             return None
         address = _socket.inet_ntoa(_U32_LE.pack(int(hexaddr, 16)))
-        return GroupMembership(_socket.AF_INET, self.device, address, users, self.index)
+        return GroupMembership(family=_socket.AF_INET, device=self.device, address=address,
+                               users=users, ifindex=self.index)
 
     def read(self, lines: Iterable[str]) -> Iterator[GroupMembership]:
         for number, text in enumerate(lines):

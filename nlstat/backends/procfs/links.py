@@ -205,12 +205,16 @@ def parse_proc_net_dev(text: str) -> list[tuple[str, LinkStats]]:
             stats = LinkStats(*read_counters(counters, 16))
         elif version == 2:
             v = read_counters(counters, 13)
-            stats = LinkStats(v[0], v[1], v[2], v[3], v[4], v[5], 0, 0,
-                              v[6], v[7], v[8], v[9], v[10], v[11], v[12], 0)
+            stats = LinkStats(rx_bytes=v[0], rx_packets=v[1], rx_errors=v[2], rx_dropped=v[3],
+                              rx_fifo_errors=v[4], rx_frame_errors=v[5], tx_bytes=v[6],
+                              tx_packets=v[7], tx_errors=v[8], tx_dropped=v[9],
+                              tx_fifo_errors=v[10], collisions=v[11], tx_carrier_errors=v[12])
         else:
             v = read_counters(counters, 11)
-            stats = LinkStats(0, v[0], v[1], v[2], v[3], v[4], 0, 0,
-                              0, v[5], v[6], v[7], v[8], v[9], v[10], 0)
+            stats = LinkStats(rx_packets=v[0], rx_errors=v[1], rx_dropped=v[2],
+                              rx_fifo_errors=v[3], rx_frame_errors=v[4], tx_packets=v[5],
+                              tx_errors=v[6], tx_dropped=v[7], tx_fifo_errors=v[8],
+                              collisions=v[9], tx_carrier_errors=v[10])
         result.append((name, stats))
     return result
 
@@ -242,7 +246,8 @@ def parse_if_inet6(text: str) -> list[Inet6Address]:
         except ValueError:
             continue
         address = _socket.inet_ntop(_socket.AF_INET6, raw)
-        result.append(Inet6Address(fields[5], index, address, prefix, scope, flags))
+        result.append(Inet6Address(device=fields[5], ifindex=index, address=address,
+                                   prefix_length=prefix, scope=scope, flags=flags))
     return result
 
 
@@ -355,10 +360,12 @@ def fetch_interface(
             except OSError:
                 texts.append(None)  # netstat: a zeroed sockaddr, printed as "[NONE SET]"
         destination, broadcast, netmask = texts
-        inet = InetAddress(address, netmask, broadcast, destination)
+        inet = InetAddress(address=address, netmask=netmask, broadcast=broadcast,
+                           destination=destination)
 
-    return Interface(name, 0, flags, hardware_type, hardware_address, mtu, tx_queue_len,
-                     device_map, inet, stats)
+    return Interface(name=name, ifindex=0, flags=flags, hardware_type=hardware_type,
+                     hardware_address=hardware_address, mtu=mtu, tx_queue_len=tx_queue_len,
+                     device_map=device_map, inet=inet, stats=stats)
 
 
 class ProcInterfaces:

@@ -19,6 +19,7 @@ from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from nlstat.cscan import c_int, to_s32
 from nlstat.kernel.rtnetlink import RTF_CACHE, RTF_UP
+from nlstat.model.build import values_of
 from nlstat.model.routes import CachedRoute, Route, Route6, Route6Data, RouteCache, RouteData
 
 # The title lines the kernel writes (net/ipv4/fib_trie.c, net/ipv4/route.c), tabs included.
@@ -281,9 +282,10 @@ def _parse_ipv4_kernel(lines: List[str], specs: List[Spec]) -> Optional[List[Rou
     except (ValueError, OSError):
         return None
     if None in datas:
-        return [Route(destination, data)
+        return [Route(destination=destination, data=data)
                 for destination, data in zip(destination_texts, datas) if data is not None]
-    return list(map(tuple.__new__, repeat(Route), zip(destination_texts, datas)))
+    return list(map(tuple.__new__, repeat(Route), zip(*values_of(
+        Route, destination=destination_texts, data=datas))))
 
 
 class _Ipv4State:
@@ -337,7 +339,7 @@ class _Ipv4State:
             iface=str(iface),
             prefix_len=_prefix_len(self.genmask),
         )
-        return Route(self.destination, data), clean
+        return Route(destination=self.destination, data=data), clean
 
 
 def _prefix_len(mask: str) -> int:
@@ -356,7 +358,7 @@ def read_ipv4_cache(path: str) -> RouteCache:
     """
     lines = _read_lines(path)
     if not lines:
-        return RouteCache(-1, [])
+        return RouteCache(layout=-1, entries=[])
     title_line = _title(lines)
     guess = 0
     for title, bit in CACHE_GUESS:
@@ -371,13 +373,14 @@ def read_ipv4_cache(path: str) -> RouteCache:
         # No scanf format: netstat rewinds and prints one row of never-set variables for
         # every line, the title included (zero addresses, MSS/Window/irtt 0; the rest is
         # uninitialised memory in netstat, 0 and "" here).
-        blank = CachedRoute("0.0.0.0", "0.0.0.0", "0.0.0.0", 0, 0, 0, 0, "", 0, 0, 0)
-        return RouteCache(guess, [blank] * len(lines))
+        blank = CachedRoute(source="0.0.0.0", destination="0.0.0.0", gateway="0.0.0.0", flags=0,
+                            metric=0, refcnt=0, use=0, iface="", mss=0, window=0, irtt=0)
+        return RouteCache(layout=guess, entries=[blank] * len(lines))
     fields = [(title, _cache_spec(title)) for title in titles]
     specs, missing = header_specs(title_line, fields)
     if specs is None:
         # netstat would sscanf() with a NULL format and crash; print no rows instead.
-        return RouteCache(layout, [])
+        return RouteCache(layout=layout, entries=[])
     entries: List[CachedRoute] = []
     values_kept: List[ScanValue] = [""] * len(titles)
     address = "0.0.0.0"
@@ -415,7 +418,7 @@ def read_ipv4_cache(path: str) -> RouteCache:
                 arp=int(row.get("ARP", 0) or 0),
             )
         )
-    return RouteCache(layout, entries)
+    return RouteCache(layout=layout, entries=entries)
 
 
 def _cache_spec(title: str) -> Spec:
@@ -477,9 +480,10 @@ def _parse_ipv6_kernel(lines: List[str], cache: bool) -> Optional[List[Route6]]:
         return None
     datas = list(map(known.__getitem__, keys))
     if None in datas:
-        return [Route6(destination, data)
+        return [Route6(destination=destination, data=data)
                 for destination, data in zip(destination_texts, datas) if data is not None]
-    return list(map(tuple.__new__, repeat(Route6), zip(destination_texts, datas)))
+    return list(map(tuple.__new__, repeat(Route6), zip(*values_of(
+        Route6, destination=destination_texts, data=datas))))
 
 
 class _Ipv6State:
@@ -529,7 +533,7 @@ class _Ipv6State:
             source=_ipv6_text(v[9:17]) or "::",
             source_len=int(v[17]),
         )
-        return Route6(self.destination, data), clean
+        return Route6(destination=self.destination, data=data), clean
 
 
 def _ipv6_text(groups: Sequence[ScanValue]) -> Optional[str]:

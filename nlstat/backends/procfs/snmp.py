@@ -76,8 +76,8 @@ def parse_pairs(data: bytes) -> Tuple[List[StatsSection], bool]:
         numbers = read_counters(values[value_colon + 1 :], len(names))
         sections.append(
             StatsSection(
-                title[:colon].decode("latin-1"),
-                tuple(zip((name.decode("latin-1") for name in names), numbers)),
+                name=title[:colon].decode("latin-1"),
+                counters=tuple(zip((name.decode("latin-1") for name in names), numbers)),
             )
         )
     return sections, False
@@ -135,12 +135,12 @@ def parse_snmp6(data: bytes) -> List[StatsSection]:
             continue  # netstat would print its uninitialised buffer here
         if title is None or title not in name:
             if title is not None:
-                sections.append(StatsSection(title, tuple(counters)))
+                sections.append(StatsSection(name=title, counters=tuple(counters)))
             title = _section_title(name)
             counters = []
         counters.append((name, value))
     if title is not None:
-        sections.append(StatsSection(title, tuple(counters)))
+        sections.append(StatsSection(name=title, counters=tuple(counters)))
     return sections
 
 
@@ -164,24 +164,24 @@ def parse_sctp(data: bytes) -> StatsSection:
         rest = line[cut + 1 :].lstrip(b" \t\n")
         if rest:
             counters.append((line[:cut].decode("latin-1"), strtoull(rest, 0)[0]))
-    return StatsSection("Sctp", tuple(counters))
+    return StatsSection(name="Sctp", counters=tuple(counters))
 
 
 def read_pairs_file(path: str, name: str) -> StatsFile:
     """/proc/net/snmp or /proc/net/netstat; `name` is netstat's path for messages."""
     data, open_errno, read_errno = _read(path)
     if open_errno or read_errno:
-        return StatsFile(name, (), open_errno, read_errno)
+        return StatsFile(path=name, sections=(), open_errno=open_errno, read_errno=read_errno)
     sections, malformed = parse_pairs(data)
-    return StatsFile(name, tuple(sections), malformed=malformed)
+    return StatsFile(path=name, sections=tuple(sections), malformed=malformed)
 
 
 def read_snmp6_file(path: str, name: str) -> StatsFile:
     """/proc/net/snmp6."""
     data, open_errno, read_errno = _read(path)
     if open_errno or read_errno:
-        return StatsFile(name, (), open_errno, read_errno)
-    return StatsFile(name, tuple(parse_snmp6(data)))
+        return StatsFile(path=name, sections=(), open_errno=open_errno, read_errno=read_errno)
+    return StatsFile(path=name, sections=tuple(parse_snmp6(data)))
 
 
 def read_sctp_file(path: str, name: str) -> StatsFile:
@@ -189,5 +189,5 @@ def read_sctp_file(path: str, name: str) -> StatsFile:
     because netstat opens the section before it reads the first line."""
     data, open_errno, read_errno = _read(path)
     if open_errno:
-        return StatsFile(name, (), open_errno)
-    return StatsFile(name, (parse_sctp(data),), read_errno=read_errno)
+        return StatsFile(path=name, sections=(), open_errno=open_errno)
+    return StatsFile(path=name, sections=(parse_sctp(data),), read_errno=read_errno)

@@ -13,6 +13,7 @@ import struct
 from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 
 from nlstat.cscan import c_int, to_s32
+from nlstat.model.build import specialised, values_of
 from nlstat.model.sockets import InetSocket, UnixBatch, UnixKind, UnixSocket
 
 Warn = Callable[[str], None]
@@ -100,6 +101,7 @@ def _dec_int(text: str) -> int:
     return c_int(int(text))
 
 
+@specialised
 def parse_inet(
     lines: List[str],
     protocol: str,
@@ -123,7 +125,6 @@ def parse_inet(
     ports = CNumbers(_hex_port)
     times = CNumbers(_hex_ticks_ms)
     what = "tcp" if protocol == "tcp" else ("raw" if protocol == "raw" else "udp")
-    # The values are named as InetSocket's fields (tests/unit/test_layouts.py checks them).
     new = tuple.__new__
     inet_socket = InetSocket
     records: List[InetSocket] = []
@@ -147,11 +148,13 @@ def parse_inet(
              inode) = fields[:10]
             # fmt: off
             # Remote ports hardly repeat: converted, not looked up.
-            append(new(inet_socket, (
-                protocol, family, unsigned[state], local_address, ports[local_port],
-                remote_address, int(remote_port, 16) & 0xFFFF, longs[recv_q], longs[send_q],
-                ints[uid], int(inode), timer_kinds[timer], times[timer_ms],
-                longs[retransmits], ints[probes], 0, 0)))
+            append(new(inet_socket, values_of(
+                InetSocket, protocol=protocol, family=family, state=unsigned[state],
+                local_address=local_address, local_port=ports[local_port],
+                remote_address=remote_address, remote_port=int(remote_port, 16) & 0xFFFF,
+                recv_q=longs[recv_q], send_q=longs[send_q], uid=ints[uid], inode=int(inode),
+                timer=timer_kinds[timer], timer_ms=times[timer_ms],
+                retransmits=longs[retransmits], probes=ints[probes])))
             # fmt: on
         except (ValueError, IndexError, OSError):
             if warn is not None:
@@ -159,6 +162,7 @@ def parse_inet(
     return records
 
 
+@specialised
 def parse_unix(
     lines: List[str], path: str = "", warn: Optional[Warn] = None, first_line: int = 2
 ) -> List[UnixSocket]:
@@ -169,7 +173,6 @@ def parse_unix(
     (netstat reads it with scanf's %s and so shows it only up to the first blank).
     """
     numbers = HexNumbers()
-    # The values are named as UnixSocket's fields (tests/unit/test_layouts.py checks them).
     new = tuple.__new__
     unix_socket = UnixSocket
     records: List[UnixSocket] = []
@@ -184,9 +187,10 @@ def parse_unix(
                 raise ValueError("too few fields")
             _num, refcnt, protocol, flags, type, socket_state, inode = fields[:7]
             path_text = fields[7] if count > 7 else ""
-            append(new(unix_socket, (
-                numbers[type], numbers[socket_state], numbers[flags], int(inode), path_text,
-                numbers[refcnt], numbers[protocol], 0, 0, 0, None)))
+            append(new(unix_socket, values_of(
+                UnixSocket, type=numbers[type], socket_state=numbers[socket_state],
+                flags=numbers[flags], inode=int(inode), path=path_text, refcnt=numbers[refcnt],
+                protocol=numbers[protocol])))
         except (ValueError, IndexError):
             if warn is not None:
                 _bogus(warn, "unix", path, number)
@@ -242,7 +246,8 @@ class UnixText:
                     return UnixBatch.of(self._by_line(text))
                 refcnt, protocol, flags, type, socket_state = (
                     int(f, 16) for f in key.split(" "))
-                kinds[key] = UnixKind(type, socket_state, flags, refcnt, protocol)
+                kinds[key] = UnixKind(type=type, socket_state=socket_state, flags=flags,
+                                      refcnt=refcnt, protocol=protocol)
         # The inodes stay the kernel's decimal texts ("%5lu" without its blanks).
         return UnixBatch(list(map(kinds.__getitem__, keys)), None, paths, inodes)
 
@@ -342,6 +347,10 @@ def read_unix(path: str, warn: Optional[Warn] = None) -> Iterator[UnixSocket]:
 # apart, so all are kept). Only the keys are kept, never the rows.
 
 
+def _tuple_key(r: InetSocket) -> str:
+    return TUPLE_KEY % (r.local_address, r.local_port, r.remote_address, r.remote_port, r.state)
+
+
 def inet_keys(records: List[InetSocket]) -> bytes:
     """A blank-separated key per record, in order (made where the chunk was parsed, which may
     be a helper process; InetSeen.rows() reads them in the process that writes).
@@ -351,18 +360,16 @@ def inet_keys(records: List[InetSocket]) -> bytes:
     happen between two reads (seen under churn: the same connection printed with inode 0, then
     with its inode). No two live tcp sockets share a 4-tuple and a state.
     """
-    if records and records[0][0] == "tcp":
+    if records and records[0].protocol == "tcp":
         return " ".join(
             [
-                TUPLE_KEY % (r[3], r[4], r[5], r[6], r[2]) if r[6] or not r[10] else str(r[10])
+                _tuple_key(r) if r.remote_port or not r.inode else str(r.inode)
                 for r in records
             ]
         ).encode()
-    inodes = [record[10] for record in records]  # InetSocket.inode
+    inodes = [record.inode for record in records]
     if 0 in inodes:
-        return " ".join(
-            [str(r[10]) if r[10] else TUPLE_KEY % (r[3], r[4], r[5], r[6], r[2]) for r in records]
-        ).encode()
+        return " ".join([str(r.inode) if r.inode else _tuple_key(r) for r in records]).encode()
     return " ".join(map(str, inodes)).encode()
 
 
