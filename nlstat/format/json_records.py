@@ -21,6 +21,7 @@ from nlstat.format.sockets import (
     UNIX_TYPE_NAMES,
     unix_state_text,
 )
+from nlstat.model.build import fields_of, specialised
 from nlstat.model.sockets import RAW, TCP, InetSocket
 from nlstat.query import Query
 from nlstat.resolve import Names
@@ -144,6 +145,7 @@ class JsonInetRows:
             found = self._hosts[key] = text(_names_beside(self.names, family, address))
         return found
 
+    @specialised
     def renderer(self, protocol: str, family: int) -> Callable[[List[InetSocket]], str]:
         # fmt: off
         query = self.query
@@ -198,9 +200,9 @@ class JsonInetRows:
             lines: List[str] = []
             append = lines.append
             for record in batch:
-                (_p, _f, state, local_address, local_port, remote_address, remote_port,
-                 recv_q, send_q, uid, inode, _t, timer_ms, retransmits, probes, cookie,
-                 interface) = record
+                (state, local_address, local_port, remote_address, remote_port, recv_q, send_q,
+                 uid, inode, timer_ms, retransmits, probes, cookie,
+                 interface) = fields_of(InetSocket, record)
                 line = template % (
                     states[state], local_address, local_port, remote_address, remote_port,
                     recv_q, send_q, uid, inode, cookie or "null",

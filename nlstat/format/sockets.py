@@ -10,6 +10,7 @@ import _socket
 from itertools import chain, repeat
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple, cast
 
+from nlstat.model.build import fields_of, specialised
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch, UnixKind
 from nlstat.query import Query
 from nlstat.resolve import Names
@@ -152,6 +153,7 @@ class InetRows:
         self.port_texts(table)[port] = text
         return text
 
+    @specialised
     def renderer(
         self, protocol: str, family: int, fast: bool = True
     ) -> Callable[[List[InetSocket]], str]:
@@ -225,8 +227,8 @@ class InetRows:
             lines: List[str] = []
             append = lines.append
             for record in batch:
-                (_p, _f, state, local_address, local_port, remote_address, remote_port,
-                 recv_q, send_q, uid, inode, _t, _ms, _r, _pr, _c, _i) = record
+                (state, local_address, local_port, remote_address, remote_port, recv_q, send_q,
+                 uid, inode) = fields_of(InetSocket, record)
                 host = local_address if verbatim else (
                     hosts_get(local_address) or host_of(family, local_address))
                 port = ports[local_port] or port_of(table, local_port)
@@ -273,8 +275,8 @@ class InetRows:
             append = lines.append
             try:
                 for record in batch:
-                    (_p, _f, state, local_address, local_port, remote_address, remote_port,
-                     recv_q, send_q, _u, _n, _t, _ms, _r, _pr, _c, _i) = record
+                    (state, local_address, local_port, remote_address, remote_port, recv_q,
+                     send_q) = fields_of(InetSocket, record)
                     # An "a.b.c.d:port" is at most 21 columns: "%-23s " is .ljust(24).
                     append(
                         (queues % (recv_q, send_q) if recv_q or send_q else no_queues)

@@ -65,7 +65,18 @@ def tuple_display(record: Any, values: Dict[str, str]) -> str:
     return "(" + ", ".join(parts) + ",)"
 
 
-_CALL = re.compile(r"\bvalues_of\(")
+def fields_of(record: Any, value: Any) -> Tuple[Any, ...]:
+    """`(state, inode) = fields_of(InetSocket, record)` reads those fields of `record` by name.
+
+    Only in a @specialised function, which writes the statement out as the unpack of the whole
+    record, `(_skipped, _skipped, state, ..., inode, _skipped) = record`, in the record's field
+    order: as cheap as a hand-written unpack, and a field added to the record changes nothing
+    at the reader. The target names must be field names of `record`."""
+    raise TypeError("fields_of() is only written out in a @specialised function whose source "
+                    "can be read (nlstat is installed without its .py files?)")
+
+
+_CALL = re.compile(r"\b(values_of|fields_of)\(")
 
 
 def _call_end(text: str, start: int) -> int:
@@ -108,6 +119,35 @@ def _written_out(call: str, namespace: Dict[str, Any]) -> str:
     return tuple_display(record, values)
 
 
+def _unpack_written_out(source: str, start: int, call: str, namespace: Dict[str, Any]
+                        ) -> Tuple[int, str]:
+    """`(a, b) = fields_of(R, x)` (the call's text at `start`) -> (where the statement's
+    target starts, "(_skipped, a, b, ...) = x" in R's field order)."""
+    import _ast
+
+    before = source[:start].rstrip()
+    if not before.endswith("="):
+        raise TypeError(f"fields_of() is not the value of an assignment: {call!r}")
+    targets_end = len(before[:-1].rstrip())
+    if source[targets_end - 1] != ")":
+        raise TypeError(f"fields_of() wants a parenthesised target list: {call!r}")
+    opening = source.rindex("(", 0, targets_end)
+    names = [name.strip() for name in source[opening + 1:targets_end - 1].split(",")]
+    names = [name for name in names if name]
+    tree: Any = compile(call, "<fields_of>", "eval", _ast.PyCF_ONLY_AST)
+    node = tree.body
+    if len(node.args) != 2 or node.keywords:
+        raise SyntaxError(f"fields_of wants a record and a value: {call!r}")
+    lines = call.splitlines(True)
+    record = eval(_segment(lines, node.args[0]), namespace)
+    fields: Tuple[str, ...] = record._fields
+    unknown = [name for name in names if name not in fields]
+    if unknown or len(set(names)) != len(names):
+        raise TypeError(f"{record.__name__} has no field {unknown} (or one is named twice)")
+    targets = ", ".join(field if field in names else "_skipped" for field in fields)
+    return opening, f"({targets}) = ({_segment(lines, node.args[1])})"
+
+
 def _segment(lines: List[str], node: Any) -> str:
     """The source text of one expression node (offsets are UTF-8 byte columns)."""
     first, last = node.lineno - 1, node.end_lineno - 1
@@ -136,7 +176,7 @@ def _source_lines(filename: str, module: Dict[str, Any]) -> List[str]:
 
 def _calls_values_of(code: Any) -> bool:
     """Does this code (or a comprehension or function in it) still name values_of?"""
-    if "values_of" in code.co_names:
+    if "values_of" in code.co_names or "fields_of" in code.co_names:
         return True
     return any(_calls_values_of(const) for const in code.co_consts if hasattr(const, "co_names"))
 
@@ -176,15 +216,19 @@ def specialise(function: F) -> Optional[F]:
         line_start = source.rfind("\n", 0, match.start()) + 1
         if "#" in source[line_start:match.start()]:
             continue  # named in a comment
+        start = match.start()
         try:
             close = _call_end(source, match.end())
-            call = source[match.start():close]
-            display = _written_out(call, module)
+            call = source[start:close]
+            if match.group(1) == "values_of":
+                display = _written_out(call, module)
+            else:
+                start, display = _unpack_written_out(source, start, call, module)
         except SyntaxError:
             continue  # named in a docstring; a real call that failed is caught below
-        pieces.append(source[position:match.start()])
+        pieces.append(source[position:start])
         # The display keeps the call's line count, so the lines after it keep their numbers.
-        pieces.append(display + "\n" * call.count("\n"))
+        pieces.append(display + "\n" * source.count("\n", start, close))
         position = close
     pieces.append(source[position:])
     compiled = compile("".join(pieces), code.co_filename, "exec",
