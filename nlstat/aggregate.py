@@ -25,7 +25,8 @@ from nlstat.kernel.sockdiag import INET_DIAG_MSG
 from nlstat.model.sockets import RAW, TCP, InetSocket, UnixBatch
 
 # The keys of --count --by and of the metrics' --by, in the order they are documented.
-KEYS = ("proto", "state", "lport", "rport", "laddr", "raddr", "user", "program", "dev")
+KEYS = ("proto", "state", "lport", "rport", "laddr", "raddr", "user", "program", "dev",
+        "cgroup")
 DEFAULT_KEYS = ("proto", "state")
 
 # A key's value: text, a port number, or None where the key means nothing for the socket
@@ -38,8 +39,8 @@ Group = Tuple[Value, ...]
 
 # InetSocket field positions (from its declaration) of the raw values each key needs.
 _AT = InetSocket._fields.index
-_PROTOCOL, _FAMILY, _STATE, _UID, _INODE, _INTERFACE = map(
-    _AT, ("protocol", "family", "state", "uid", "inode", "interface"))
+_PROTOCOL, _FAMILY, _STATE, _UID, _INODE, _INTERFACE, _CGROUP = map(
+    _AT, ("protocol", "family", "state", "uid", "inode", "interface", "cgroup_id"))
 _INET_FIELDS: Dict[str, Tuple[int, ...]] = {
     "proto": (_PROTOCOL, _FAMILY),
     "state": (_PROTOCOL, _STATE),
@@ -50,6 +51,7 @@ _INET_FIELDS: Dict[str, Tuple[int, ...]] = {
     "user": (_UID,),
     "program": (_INODE,),
     "dev": (_INTERFACE,),
+    "cgroup": (_CGROUP,),
 }
 
 # An inet_diag answer: nlmsghdr, then struct inet_diag_msg (kernel/sockdiag.py).
@@ -103,8 +105,11 @@ class Tally:
         programs: Optional[Mapping[int, str]] = None,
         user: Callable[[int], str] = str,
         interface: Optional[Callable[[int], Optional[str]]] = None,
+        cgroup: Optional[Callable[[int], Optional[str]]] = None,
     ) -> None:
         self.keys = tuple(keys)
+        # cgroup id -> path (nlstat/cgroups.py: one walk of the cgroup2 tree, when first asked)
+        self.cgroup = cgroup
         self.programs = programs if programs is not None else {}
         self.user = user
         self.interface = interface or interface_name
@@ -209,6 +214,13 @@ class Tally:
 
     # -- reading ---------------------------------------------------------------------------
 
+    def _cgroup_path(self, cgroup_id: int) -> Optional[str]:
+        if self.cgroup is None:
+            from nlstat.cgroups import CgroupPaths
+
+            self.cgroup = CgroupPaths().path
+        return self.cgroup(cgroup_id)
+
     def groups(self) -> Dict[Group, int]:
         """Every group (the keys' values, in key order) with its count."""
         result: Dict[Group, int] = {}
@@ -244,6 +256,10 @@ class Tally:
                     if index not in interfaces:
                         interfaces[index] = self.interface(index) if index else None
                     group.append(interfaces[index])
+                elif key == "cgroup":
+                    cgroup_id = values[position[_CGROUP]]
+                    assert isinstance(cgroup_id, int)
+                    group.append(self._cgroup_path(cgroup_id))
                 elif key == "program":
                     group.append(raw[1])  # type: ignore[arg-type]
                 else:  # lport, rport, laddr, raddr: the record's own value

@@ -125,6 +125,7 @@ def sockets(
     uid: Union[str, int, None] = ...,
     pid: Optional[int] = ...,
     program: Optional[str] = ...,
+    cgroup: Optional[str] = ...,
     processes: Literal[False] = ...,
     backend: str = ...,
     proc_root: str = ...,
@@ -145,6 +146,7 @@ def sockets(
     uid: Union[str, int, None] = ...,
     pid: Optional[int] = ...,
     program: Optional[str] = ...,
+    cgroup: Optional[str] = ...,
     processes: Literal[True],
     backend: str = ...,
     proc_root: str = ...,
@@ -164,6 +166,7 @@ def sockets(
     uid: Union[str, int, None] = None,
     pid: Optional[int] = None,
     program: Optional[str] = None,
+    cgroup: Optional[str] = None,
     processes: bool = False,
     backend: str = "auto",
     proc_root: str = "/proc",
@@ -180,8 +183,9 @@ def sockets(
         src="198.18.0.0/15", dst="2001:db8::1"           an address or a prefix
         dev="eth0"                                       bound to this device (SO_BINDTODEVICE)
         uid="www-data" or 33, pid=1234, program="nginx"  owner; pid/program walk /proc/*/fd
+        cgroup="/system.slice/nginx.service"             cgroup v2 (records carry cgroup_id)
 
-    Ports, addresses, dev and uid select inet sockets only. `processes=True` yields
+    Ports, addresses, dev, uid and cgroup select inet sockets only. `processes=True` yields
     OwnedSocket(socket, pid, program) for every socket (a walk of /proc/*/fd first).
 
     >>> sum(1 for _ in nlstat.sockets("tcp", state="established", dport=443))
@@ -197,7 +201,7 @@ def sockets(
     if family is not None:
         kinds = tuple(name for name in kinds if name != "unix")
     selection = filtering.make(state=state, sport=sport, dport=dport, src=src, dst=dst,
-                               dev=dev, uid=uid, pid=pid, program=program)
+                               dev=dev, uid=uid, pid=pid, program=program, cgroup=cgroup)
     env = _environment(backend, proc_root)
     query = Query(all=True, tcp=TCP in kinds, udp=UDP in kinds, udplite=UDPLITE in kinds,
                   raw=RAW in kinds, inet=int(_socket.AF_INET in families),

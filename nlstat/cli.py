@@ -172,7 +172,8 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         True,
         None,
         "--by=KEY[,KEY...]",
-        "group --count and metrics by proto,state,lport,rport,laddr,raddr,user,program,dev",
+        "group --count and metrics by proto,state,lport,rport,laddr,raddr,user,program,dev,"
+        "cgroup",
     ),
     "prometheus": (False, None, "--prometheus", "print socket metrics for Prometheus"),
     "serve": (
@@ -216,10 +217,12 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
     "uid": (True, None, "--uid=USER|UID", "only sockets of this user"),
     "pid": (True, None, "--pid=PID", "only sockets of this process"),
     "program-name": (True, None, "--program-name=NAME", "only sockets of processes so named"),
+    "cgroup": (True, None, "--cgroup=PATH", "only inet sockets of this cgroup v2 (as in "
+               "/proc/PID/cgroup)"),
 }
 # The OWN_OPTIONS that are socket filters (the rest of nlstat/filters.py's OPTION_FIELDS).
 FILTER_OPTIONS = frozenset(("state", "sport", "dport", "src", "dst", "dev", "uid", "pid",
-                            "program-name"))
+                            "program-name", "cgroup"))
 
 # The output-form options: at most one of them per command line (docs/schema.md).
 OUTPUT_OPTIONS = ("json", "ndjson")

@@ -64,13 +64,15 @@ OPTION_FIELDS: Dict[str, str] = {
     "uid": "uid",
     "pid": "pid",
     "program-name": "program",
+    "cgroup": "cgroup",
 }
 # The parts of a filter, in the order -v names them.
-PARTS = ("state", "sport", "dport", "src", "dst", "dev", "uid", "pid", "program")
+PARTS = ("state", "sport", "dport", "src", "dst", "dev", "uid", "pid", "program", "cgroup")
 # What inet_diag bytecode can say (the state mask is separate).
 BYTECODE_PARTS = frozenset(("sport", "dport", "src", "dst", "dev"))
-# Parts that only inet sockets have: a unix socket never matches them.
-INET_ONLY_PARTS = frozenset(("sport", "dport", "src", "dst", "dev", "uid"))
+# Parts that only inet sockets have: a unix socket never matches them (unix_diag reports no
+# cgroup).
+INET_ONLY_PARTS = frozenset(("sport", "dport", "src", "dst", "dev", "uid", "cgroup"))
 
 V4_MAPPED = b"\0" * 10 + b"\xff\xff"
 # Address texts whose verdict is cached per predicate before the cache starts again.
@@ -129,11 +131,12 @@ class Filters(NamedTuple):
     uid: Optional[int] = None
     pid: Optional[int] = None
     program: Optional[str] = None  # argv[0] as netstat -p shows it, uncut
+    cgroup: Optional[int] = None  # cgroup v2 id (nlstat/cgroups.py) of --cgroup PATH
 
     def parts(self) -> Tuple[str, ...]:
         """The parts given, by their -v names, in PARTS order."""
         values = (self.states, self.sport, self.dport, self.src, self.dst, self.dev,
-                  self.uid, self.pid, self.program)
+                  self.uid, self.pid, self.program, self.cgroup)
         return tuple(name for name, value in zip(PARTS, values) if value is not None)
 
     @property
@@ -163,6 +166,11 @@ class Filters(NamedTuple):
         done = set(BYTECODE_PARTS)
         if protocol != RAW:
             done.add("state")
+        if self.cgroup is not None:
+            from nlstat.cgroups import kernel_reports_cgroups
+
+            if kernel_reports_cgroups():
+                done.add("cgroup")  # INET_DIAG_BC_CGROUP_COND
         return frozenset(done.intersection(self.parts()))
 
 
@@ -257,6 +265,17 @@ def parse_pid(text: str) -> int:
     raise InvalidFilter(f"bad process id '{text}' for --pid")
 
 
+def parse_cgroup(text: str) -> int:
+    """A cgroup v2 path ("/system.slice/x.service", as /proc/PID/cgroup writes it, or the
+    whole path under the cgroup2 mount) -> its id."""
+    from nlstat.cgroups import cgroup_id
+
+    try:
+        return cgroup_id(text)
+    except ValueError as err:
+        raise InvalidFilter(f"bad cgroup '{text}' for --cgroup ({err})") from None
+
+
 def from_options(values: Mapping[str, str]) -> Optional[Filters]:
     """The command line's filter options (name -> text, names as in OPTION_FIELDS)."""
     fields: Dict[str, object] = {}
@@ -274,6 +293,8 @@ def from_options(values: Mapping[str, str]) -> Optional[Filters]:
             fields[field] = parse_uid(text)
         elif field == "pid":
             fields[field] = parse_pid(text)
+        elif field == "cgroup":
+            fields[field] = parse_cgroup(text)
         else:
             if not text:
                 raise InvalidFilter("empty program name for --program-name")
@@ -291,6 +312,7 @@ def make(
     uid: object = None,
     pid: object = None,
     program: object = None,
+    cgroup: object = None,
 ) -> Optional[Filters]:
     """Filters from the API's keywords: texts as on the command line, or Python values
     (ints for ports, uid, pid, device index; (low, high) for a port range; an iterable of
@@ -338,6 +360,10 @@ def make(
         if not isinstance(program, str) or not program:
             raise InvalidFilter(f"bad program name {program!r}")
         fields["program"] = program
+    if cgroup is not None:
+        if not isinstance(cgroup, str):
+            raise InvalidFilter(f"bad cgroup {cgroup!r} (a path such as /system.slice)")
+        fields["cgroup"] = parse_cgroup(cgroup)
     return Filters(**fields) if fields else None  # type: ignore[arg-type]
 
 
@@ -396,6 +422,9 @@ def inet_predicate(
     if "uid" in wanted and filters.uid is not None:
         uid = filters.uid
         tests.append(lambda record: record.uid == uid)
+    if "cgroup" in wanted and filters.cgroup is not None:
+        cgroup = filters.cgroup
+        tests.append(lambda record: record.cgroup_id == cgroup)
     if wanted & {"pid", "program"} and filters.needs_owners:
         inodes = owned if owned is not None else frozenset()
         tests.append(lambda record: record.inode in inodes)

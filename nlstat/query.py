@@ -124,6 +124,17 @@ class Query(NamedTuple):
         return "connected"
 
     @property
+    def wants_cgroup(self) -> bool:
+        """Read each inet socket's cgroup (InetSocket.cgroup_id): for --count/--by cgroup, a
+        metrics label, --cgroup, and the JSON outputs with -e. A plain listing never pays."""
+        return (
+            "cgroup" in self.count_by
+            or "cgroup" in self.metrics_by
+            or (self.output != OUTPUT_TEXT and self.extend > 0)
+            or (self.filters is not None and self.filters.cgroup is not None)
+        )
+
+    @property
     def wants_inet_v4(self) -> bool:
         """Read the IPv4 tables (netstat.c main(): `flag_arg == 0` or the inet family is on)."""
         return self.selections == 0 or self.inet > 0

@@ -78,6 +78,8 @@ INET = record("inet", {
     "local_service": NAME_OR_NULL,
     "remote_service": NAME_OR_NULL,
     "user": STRING,
+    # -e: the cgroup v2 path (nlstat/cgroups.py), null when unknown (/proc, TIME_WAIT, gone)
+    "cgroup": NAME_OR_NULL,
     "pid": INT_OR_NULL,
     "program": NAME_OR_NULL,
     "timer": {"type": "string",
@@ -106,6 +108,7 @@ UNIX = record("unix", {
                  "pattern": "^[A-Za-z0-9+/]+={0,2}$"},
     "pid": INT_OR_NULL,
     "program": NAME_OR_NULL,
+    "cgroup": {"type": "null"},  # -e: unix_diag reports no cgroup
 })
 
 GROUP = record("group", {

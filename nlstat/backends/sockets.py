@@ -8,6 +8,7 @@ is there); unix from /proc under auto, because RefCnt (sk_refcnt) exists only in
 
 import _socket
 import itertools
+import os
 from typing import (
     TYPE_CHECKING,
     Callable,
@@ -124,11 +125,24 @@ class SocketSource:
         self.bytecode = b""
         self.state_mask = 0xFFFFFFFF
         self.owned: Optional[FrozenSet[int]] = None
+        self._cgroups_said = False
+        if query.wants_cgroup:
+            from nlstat.cgroups import kernel_reports_cgroups
+
+            if not kernel_reports_cgroups():
+                self._no_cgroups(f"this kernel ({os.uname().release}) does not report socket "
+                                 "cgroups (INET_DIAG_CGROUP_ID, Linux 5.7)")
         if self.filters is not None:
             from nlstat.backends.netlink.bytecode import bytecode
 
             self.bytecode = bytecode(self.filters)
             self.state_mask = self.filters.state_mask()
+
+    def _no_cgroups(self, why: str) -> None:
+        """Said once a run: where cgroups were asked for and cannot be known."""
+        if not self._cgroups_said:
+            self._cgroups_said = True
+            self.env.warn(f"nlstat: {why}: cgroup left empty")
 
     def close(self) -> None:
         if self._diag is not None:
@@ -164,11 +178,13 @@ class SocketSource:
                 states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
                 first, decoder, rest = self._sockdiag().inet_stream(
                     protocol, family, states & self.state_mask, self.query.timers,
-                    self.bytecode,
+                    self.bytecode, self.query.wants_cgroup,
                 )
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
                 self._refused(proc_file(protocol, family), err, path)
+        if self.query.wants_cgroup:
+            self._no_cgroups(f"{path} does not say which cgroup a socket belongs to")
         if self.filters is not None and self.filters.dev is not None:
             # /proc/net/* does not say which device a socket is bound to. A kernel without
             # this protocol's diag module (raw_diag is often left out): its sockets are
@@ -180,13 +196,17 @@ class SocketSource:
         return InetTable([], None, proc_chunks(path), path)
 
     def check_dev(self) -> None:
-        """--dev needs sock_diag: an error under NLSTAT_BACKEND=proc."""
-        if self.filters is not None and self.filters.dev is not None and (
-                self.env.backend == BACKEND_PROC):
-            from nlstat.errors import InvalidFilter
+        """--dev and --cgroup need sock_diag: an error under NLSTAT_BACKEND=proc."""
+        if self.filters is None or self.env.backend != BACKEND_PROC:
+            return
+        from nlstat.errors import InvalidFilter
 
+        if self.filters.dev is not None:
             raise InvalidFilter("--dev needs sock_diag: /proc/net/* does not say which "
                                 "device a socket is bound to (NLSTAT_BACKEND=proc)")
+        if self.filters.cgroup is not None:
+            raise InvalidFilter("--cgroup needs sock_diag: /proc/net/* does not say which "
+                                "cgroup a socket belongs to (NLSTAT_BACKEND=proc)")
 
     def kernel_done(self, protocol: str, netlink: bool) -> FrozenSet[str]:
         """The filter parts a table of `protocol` arrived with already applied."""
@@ -248,7 +268,8 @@ class SocketSource:
             return None
         try:
             first, decoder, rest = self._sockdiag().tcp_both_stream(
-                tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode
+                tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode,
+                self.query.wants_cgroup,
             )
         except BackendUnavailable as err:
             self.env.trace(f"sock_diag refused tcp over both families ({err}); one dump per family")

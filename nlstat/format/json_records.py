@@ -126,6 +126,20 @@ class JsonInetRows:
         self.programs = programs if programs is not None or not query.programs else {}
         self._services: Dict[Tuple[str, int], str] = {}
         self._hosts: Dict[Tuple[int, str], str] = {}
+        self._cgroups: Dict[int, str] = {}
+        self._cgroup_paths: Optional[Callable[[int], Optional[str]]] = None
+
+    def cgroup(self, cgroup_id: int) -> str:
+        """The "cgroup" value: the cgroup v2 path, null when unknown (nlstat/cgroups.py)."""
+        found = self._cgroups.get(cgroup_id)
+        if found is None:
+            if self._cgroup_paths is None:
+                from nlstat.cgroups import CgroupPaths
+
+                self._cgroup_paths = CgroupPaths().path
+            path = self._cgroup_paths(cgroup_id)
+            found = self._cgroups[cgroup_id] = "null" if path is None else text(path)
+        return found
 
     def service(self, table: str, port: int) -> str:
         key = (table, port)
@@ -195,14 +209,15 @@ class JsonInetRows:
         timers = query.timers
         host = self.host
         service = self.service
+        cgroup = self.cgroup
 
         def render(batch: List[InetSocket]) -> str:
             lines: List[str] = []
             append = lines.append
             for record in batch:
                 (state, local_address, local_port, remote_address, remote_port, recv_q, send_q,
-                 uid, inode, timer_ms, retransmits, probes, cookie,
-                 interface) = fields_of(InetSocket, record)
+                 uid, inode, timer_ms, retransmits, probes, cookie, interface,
+                 cgroup_id) = fields_of(InetSocket, record)
                 line = template % (
                     states[state], local_address, local_port, remote_address, remote_port,
                     recv_q, send_q, uid, inode, cookie or "null",
@@ -214,7 +229,7 @@ class JsonInetRows:
                     line += (',"local_service":' + service(table, local_port)
                              + ',"remote_service":' + service(table, remote_port))
                 if extend:
-                    line += ',"user":' + text(names.user(uid))
+                    line += ',"user":' + text(names.user(uid)) + ',"cgroup":' + cgroup(cgroup_id)
                 if programs is not None:
                     pid, program = split_owner(programs.get(inode))
                     line += ',"pid":' + number(pid) + ',"program":' + text(program)
@@ -277,6 +292,10 @@ def _unix_head(kind_type: int, socket_state: int, flags: int, refcnt: Optional[i
     )
 
 
+# unix_diag reports no cgroup (only inet_diag has INET_DIAG_CGROUP_ID): null with -e.
+NO_CGROUP = ',"cgroup":null'
+
+
 def unix_batch_renderer(
     query: Query, programs: Optional[Mapping[int, str]] = None
 ) -> Callable[[UnixBatch], str]:
@@ -284,6 +303,7 @@ def unix_batch_renderer(
     heads: Dict[object, str] = {}
     if programs is None and query.programs:
         programs = {}
+    extend = query.extend > 0
 
     def render(batch: UnixBatch) -> str:
         lines: List[str] = []
@@ -294,6 +314,8 @@ def unix_batch_renderer(
                 head = heads[kind] = _unix_head(kind.type, kind.socket_state, kind.flags,
                                                 kind.refcnt, kind.protocol)
             line = head + str(inode) + path_fields(path) + ',"peer_inode":null,"cookie":null'
+            if extend:
+                line += NO_CGROUP
             if programs is not None:
                 pid, program = split_owner(programs.get(inode))
                 line += ',"pid":' + number(pid) + ',"program":' + text(program)
@@ -309,6 +331,7 @@ def unix_records_renderer(
     """unix_diag records (joined with /proc) -> "unix" lines, with cookie and peer inode."""
     if programs is None and query.programs:
         programs = {}
+    extend = query.extend > 0
 
     def render(records: Sequence[UnixSocket]) -> str:
         lines: List[str] = []
@@ -320,6 +343,8 @@ def unix_records_renderer(
                     + ',"peer_inode":%s,"cookie":%s' % (
                         number(record.peer_inode if record.cookie else None),
                         number(record.cookie or None)))
+            if extend:
+                line += NO_CGROUP
             if programs is not None:
                 pid, program = split_owner(programs.get(record.inode))
                 line += ',"pid":' + number(pid) + ',"program":' + text(program)

@@ -40,6 +40,10 @@ class InetSocket(NamedTuple):
     probes: int = 0
     cookie: int = 0  # sock_diag socket cookie (0 from procfs)
     interface: int = 0  # bound interface index (0 from procfs)
+    # cgroup v2 id of the socket's cgroup (the directory's inode under the cgroup2 mount);
+    # 0 when unknown: not asked for, /proc, a kernel before 5.7, TIME_WAIT and SYN_RECV
+    # sockets (no attributes). Read only when a query wants it (Query.wants_cgroup).
+    cgroup_id: int = 0
 
 
 class UnixSocket(NamedTuple):

@@ -403,12 +403,13 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: List[tuple] = []
 
-    def tcp_both_stream(self, states: int, want_info: bool, bytecode: bytes = b"") -> tuple:
+    def tcp_both_stream(self, states: int, want_info: bool, bytecode: bytes = b"",
+                        want_cgroup: bool = False) -> tuple:
         self.requests.append(("tcp both", states, bytecode))
         return self._empty()
 
     def inet_stream(self, protocol: str, family: int, states: int, want_info: bool,
-                    bytecode: bytes = b"") -> tuple:
+                    bytecode: bytes = b"", want_cgroup: bool = False) -> tuple:
         self.requests.append((protocol, states, bytecode))
         return self._empty()
 

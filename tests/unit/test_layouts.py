@@ -419,7 +419,7 @@ def test_inet_diag_fields_land_in_their_record_fields() -> None:
         "protocol": "tcp", "family": socket.AF_INET, "state": 8, "local_address": "10.0.0.1",
         "local_port": 1111, "remote_address": "10.0.0.2", "remote_port": 2222, "recv_q": 11,
         "send_q": 12, "uid": 1000, "inode": 99999, "timer": 2, "timer_ms": 1234,
-        "retransmits": 0, "probes": 5, "cookie": 0x1122334455, "interface": 7,
+        "retransmits": 0, "probes": 5, "cookie": 0x1122334455, "interface": 7, "cgroup_id": 0,
     }
 
 
@@ -442,7 +442,7 @@ def test_proc_fields_land_in_their_record_fields() -> None:
         "protocol": "tcp", "family": socket.AF_INET, "state": 8, "local_address": "10.0.0.1",
         "local_port": 1111, "remote_address": "10.0.0.2", "remote_port": 2222, "recv_q": 11,
         "send_q": 12, "uid": 1000, "inode": 99999, "timer": 2, "timer_ms": 12340,
-        "retransmits": 5, "probes": 6, "cookie": 0, "interface": 0,
+        "retransmits": 5, "probes": 6, "cookie": 0, "interface": 0, "cgroup_id": 0,
     }
     (unix,) = parse_unix(["0000000000000000: 00000003 00000000 00010000 0005 01  4242 @x"])
     assert unix == UnixSocket(type=5, socket_state=1, flags=0x10000, inode=4242, path="@x",

@@ -25,6 +25,7 @@ from nlstat.backends.netlink.sockdiag import (
 )
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCP_LISTEN
+from nlstat.model.sockets import InetSocket
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "sockdiag"
 
@@ -196,9 +197,12 @@ def expected_record(message: bytes, protocol: str) -> tuple:
     if protocol == "tcp":
         wqueue = 0 if state == TCP_LISTEN else wqueue
         retransmits, probes = (retrans, 0) if timer == 1 else (0, retrans)
-    return (protocol, family, state, text(src), socket.ntohs(sport), text(dst),
-            0 if protocol == "raw" else socket.ntohs(dport), rqueue, wqueue, uid, inode, timer,
-            expires, retransmits, probes, cookie, ifindex)
+    return InetSocket(
+        protocol=protocol, family=family, state=state, local_address=text(src),
+        local_port=socket.ntohs(sport), remote_address=text(dst),
+        remote_port=0 if protocol == "raw" else socket.ntohs(dport), recv_q=rqueue,
+        send_q=wqueue, uid=uid, inode=inode, timer=timer, timer_ms=expires,
+        retransmits=retransmits, probes=probes, cookie=cookie, interface=ifindex)
 
 
 def with_attributes(message: bytes, extra: int) -> bytes:

@@ -9,7 +9,8 @@ furthest inet_diag_bc_audit() accepts), which rejects the socket.
 
 Operands: a port comparison carries the port in the `no` field of a second bc_op (host
 order); S_COND/D_COND carry `struct inet_diag_hostcond { u8 family; u8 prefix_len; int port;
-__be32 addr[]; }` (port -1: any); DEV_COND a u32 interface index.
+__be32 addr[]; }` (port -1: any); DEV_COND a u32 interface index; CGROUP_COND (Linux 5.7) a
+u64 cgroup v2 id, which a TIME_WAIT or SYN_RECV socket never matches (its id reads as 0).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import List, Tuple
 from nlstat.filters import Filters, Prefix
 from nlstat.kernel.netlink import NLATTR
 from nlstat.kernel.sockdiag import (
+    INET_DIAG_BC_CGROUP_COND,
     INET_DIAG_BC_D_COND,
     INET_DIAG_BC_D_GE,
     INET_DIAG_BC_D_LE,
@@ -33,6 +35,7 @@ from nlstat.kernel.sockdiag import (
 )
 
 U32 = struct.Struct("=I")
+U64 = struct.Struct("=Q")  # the cgroup id: get_unaligned((const u64 *)(op + 1)), host order
 # The kernel checks port comparisons as they are; (code, operand) pairs below.
 Operation = Tuple[int, bytes]
 
@@ -66,6 +69,8 @@ def operations(filters: Filters) -> List[Operation]:
         ops.append((INET_DIAG_BC_D_COND, _host_operand(filters.dst)))
     if filters.dev is not None:
         ops.append((INET_DIAG_BC_DEV_COND, U32.pack(filters.dev)))
+    if filters.cgroup is not None and "cgroup" in filters.kernel_parts(""):
+        ops.append((INET_DIAG_BC_CGROUP_COND, U64.pack(filters.cgroup)))
     return ops
 
 
