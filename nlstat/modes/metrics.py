@@ -16,16 +16,17 @@ def run(query: Query, env: Environment) -> int:
             "(pip install prometheus_client, or nlstat[prometheus])"
         )
         return ExitStatus.ERROR
-    from nlstat.metrics import Exposition, Sampler
+    from nlstat.metrics import Exposition, NetnsSampler, Sampler
 
-    sampler = Sampler(query, env)
+    # --all-netns: the namespaces are counted by children and added up in this process.
+    sampler = NetnsSampler(query, env) if query.all_netns else Sampler(query, env)
     try:
         exposition = Exposition(query, env)
         if query.metrics == "serve":
             from nlstat.serve import serve
 
-            return serve(query, env, sampler, exposition)
+            return serve(query, env, sampler, exposition)  # type: ignore[arg-type]
         env.stdout.write(exposition.render(sampler.take()))
-        return ExitStatus.OK
+        return sampler.failed or ExitStatus.OK
     finally:
         sampler.close()
