@@ -376,6 +376,8 @@ def test_all_namespaces_in_json_one_document_each(scene: Scene, argv: List[str])
         assert document["netns"]["name"] == ns.name
         inside = ns.run([sys.executable, "-m", "nlstat", *argv, "--json"], env=_environ())
         expected = json.loads(inside.stdout)
+        # The same records, each naming its namespace as the header does.
+        assert all(record.pop("netns") == document["netns"] for record in document["records"])
         assert (document["records"], document["sources"]) == (
             expected["records"], expected["sources"])
 
