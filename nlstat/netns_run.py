@@ -483,6 +483,11 @@ def gather(query: Query, env: Environment, work: Callable[[], Any]) -> Answers:
     brought back to this process in the namespaces' order. A namespace that cannot be
     entered or whose work fails is said on stderr, left out, and makes the status 1."""
     _prefetch(query)
+    if query.programs or "program" in query.count_by or "program" in query.metrics_by:
+        from nlstat.procmap import prepare_inode_map
+
+        # One /proc/*/fd walk for every namespace's child (they share the PID namespace).
+        prepare_inode_map(env.proc_root)
     found, failed = members(query, env)
     _PARENT_FDS.update(member.fd for member in found)
     answers: List[Tuple[Member, Any]] = []

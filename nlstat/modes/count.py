@@ -94,11 +94,6 @@ def _run_over_namespaces(query: Query, env: Environment) -> int:
             source.close()
 
     while True:
-        if "program" in keys:
-            from nlstat.procmap import prepare_inode_map
-
-            # One /proc/*/fd walk for every namespace's child (they share the PID namespace).
-            prepare_inode_map(env.proc_root)
         answers, status = netns_run.gather(query, env, work)
         merged: Dict[Group, int] = {}
         netns: Dict[Value, object] = {}
