@@ -172,7 +172,8 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         True,
         None,
         "--by=KEY[,KEY...]",
-        "group --count and metrics by proto,state,lport,rport,laddr,raddr,user,program,dev",
+        "group --count and metrics by proto,state,lport,rport,laddr,raddr,user,program,dev,"
+        "netns",
     ),
     "prometheus": (False, None, "--prometheus", "print socket metrics for Prometheus"),
     "serve": (

@@ -399,3 +399,16 @@ def test_all_namespaces_in_ndjson_one_group_each(scene: Scene) -> None:
     green = groups[names.index(scene.green.name)]
     assert any("nlstat-netns-blue" in json.dumps(line) for line in blue)
     assert not any("nlstat-netns-blue" in json.dumps(line) for line in green)
+
+
+def test_count_over_namespaces_that_may_not_be_entered(scene: Scene) -> None:
+    """--count --all-netns as a user who may enter no other namespace: the table still
+    comes, with the user's own namespace only, each other one says why not, status 1."""
+    got = _unprivileged(["--all-netns", "--count", "--by", "netns", "-x"], scene.green)
+    assert got.returncode == 1
+    rows = got.stdout.decode().splitlines()
+    assert rows[0].split() == ["NETNS", "COUNT"]
+    assert len(rows) <= 2 and all(not row.startswith(scene.blue.name) for row in rows)
+    lines = got.stderr.decode().splitlines()
+    assert f"nlstat: netns {scene.blue.name}: cannot enter: Operation not permitted" in lines
+    assert all(line.endswith(": cannot enter: Operation not permitted") for line in lines)
