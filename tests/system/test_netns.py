@@ -134,17 +134,19 @@ def test_names_come_from_the_namespace_etc(scene: Scene) -> None:
 
 def blocks(stdout: bytes) -> Dict[str, bytes]:
     """--all-netns output cut at its `netns: LABEL (inode N)` lines: header -> block."""
-    found: Dict[str, bytes] = {}
-    header = None
+    # Lines are gathered and joined once: another test run's namespace may hold 100k
+    # sockets, and adding line by line to bytes copies the block at every line.
+    found: Dict[str, List[bytes]] = {}
+    lines: List[bytes] = []
     for line in stdout.splitlines(keepends=True):
         if line.startswith(b"netns: "):
             header = line.decode().rstrip("\n")
             assert header not in found, header
-            found[header] = b""
+            lines = found[header] = []
         else:
-            assert header is not None, line
-            found[header] += line
-    return found
+            assert found, line
+            lines.append(line)
+    return {header: b"".join(block) for header, block in found.items()}
 
 
 def header_of(ns: netns.Namespace) -> str:
