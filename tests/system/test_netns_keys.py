@@ -291,3 +291,33 @@ def test_repeated_states_combine_live(scene: Scene) -> None:
     assert both.stdout == one.stdout
     states = Counter(line.split()[5] for line in both.stdout.decode().splitlines()[2:])
     assert states == Counter({"LISTEN": 2, "ESTABLISHED": 2})
+
+
+def test_real_prometheus_scrapes_every_namespace(scene: Scene) -> None:
+    """A real Prometheus (inside red, as nlstat --serve --all-netns is) stores every
+    namespace's counts under its netns label, equal to netstat's rows in each."""
+    pytest.importorskip("prometheus_client")
+    from tests.system import test_metrics as metrics
+
+    for tool in (metrics.PROMTOOL, metrics.PROMETHEUS):
+        if not os.path.exists(tool):
+            pytest.skip(f"needs {tool} (Debian package prometheus)")
+    world = metrics.World(scene.red, [])
+    with metrics.Served(world, ["--all-netns", "-t", *PORTS]) as served:
+        server = metrics.PrometheusServer(world, served.port)
+        try:
+            assert server.wait_for('up{job="nlstat"} == 1')
+            for ns in (scene.red, scene.amber):
+                want = {key: float(count) for key, count in netstat_counts(ns, ["-atn"]).items()}
+                found = server.wait_for(f'nlstat_sockets{{netns="{ns.name}"}}')
+                stored = {(str(item["metric"]["proto"]),  # type: ignore[index]
+                           str(item["metric"].get("state", ""))):  # type: ignore[attr-defined]
+                          float(item["value"][1])  # type: ignore[index]
+                          for item in found}
+                assert stored == want, ns.name
+            backlog = server.wait_for(
+                f'nlstat_listen_queue_max{{netns="{scene.amber.name}",lport="7403"}}')
+            assert float(backlog[0]["value"][1]) > 0  # type: ignore[index]
+        finally:
+            server.stop()
+            assert not os.path.exists(server.directory)
