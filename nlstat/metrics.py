@@ -11,7 +11,17 @@ labels: docs/metrics.md.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Protocol,
+    Tuple,
+)
 
 from nlstat.aggregate import Group, with_value
 from nlstat.backends.sockets import SocketSource
@@ -24,6 +34,8 @@ from nlstat.resolve import Names
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
+    from nlstat.netns_run import Gatherer
+
 # (proto, local address, local port[, netns]) -> (accept queue length, backlog), summed over
 # the sockets of a SO_REUSEPORT group (they share the address and port).
 ListenerKey = Tuple[object, ...]
@@ -35,6 +47,16 @@ class Snapshot(NamedTuple):
     duration: float  # seconds spent dumping and counting
     finished: float  # time.monotonic() at the end
     dumps: int  # snapshots taken by this process so far, this one included
+
+
+class SnapshotSource(Protocol):
+    """What --prometheus and --serve take snapshots from: Sampler, NetnsSampler."""
+
+    failed: int  # the status a --prometheus run ends with
+
+    def take(self) -> Snapshot: ...
+
+    def close(self) -> None: ...
 
 
 class Sampler:
@@ -227,7 +249,7 @@ class NetnsSampler:
                 sampler.close()
             return snapshot.groups, snapshot.listeners
 
-        self.gatherer: Optional[Any] = None
+        self.gatherer: Optional[Gatherer] = None
         if query.metrics == "serve":
             self.gatherer = netns_run.Gatherer(query, env, work)
         self.work = work

@@ -16,16 +16,16 @@ def run(query: Query, env: Environment) -> int:
             "(pip install prometheus_client, or nlstat[prometheus])"
         )
         return ExitStatus.ERROR
-    from nlstat.metrics import Exposition, NetnsSampler, Sampler
+    from nlstat.metrics import Exposition, NetnsSampler, Sampler, SnapshotSource
 
     # --all-netns: the namespaces are counted by children and added up in this process.
-    sampler = NetnsSampler(query, env) if query.all_netns else Sampler(query, env)
+    sampler: SnapshotSource = NetnsSampler(query, env) if query.all_netns else Sampler(query, env)
     try:
         exposition = Exposition(query, env)
         if query.metrics == "serve":
             from nlstat.serve import serve
 
-            return serve(query, env, sampler, exposition)  # type: ignore[arg-type]
+            return serve(query, env, sampler, exposition)
         env.stdout.write(exposition.render(sampler.take()))
         return sampler.failed or ExitStatus.OK
     finally:
