@@ -26,7 +26,10 @@ from nlstat.model.sockets import RAW, TCP, InetSocket, UnixBatch
 
 # The keys of --count --by and of the metrics' --by, in the order they are documented.
 KEYS = ("proto", "state", "lport", "rport", "laddr", "raddr", "user", "program", "dev",
-        "cgroup")
+        "cgroup", "netns")
+# Keys a Tally does not count itself: the namespace is the same for every socket of one
+# dump, so its value is put into the groups afterwards (with_value()).
+OUTER_KEYS = ("netns",)
 DEFAULT_KEYS = ("proto", "state")
 
 # A key's value: text, a port number, or None where the key means nothing for the socket
@@ -314,6 +317,26 @@ def _run(buf: bytes, offset: int, step: int, total: int) -> int:
         else:
             high = middle
     return low
+
+
+def tally_keys(keys: Sequence[str]) -> Tuple[str, ...]:
+    """The keys a Tally counts: `keys` without the OUTER_KEYS."""
+    return tuple(key for key in keys if key not in OUTER_KEYS)
+
+
+def with_value(
+    groups: Mapping[Group, int], keys: Sequence[str], key: str, value: Value,
+    into: Optional[Dict[Group, int]] = None,
+) -> Dict[Group, int]:
+    """The groups of a Tally over tally_keys(keys), with `value` put in at `key`'s place in
+    `keys` (or, when `keys` lacks it, summed over it), added into `into`."""
+    result: Dict[Group, int] = {} if into is None else into
+    position = keys.index(key) if key in keys else -1
+    for group, count in groups.items():
+        if position >= 0:
+            group = group[:position] + (value,) + group[position:]
+        result[group] = result.get(group, 0) + count
+    return result
 
 
 def sorted_groups(groups: Mapping[Group, int]) -> List[Tuple[Group, int]]:

@@ -91,7 +91,12 @@ def _in_namespaces(query: Query, env: Environment, run: Callable[[Query, Environ
         env.warn("nlstat: --netns and --all-netns exclude each other")
         return ExitStatus.USAGE
     from nlstat import netns_run
+    from nlstat.query import MODE_COUNT, MODE_METRICS
 
+    if query.all_netns and query.mode in (MODE_COUNT, MODE_METRICS):
+        # One table, one exposition over every namespace: the mode gathers the namespaces'
+        # counts itself (netns_run.gather) and formats them here.
+        return run(query, env)
     return netns_run.run(query, env, lambda: _guarded(lambda: run(query, env), env))
 
 

@@ -173,7 +173,7 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         None,
         "--by=KEY[,KEY...]",
         "group --count and metrics by proto,state,lport,rport,laddr,raddr,user,program,dev,"
-        "cgroup",
+        "cgroup,netns",
     ),
     "prometheus": (False, None, "--prometheus", "print socket metrics for Prometheus"),
     "serve": (
@@ -370,7 +370,7 @@ class _Parser:
         self.afname_length = 0  # strlen(afname)
         self.own: Dict[str, Union[str, bool]] = {}
         self.extras: List[Tuple[str, str]] = []
-        self.filter_values: Dict[str, str] = {}
+        self.filter_values: Dict[str, List[str]] = {}
         self.outputs: List[str] = []  # --json / --ndjson, as given
 
     def count(self, option: Option) -> Optional[int]:
@@ -432,7 +432,8 @@ class _Parser:
             if option.name not in self.outputs:
                 self.outputs.append(option.name)
         elif option.name in FILTER_OPTIONS and option.value is not None:
-            self.filter_values[option.name] = option.value  # the last one given counts
+            # Every value given: repeated --state options add up (filters.from_options).
+            self.filter_values.setdefault(option.name, []).append(option.value)
         elif option.name.replace("-", "_") in Query._fields:
             self.own[option.name.replace("-", "_")] = value  # --all-netns: Query.all_netns
         else:
@@ -483,7 +484,9 @@ class _Parser:
                 if mode != MODE_SOCKETS:
                     option = next(iter(self.filter_values))
                     raise InvalidFilter(f"--{option} applies to socket listings only")
-                filters = from_options(self.filter_values)
+                # Interface indexes are per namespace: a --netns child looks --dev up.
+                in_namespace = "netns" in self.own or "all_netns" in self.own
+                filters = from_options(self.filter_values, defer_dev=in_namespace)
             except InvalidFilter as err:
                 _write(self.env.stderr, f"nlstat: {err}\n")
                 return STATUS_FAILURE

@@ -12,7 +12,19 @@ Only command lines and API calls that filter import this module.
 
 
 import _socket
-from typing import Callable, Dict, FrozenSet, Iterable, List, Mapping, NamedTuple, Optional, Tuple
+from typing import (
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    List,
+    Mapping,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 from nlstat.errors import InvalidFilter
 from nlstat.model.sockets import RAW, InetSocket, UnixKind, UnixSocket
@@ -132,10 +144,14 @@ class Filters(NamedTuple):
     pid: Optional[int] = None
     program: Optional[str] = None  # argv[0] as netstat -p shows it, uncut
     cgroup: Optional[int] = None  # cgroup v2 id (nlstat/cgroups.py) of --cgroup PATH
+    # --dev under --netns/--all-netns: the name, looked up inside the namespace listed
+    # (resolved_dev()); interface indexes are per namespace.
+    dev_name: Optional[str] = None
 
     def parts(self) -> Tuple[str, ...]:
         """The parts given, by their -v names, in PARTS order."""
-        values = (self.states, self.sport, self.dport, self.src, self.dst, self.dev,
+        dev = self.dev if self.dev is not None else self.dev_name
+        values = (self.states, self.sport, self.dport, self.src, self.dst, dev,
                   self.uid, self.pid, self.program, self.cgroup)
         return tuple(name for name, value in zip(PARTS, values) if value is not None)
 
@@ -245,6 +261,27 @@ def parse_dev(text: str) -> int:
         raise InvalidFilter(f"unknown interface '{text}'") from None
 
 
+# The device index of a namespace that lacks the --dev interface under --all-netns: no
+# interface has it (ifindex is a positive int), so nothing there is selected.
+NO_DEVICE = 0xFFFFFFFF
+
+
+def resolved_dev(filters: Filters, missing_selects_nothing: bool = False) -> Filters:
+    """`filters` with a deferred --dev name (dev_name) turned into its index in the calling
+    process's network namespace: a --netns child resolves it after entering. An interface
+    the namespace lacks is an error, or (--all-netns) selects nothing there."""
+    name = filters.dev_name
+    if name is None or filters.dev is not None:
+        return filters
+    try:
+        index = parse_dev(name)
+    except InvalidFilter:
+        if not missing_selects_nothing:
+            raise
+        index = NO_DEVICE
+    return filters._replace(dev=index)
+
+
 def parse_uid(text: str) -> int:
     """A user name or a numeric uid."""
     word = text.strip()
@@ -276,30 +313,51 @@ def parse_cgroup(text: str) -> int:
         raise InvalidFilter(f"bad cgroup '{text}' for --cgroup ({err})") from None
 
 
-def from_options(values: Mapping[str, str]) -> Optional[Filters]:
-    """The command line's filter options (name -> text, names as in OPTION_FIELDS)."""
+def from_options(
+    values: Mapping[str, Union[str, Sequence[str]]], defer_dev: bool = False
+) -> Optional[Filters]:
+    """The command line's filter options (name -> the texts given, in order; names as in
+    OPTION_FIELDS). Repeated --state options add up, as a comma list does; any other option
+    given twice must say the same thing twice (one port range, one prefix, one device, one
+    user, one process: there is no "or" between two of them). `defer_dev`: keep the --dev
+    name for the namespace the listing runs in (resolved_dev())."""
     fields: Dict[str, object] = {}
-    for option, text in values.items():
+    for option, given in values.items():
+        texts = [given] if isinstance(given, str) else list(given)
         field = OPTION_FIELDS[option]
         if field == "states":
-            fields[field] = parse_states(text)
-        elif field in ("sport", "dport"):
-            fields[field] = parse_ports(text, option)
-        elif field in ("src", "dst"):
-            fields[field] = parse_prefix(text, option)
-        elif field == "dev":
-            fields[field] = parse_dev(text)
-        elif field == "uid":
-            fields[field] = parse_uid(text)
-        elif field == "pid":
-            fields[field] = parse_pid(text)
-        elif field == "cgroup":
-            fields[field] = parse_cgroup(text)
-        else:
-            if not text:
-                raise InvalidFilter("empty program name for --program-name")
-            fields[field] = text
+            fields[field] = frozenset().union(*(parse_states(text) for text in texts))
+            continue
+        parsed = [_parse_one(option, field, text, defer_dev) for text in texts]
+        for text, value in zip(texts[1:], parsed[1:]):
+            if value != parsed[0]:
+                raise InvalidFilter(
+                    f"--{option} given twice with different values ('{texts[0]}' and "
+                    f"'{text}'): it takes one (only --state adds up)")
+        fields["dev_name" if field == "dev" and defer_dev else field] = parsed[0]
     return Filters(**fields) if fields else None  # type: ignore[arg-type]
+
+
+def _parse_one(option: str, field: str, text: str, defer_dev: bool) -> object:
+    if field in ("sport", "dport"):
+        return parse_ports(text, option)
+    if field in ("src", "dst"):
+        return parse_prefix(text, option)
+    if field == "dev":
+        if defer_dev:
+            if not text:
+                raise InvalidFilter("unknown interface ''")
+            return text
+        return parse_dev(text)
+    if field == "uid":
+        return parse_uid(text)
+    if field == "pid":
+        return parse_pid(text)
+    if field == "cgroup":
+        return parse_cgroup(text)
+    if not text:
+        raise InvalidFilter("empty program name for --program-name")
+    return text
 
 
 def make(

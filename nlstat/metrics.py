@@ -11,9 +11,19 @@ labels: docs/metrics.md.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable, Dict, Iterator, List, NamedTuple, Optional, Tuple
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Protocol,
+    Tuple,
+)
 
-from nlstat.aggregate import Group
+from nlstat.aggregate import Group, with_value
 from nlstat.backends.sockets import SocketSource
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
@@ -24,9 +34,11 @@ from nlstat.resolve import Names
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
-# (proto, local address, local port) -> (accept queue length, backlog), summed over the
-# sockets of a SO_REUSEPORT group (they share the address and port).
-ListenerKey = Tuple[str, str, int]
+    from nlstat.netns_run import Gatherer
+
+# (proto, local address, local port[, netns]) -> (accept queue length, backlog), summed over
+# the sockets of a SO_REUSEPORT group (they share the address and port).
+ListenerKey = Tuple[object, ...]
 
 
 class Snapshot(NamedTuple):
@@ -35,6 +47,16 @@ class Snapshot(NamedTuple):
     duration: float  # seconds spent dumping and counting
     finished: float  # time.monotonic() at the end
     dumps: int  # snapshots taken by this process so far, this one included
+
+
+class SnapshotSource(Protocol):
+    """What --prometheus and --serve take snapshots from: Sampler, NetnsSampler."""
+
+    failed: int  # the status a --prometheus run ends with
+
+    def take(self) -> Snapshot: ...
+
+    def close(self) -> None: ...
 
 
 class Sampler:
@@ -47,6 +69,8 @@ class Sampler:
         self.source = SocketSource(self.query, env)
         self.names = Names(True, True, query.numeric_users)
         self.dumps = 0
+        self.failed = 0  # the status a --prometheus run ends with
+        self._netns: Optional[str] = None
 
     def close(self) -> None:
         self.source.close()
@@ -63,9 +87,22 @@ class Sampler:
         listeners: Dict[ListenerKey, Tuple[int, int]] = {}
         if query.wants("tcp"):
             listeners = self._listeners()
+        groups = tally.groups()
+        if "netns" in query.metrics_by:
+            label = self.netns_label()
+            groups = with_value(groups, query.metrics_by, "netns", label)
+            listeners = {key + (label,): value for key, value in listeners.items()}
         finished = time.monotonic()
         self.dumps += 1
-        return Snapshot(tally.groups(), listeners, finished - started, finished, self.dumps)
+        return Snapshot(groups, listeners, finished - started, finished, self.dumps)
+
+    def netns_label(self) -> str:
+        """The namespace listed, as --all-netns labels it (looked up once)."""
+        if self._netns is None:
+            from nlstat.namespaces import own
+
+            self._netns = own().label
+        return self._netns
 
     def _quiet(self) -> Environment:
         import copy
@@ -119,6 +156,9 @@ class SocketCollector:
     ) -> None:
         self.latest = latest
         self.labels = labels
+        # The listeners' labels: their address, and the namespace when the sockets have it.
+        self.listener_labels = ["proto", "laddr", "lport"] + (
+            ["netns"] if "netns" in labels else [])
         self.series_limit = series_limit
         self.warn = warn
         self.dropped = 0
@@ -148,17 +188,17 @@ class SocketCollector:
         length = GaugeMetricFamily(
             "nlstat_listen_queue_length",
             "Connections waiting in a tcp listener's accept queue",
-            labels=["proto", "laddr", "lport"],
+            labels=self.listener_labels,
         )
         limit = GaugeMetricFamily(
             "nlstat_listen_queue_max",
             "The most connections a tcp listener's accept queue holds (its listen() backlog)",
-            labels=["proto", "laddr", "lport"],
+            labels=self.listener_labels,
         )
         listeners = sorted(snapshot.listeners.items(), key=lambda item: -item[1][0])
         room = max(budget // 2, 0)
-        for (proto, address, port), (queue, backlog) in listeners[:room]:
-            labels = [proto, address, str(port)]
+        for key, (queue, backlog) in listeners[:room]:
+            labels = [_label(value) for value in key]
             length.add_metric(labels, queue)
             limit.add_metric(labels, backlog)
         dropped += 2 * max(len(listeners) - room, 0)
@@ -186,6 +226,56 @@ class SocketCollector:
             "Socket snapshots taken from the kernel by this process",
             value=snapshot.dumps,
         )
+
+
+class NetnsSampler:
+    """Snapshots over every namespace (--all-netns): each namespace's own snapshot, with
+    its netns label, taken by a child inside it (netns_run.gather) and added up here. Under
+    --serve the children are forked by a helper forked now, before the server's threads."""
+
+    def __init__(self, query: Query, env: Environment) -> None:
+        from nlstat import netns_run
+
+        self.query = query
+        self.env = env
+        self.dumps = 0
+        self.failed = 0
+
+        def work() -> Tuple[Dict[Group, int], Dict[ListenerKey, Tuple[int, int]]]:
+            sampler = Sampler(query, env)
+            try:
+                snapshot = sampler.take()
+            finally:
+                sampler.close()
+            return snapshot.groups, snapshot.listeners
+
+        self.gatherer: Optional[Gatherer] = None
+        if query.metrics == "serve":
+            self.gatherer = netns_run.Gatherer(query, env, work)
+        self.work = work
+
+    def close(self) -> None:
+        if self.gatherer is not None:
+            self.gatherer.close()
+
+    def take(self) -> Snapshot:
+        from nlstat import netns_run
+
+        started = time.monotonic()
+        if self.gatherer is not None:
+            answers, status = self.gatherer.take()
+        else:
+            answers, status = netns_run.gather(self.query, self.env, self.work)
+        self.failed = self.failed or status
+        groups: Dict[Group, int] = {}
+        listeners: Dict[ListenerKey, Tuple[int, int]] = {}
+        for _member, (their_groups, their_listeners) in answers:
+            for group, count in their_groups.items():
+                groups[group] = groups.get(group, 0) + count
+            listeners.update(their_listeners)  # the netns label keeps them apart
+        finished = time.monotonic()
+        self.dumps += 1
+        return Snapshot(groups, listeners, finished - started, finished, self.dumps)
 
 
 class Exposition:

@@ -162,6 +162,26 @@ def enumerate_all(skip: frozenset[int] = frozenset()) -> Tuple[List[Member], Lis
     return members, errors
 
 
+# The namespace this process was moved into (a --netns/--all-netns child, netns_run sets
+# it once inside): counts and metrics name their namespace by it.
+entered: Optional[Member] = None
+
+
+def own() -> Member:
+    """The namespace this process lists, labelled as --all-netns labels it: the entered one
+    in a child; else this process's own (its /run/netns name, else pid:PID of the lowest
+    other process in it, else this process). Its fd is -1: nothing is held open."""
+    if entered is not None:
+        return entered
+    info = os.stat("/proc/self/ns/net")
+    key = (info.st_dev, info.st_ino)
+    name = _named(info.st_dev).get(key)
+    if name is not None:
+        return Member(name, key, -1, name)
+    pid = _process_namespaces(frozenset({os.getpid()})).get(key, os.getpid())
+    return Member(f"pid:{pid}", key, -1)
+
+
 def enter(member: Member) -> None:
     """Move the calling process (a single-threaded child) into the member's namespace.
 

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
+from nlstat import namespaces
 from nlstat.env import Environment
 from nlstat.errors import ExitStatus
 from nlstat.namespaces import Member, enter, enumerate_all, resolve, use_etc_of
@@ -133,11 +134,7 @@ def _child_main(
 ) -> None:  # pragma: no cover - forked
     status: int = ExitStatus.ERROR
     try:
-        try:
-            enter(member)
-        except OSError as err:
-            env.warn(f"nlstat: netns {member.label}: cannot enter: {err.strerror}")
-            _leave(env, ExitStatus.ERROR)
+        _enter(member, env)
         if names and member.name is not None:
             try:
                 use_etc_of(member.name, env.warn)
@@ -159,6 +156,15 @@ def _child_main(
         status = body()
     finally:
         _leave(env, status)
+
+
+def _enter(member: Member, env: Environment) -> None:  # pragma: no cover - forked
+    try:
+        enter(member)
+    except OSError as err:
+        env.warn(f"nlstat: netns {member.label}: cannot enter: {err.strerror}")
+        _leave(env, ExitStatus.ERROR)
+    namespaces.entered = member
 
 
 def _leave(env: Environment, status: int) -> None:  # pragma: no cover - forked
@@ -387,3 +393,175 @@ def _run_all(query: Query, env: Environment, body: Body) -> int:
                 child.stop()
             return failed
         env.sleep(1)
+
+
+# -- one answer from each namespace (--count, --prometheus and --serve over namespaces) -------
+
+# What gather() returns: each namespace that answered with its answer, and the run's status
+# so far (1 when a namespace could not be opened, entered or counted: said on stderr).
+Answers = Tuple[List[Tuple[Member, Any]], int]
+
+
+def members(query: Query, env: Environment) -> Tuple[List[Member], int]:
+    """The namespaces a run over namespaces covers, opened: --netns's one, or every one."""
+    if not query.all_netns:
+        assert query.netns is not None
+        return [resolve(query.netns)], 0
+    found, errors = enumerate_all()
+    failed = 0
+    for line in errors:
+        _flush(env)
+        env.warn(f"nlstat: {line}")
+        failed = ExitStatus.ERROR
+    return found, failed
+
+
+class _Answering:
+    """A child that enters a namespace, computes work() there and sends it back pickled."""
+
+    def __init__(self, member: Member, env: Environment, work: Callable[[], Any]) -> None:
+        self.member = member
+        self._result, result_write = os.pipe()
+        _flush(env)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child, which never returns
+
+            def answer() -> None:
+                import pickle
+
+                from nlstat import pipeline
+
+                pipeline.HELPERS = False  # two namespaces run at a time already
+                _enter(member, env)
+                data = pickle.dumps(_answer(work, env), pickle.HIGHEST_PROTOCOL)
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(result_write, view):]
+                _leave(env, ExitStatus.OK)
+
+            _in_child(answer, env, {self._result}, member.fd)
+        self.pid = pid
+        os.close(result_write)
+        _PARENT_FDS.add(self._result)
+
+    def collect(self) -> Tuple[Any, int]:
+        """(its answer or None, its exit status)."""
+        import pickle
+
+        parts = []
+        while True:
+            data = os.read(self._result, 1 << 20)
+            if not data:
+                break
+            parts.append(data)
+        _release(self._result)
+        _, wait_status = os.waitpid(self.pid, 0)
+        status = _exit_status(wait_status)
+        if status or not parts:
+            return None, status or ExitStatus.SOFTWARE
+        return pickle.loads(b"".join(parts)), ExitStatus.OK
+
+
+def _answer(work: Callable[[], Any], env: Environment) -> Any:  # pragma: no cover - forked
+    """work()'s value; its failure said as the run says it (app), and the child's status."""
+    from nlstat.errors import NlstatError
+
+    try:
+        return work()
+    except NlstatError as err:
+        _flush(env)
+        env.warn(f"nlstat: {err}")
+        _leave(env, err.status)
+    except OSError as err:
+        _flush(env)
+        env.warn(f"nlstat: {err}")
+        _leave(env, ExitStatus.ERROR)
+
+
+def gather(query: Query, env: Environment, work: Callable[[], Any]) -> Answers:
+    """work() run inside each namespace of the query (two at a time), its picklable answers
+    brought back to this process in the namespaces' order. A namespace that cannot be
+    entered or whose work fails is said on stderr, left out, and makes the status 1."""
+    _prefetch(query)
+    if query.programs or "program" in query.count_by or "program" in query.metrics_by:
+        from nlstat.procmap import prepare_inode_map
+
+        # One /proc/*/fd walk for every namespace's child (they share the PID namespace).
+        prepare_inode_map(env.proc_root)
+    found, failed = members(query, env)
+    _PARENT_FDS.update(member.fd for member in found)
+    answers: List[Tuple[Member, Any]] = []
+    pending = list(reversed(found))
+    running: List[_Answering] = []
+    while pending or running:
+        while pending and len(running) < 2:
+            member = pending.pop()
+            running.append(_Answering(member, env, work))
+            _release(member.fd)
+        current = running.pop(0)
+        value, status = current.collect()
+        if status:
+            failed = failed or status
+        else:
+            answers.append((current.member, value))
+    return answers, failed
+
+
+class Gatherer:
+    """gather() from a process that has threads (--serve's HTTP server): the forks are made
+    by a helper forked before any thread started, asked over a pipe once per snapshot, so no
+    child is ever forked from a threaded process."""
+
+    def __init__(self, query: Query, env: Environment, work: Callable[[], Any]) -> None:
+        request_read, self._request = os.pipe()
+        self._answer, answer_write = os.pipe()
+        _flush(env)
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the helper, which never returns
+
+            def helper() -> None:
+                import pickle
+
+                from nlstat.pipeline import _die_with
+
+                _die_with(os.getppid())
+                while os.read(request_read, 1):
+                    data = pickle.dumps(gather(query, env, work), pickle.HIGHEST_PROTOCOL)
+                    view = memoryview(len(data).to_bytes(8, "little") + data)
+                    while view:
+                        view = view[os.write(answer_write, view):]
+                _leave(env, ExitStatus.OK)
+
+            _in_child(helper, env, {self._request, self._answer}, -1)
+        self.pid = pid
+        os.close(request_read)
+        os.close(answer_write)
+
+    def take(self) -> Answers:
+        import pickle
+
+        os.write(self._request, b".")
+        size = int.from_bytes(self._read(8), "little")
+        answers: Answers = pickle.loads(self._read(size))
+        return answers
+
+    def _read(self, size: int) -> bytes:
+        parts = []
+        while size:
+            data = os.read(self._answer, min(size, 1 << 20))
+            if not data:
+                raise OSError("the namespace helper ended")
+            parts.append(data)
+            size -= len(data)
+        return b"".join(parts)
+
+    def close(self) -> None:
+        for fd in (self._request, self._answer):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:
+            os.waitpid(self.pid, 0)
+        except OSError:
+            pass

@@ -63,10 +63,6 @@ def apply(query: Query) -> Union[Query, str]:
         return f"nlstat: {what} counts sockets; it does not go with -r, -i, -s or -M"
     if by and not (count or metrics):
         return "nlstat: --by needs --count, --prometheus or --serve"
-    if metrics and query.all_netns:
-        # One exposition per namespace would repeat every metric family (and --serve would
-        # listen once per namespace): that needs a netns label, which is not there yet.
-        return f"nlstat: --{metrics} does not go with --all-netns yet (use --netns NAME)"
     if metrics and output != "text":
         return f"nlstat: --{metrics} prints Prometheus's format; it does not go with --{output}"
     changes = {"output": output, "serve_cache_seconds": max_age, "series_limit": series_limit}
@@ -75,6 +71,8 @@ def apply(query: Query) -> Union[Query, str]:
     elif metrics:
         labels: List[str] = list(DEFAULT_KEYS)
         labels += [key for key in by if key not in labels]
+        if (query.all_netns or query.netns is not None) and "netns" not in labels:
+            labels.append("netns")  # every series says which namespace it counts
         changes.update(
             mode=MODE_METRICS,
             metrics=metrics,

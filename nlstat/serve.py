@@ -27,7 +27,7 @@ from nlstat.errors import ExitStatus, NlstatError
 from nlstat.query import Query
 
 if TYPE_CHECKING:
-    from nlstat.metrics import Exposition, Sampler, Snapshot
+    from nlstat.metrics import Exposition, Snapshot, SnapshotSource
 
 REQUEST_SECONDS = 5.0
 # Sending the answer: a scrape of 10,000 series is about 1 MiB.
@@ -84,7 +84,7 @@ class Snapshots:
 
     def __init__(
         self,
-        sampler: Sampler,
+        sampler: SnapshotSource,
         exposition: Exposition,
         max_age: float,
         clock: Callable[[], float] = time.monotonic,
@@ -204,7 +204,9 @@ class MetricsServer(ThreadingHTTPServer):
             self.slots.release()
 
 
-def serve(query: Query, env: Environment, sampler: Sampler, exposition: Exposition) -> int:
+def serve(
+    query: Query, env: Environment, sampler: SnapshotSource, exposition: Exposition
+) -> int:
     address = (query.serve_address, query.serve_port)
     shown = f"[{address[0]}]" if ":" in address[0] else address[0]
     try:

@@ -31,7 +31,8 @@ MODES = ["sockets", "groups", "routes", "interfaces", "statistics", "masquerade"
 
 
 def record(kind: str, required: Dict[str, Any], optional: Dict[str, Any]) -> Schema:
-    properties = {"type": {"const": kind}, **required, **optional}
+    # Every record: "netns" (the header's shape) under --netns and --all-netns.
+    properties = {"type": {"const": kind}, **required, **optional, "netns": NETNS}
     return {
         "type": "object",
         "properties": properties,
@@ -40,6 +41,13 @@ def record(kind: str, required: Dict[str, Any], optional: Dict[str, Any]) -> Sch
     }
 
 
+NETNS = {
+    "type": "object",
+    "properties": {"inode": INT_OR_NULL, "name": NAME_OR_NULL},
+    "required": ["inode", "name"],
+    "additionalProperties": False,
+}
+
 HEADER_FIELDS: Dict[str, Any] = {
     "schema": {"type": "string", "format": "uri"},
     "schema_version": {"const": SCHEMA_VERSION},
@@ -47,16 +55,15 @@ HEADER_FIELDS: Dict[str, Any] = {
     "time": {"type": "string", "format": "date-time",
              "pattern": r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"},
     "host": STRING,
-    "netns": {
-        "type": "object",
-        "properties": {"inode": INT_OR_NULL, "name": NAME_OR_NULL},
-        "required": ["inode", "name"],
-        "additionalProperties": False,
-    },
+    "netns": NETNS,
     "backend": {"enum": ["auto", "netlink", "proc"]},
     "version": STRING,
 }
 SOURCES = {"type": "object", "additionalProperties": {"enum": ["netlink", "proc"]}}
+# The netlink dumps the kernel kept flagging NLM_F_DUMP_INTR (nlsocket.mark_inconsistent());
+# absent when every dump was consistent.
+INCONSISTENT = {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                "uniqueItems": True}
 
 INET = record("inet", {
     "proto": {"enum": ["tcp", "udp", "udplite", "raw"]},
@@ -273,7 +280,7 @@ def schema(mode: str) -> Schema:
         "allOf": [{"$ref": "#/$defs/header_fields"}],
         "properties": {**HEADER_FIELDS, "records": {"type": "array",
                                                     "items": {"$ref": "#/$defs/record"}},
-                       "sources": SOURCES},
+                       "sources": SOURCES, "inconsistent": INCONSISTENT},
         "required": [*HEADER_FIELDS, "records", "sources"],
         "additionalProperties": False,
     }
@@ -286,7 +293,7 @@ def schema(mode: str) -> Schema:
     defs["end_line"] = {
         "type": "object",
         "properties": {"type": {"const": "end"}, "count": {"type": "integer", "minimum": 0},
-                       "sources": SOURCES},
+                       "sources": SOURCES, "inconsistent": INCONSISTENT},
         "required": ["type", "count", "sources"],
         "additionalProperties": False,
     }

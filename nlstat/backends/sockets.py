@@ -135,6 +135,12 @@ class SocketSource:
         if self.filters is not None:
             from nlstat.backends.netlink.bytecode import bytecode
 
+            if self.filters.dev_name is not None:
+                from nlstat.filters import resolved_dev
+
+                # Here, in the namespace listed (a --netns child): its own device indexes.
+                self.filters = resolved_dev(self.filters, query.all_netns)
+
             self.bytecode = bytecode(self.filters)
             self.state_mask = self.filters.state_mask()
 

@@ -11,21 +11,33 @@ bytes of a name that are not UTF-8 are written as \\xNN.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Mapping, Optional, Sequence
 
-from nlstat.aggregate import Tally, Value, sorted_groups
+from nlstat.aggregate import Group, Tally, Value, sorted_groups
 
 
 def render(tally: Tally, output: str = "text") -> str:
-    rows = sorted_groups(tally.groups())
-    keys = tally.keys
+    return render_groups(tally.keys, tally.groups(), output)
+
+
+def render_groups(
+    keys: Sequence[str],
+    groups: Mapping[Group, int],
+    output: str = "text",
+    netns: Optional[Mapping[Value, object]] = None,
+) -> str:
+    """`netns`: the JSON value of each netns key's text (docs/schema.md: the header's
+    {"inode": ..., "name": ...}); the table shows the text, the namespace's label."""
+    rows = sorted_groups(groups)
     if output in ("json", "ndjson"):
         import json
 
-        records: List[Dict[str, Value]] = []
+        objects = netns or {}
+        records: List[Dict[str, object]] = []
         for group, count in rows:
-            record: Dict[str, Value] = {
-                key: _valid(value) for key, value in zip(keys, group)
+            record: Dict[str, object] = {
+                key: objects.get(value, value) if key == "netns" else _valid(value)
+                for key, value in zip(keys, group)
             }
             record["count"] = count
             records.append(record)

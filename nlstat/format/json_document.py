@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import BinaryIO, Dict, Optional, Union
+from typing import BinaryIO, Callable, Dict, List, Optional, Sequence, Union
 
 from nlstat import __version__
 from nlstat.format.json_records import clean
@@ -87,17 +87,27 @@ class JsonSink:
     JSON paths use pipeline.ordered_map, whose results come back here, never handed_off.
     """
 
-    def __init__(self, stream: BinaryIO, form: str) -> None:
+    def __init__(
+        self, stream: BinaryIO, form: str, marks: Callable[[], Sequence[str]] = tuple
+    ) -> None:
         self.stream = stream
         self.ndjson = form == OUTPUT_NDJSON
         self.count = 0
         self.sources: Dict[str, str] = {}
+        # The tables whose dump the kernel kept flagging NLM_F_DUMP_INTR (every mark of the
+        # run so far, in order; the modes give where they are kept): a document carries
+        # those marked since it began as "inconsistent".
+        self.marks = marks
+        self._marks_before = 0
+        # `,"netns":{...}` closing every record under --netns/--all-netns (set_netns()).
+        self._record_end = b""
 
     def begin(self, fields: Dict[str, object]) -> None:
         import json
 
         self.count = 0
         self.sources = {}
+        self._marks_before = len(self.marks())
         if self.ndjson:
             line = json.dumps({"type": "header", **fields}, separators=COMPACT)
             self.stream.write(line.encode() + b"\n")
@@ -105,10 +115,21 @@ class JsonSink:
             opening = json.dumps(fields, separators=COMPACT)[:-1] + ',"records":['
             self.stream.write(opening.encode())
 
+    def set_netns(self, netns: Dict[str, object]) -> None:
+        """Give every record a "netns" field (the header's shape): under --all-netns the
+        records of all namespaces may be merged by a reader, so each says where it is from."""
+        import json
+
+        self._record_end = b',"netns":' + json.dumps(netns, separators=COMPACT).encode() + b"}\n"
+
     def write(self, data: Union[bytes, bytearray, memoryview]) -> int:
         if not data:
             return 0
         lines = data if isinstance(data, bytes) else bytes(data)
+        if self._record_end:
+            # A record line ends in "}\n" and holds no other newline (JSON escapes them in
+            # strings): one C-level replace closes every record with the field.
+            lines = lines.replace(b"}\n", self._record_end)
         items = lines.count(b"\n")
         if self.ndjson:
             self.count += items
@@ -128,11 +149,23 @@ class JsonSink:
         import json
 
         sources = json.dumps(self.sources, sort_keys=True, separators=COMPACT)
+        marked = self.inconsistent()
+        tail = b""
+        if marked:
+            tail = b',"inconsistent":' + json.dumps(marked, separators=COMPACT).encode()
         if self.ndjson:
-            self.stream.write(b'{"type":"end","count":%d,"sources":%s}\n'
-                              % (self.count, sources.encode()))
+            self.stream.write(b'{"type":"end","count":%d,"sources":%s%s}\n'
+                              % (self.count, sources.encode(), tail))
         else:
-            self.stream.write(b'],"sources":' + sources.encode() + b"}\n")
+            self.stream.write(b'],"sources":' + sources.encode() + tail + b"}\n")
+
+    def inconsistent(self) -> List[str]:
+        """The tables marked since begin(), each once, in the order they were marked."""
+        marked: List[str] = []
+        for what in self.marks()[self._marks_before:]:
+            if what not in marked:
+                marked.append(what)
+        return marked
 
     def note(self, table: str, source: str) -> None:
         """Which backend a table came from ("netlink" or "proc"), for the end line."""

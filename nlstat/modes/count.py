@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import _socket
 import gc
-from typing import Callable, Iterable, Iterator, List, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Union
 
-from nlstat.aggregate import Tally
+from nlstat.aggregate import Group, Tally, Value, tally_keys, with_value
 from nlstat.backends.sockets import InetTable, SocketSource, inet_families
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus
@@ -22,6 +22,9 @@ from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch, 
 from nlstat.query import Query
 from nlstat.resolve import Names
 
+if TYPE_CHECKING:
+    from nlstat.namespaces import Member
+
 INET_PROTOCOLS = (TCP, UDP, UDPLITE, RAW)
 UNIX_BATCH = 4096
 # Seconds to wait for the receiving thread after the counting stopped early.
@@ -29,20 +32,26 @@ RECEIVE_WAIT = 10.0
 
 
 def run(query: Query, env: Environment) -> int:
-    from nlstat.format.count import render
+    from nlstat.format.count import render_groups
 
+    if query.all_netns:
+        return _run_over_namespaces(query, env)
+    keys = query.count_by
     source = SocketSource(query, env)
     names = Names(True, True, query.numeric_users)
     try:
         while True:
-            # Records here hold no reference cycles (see modes/sockets.py run()).
-            gc.disable()
-            try:
-                tally = new_tally(query, env, query.count_by, names)
-                tally_sockets(query, env, source, tally)
-            finally:
-                gc.enable()
-            env.stdout.write(render(tally, query.output).encode("utf-8", "surrogateescape"))
+            groups = _groups(query, env, source, names)
+            netns: Dict[Value, object] = {}
+            if "netns" in keys:
+                # The one namespace listed (under --netns, this child's).
+                from nlstat.namespaces import own
+
+                member = own()
+                groups = with_value(groups, keys, "netns", member.label)
+                netns[member.label] = netns_value(member)
+            text = render_groups(keys, groups, query.output, netns)
+            env.stdout.write(text.encode("utf-8", "surrogateescape"))
             if not query.continuous:
                 return ExitStatus.OK
             env.stdout.flush()
@@ -51,8 +60,56 @@ def run(query: Query, env: Environment) -> int:
         source.close()
 
 
+def _groups(query: Query, env: Environment, source: SocketSource, names: Names) -> Dict[Group, int]:
+    # Records here hold no reference cycles (see modes/sockets.py run()).
+    gc.disable()
+    try:
+        tally = new_tally(query, env, query.count_by, names)
+        tally_sockets(query, env, source, tally)
+    finally:
+        gc.enable()
+    return tally.groups()
+
+
+def netns_value(member: Member) -> Dict[str, object]:
+    """A namespace as JSON names it (the header's "netns" shape)."""
+    return {"inode": member.inode, "name": member.name}
+
+
+def _run_over_namespaces(query: Query, env: Environment) -> int:
+    """--all-netns: one table over every namespace, netns a key like the others (without
+    it, each group sums its sockets over every namespace). Each namespace is counted by a
+    child inside it (netns_run.gather) that sends its groups back; the table is this one's."""
+    from nlstat import netns_run
+    from nlstat.format.count import render_groups
+
+    keys = query.count_by
+    names = Names(True, True, query.numeric_users)
+
+    def work() -> Dict[Group, int]:
+        source = SocketSource(query, env)
+        try:
+            return _groups(query, env, source, names)
+        finally:
+            source.close()
+
+    while True:
+        answers, status = netns_run.gather(query, env, work)
+        merged: Dict[Group, int] = {}
+        netns: Dict[Value, object] = {}
+        for member, groups in answers:
+            with_value(groups, keys, "netns", member.label, merged)
+            netns[member.label] = netns_value(member)
+        text = render_groups(keys, merged, query.output, netns)
+        env.stdout.write(text.encode("utf-8", "surrogateescape"))
+        if not query.continuous:
+            return status
+        env.stdout.flush()
+        env.sleep(1)
+
+
 def new_tally(query: Query, env: Environment, keys: Iterable[str], names: Names) -> Tally:
-    keys = tuple(keys)
+    keys = tally_keys(tuple(keys))
     programs: Optional[Mapping[int, str]] = None
     if "program" in keys:
         # The -p map is built only when a program is asked for (a walk of /proc/*/fd).

@@ -16,9 +16,10 @@ def run(query: Query, env: Environment) -> int:
             "(pip install prometheus_client, or nlstat[prometheus])"
         )
         return ExitStatus.ERROR
-    from nlstat.metrics import Exposition, Sampler
+    from nlstat.metrics import Exposition, NetnsSampler, Sampler, SnapshotSource
 
-    sampler = Sampler(query, env)
+    # --all-netns: the namespaces are counted by children and added up in this process.
+    sampler: SnapshotSource = NetnsSampler(query, env) if query.all_netns else Sampler(query, env)
     try:
         exposition = Exposition(query, env)
         if query.metrics == "serve":
@@ -26,6 +27,6 @@ def run(query: Query, env: Environment) -> int:
 
             return serve(query, env, sampler, exposition)
         env.stdout.write(exposition.render(sampler.take()))
-        return ExitStatus.OK
+        return sampler.failed or ExitStatus.OK
     finally:
         sampler.close()

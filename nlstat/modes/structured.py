@@ -10,7 +10,18 @@ from __future__ import annotations
 
 import errno
 import os
-from typing import TYPE_CHECKING, BinaryIO, Callable, Dict, List, Mapping, Optional, Tuple, cast
+from typing import (
+    TYPE_CHECKING,
+    BinaryIO,
+    Callable,
+    Dict,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    cast,
+)
 
 from nlstat import backends
 from nlstat.env import Environment
@@ -37,9 +48,21 @@ class NoJsonForm(NlstatError):
     """A mode or flag combination that has no JSON form: one line, status 1, no output."""
 
 
+def dump_marks() -> Sequence[str]:
+    """The netlink dumps of this run that stayed interrupted (nlsocket.mark_inconsistent());
+    none when no netlink socket was opened (the module is then not even loaded)."""
+    import sys
+
+    nlsocket = sys.modules.get("nlstat.backends.netlink.nlsocket")
+    if nlsocket is None:
+        return ()
+    marks: Sequence[str] = nlsocket.marks
+    return marks
+
+
 def json_environment(query: Query, env: Environment) -> Tuple[Environment, JsonSink]:
     """A copy of env whose stdout is a JsonSink over the real one."""
-    sink = JsonSink(env.stdout, query.output)
+    sink = _sink(query, env)
     copy = Environment(
         stdout=cast(BinaryIO, sink),
         stderr=env.stderr,
@@ -53,7 +76,13 @@ def json_environment(query: Query, env: Environment) -> Tuple[Environment, JsonS
 
 
 def _sink(query: Query, env: Environment) -> JsonSink:
-    sink = JsonSink(env.stdout, query.output)
+    sink = JsonSink(env.stdout, query.output, dump_marks)
+    if query.netns is not None or query.all_netns:
+        # Runs in the namespace's own child (netns_run): the namespace this process lists,
+        # as the header names it.
+        from nlstat.format.json_document import network_namespace
+
+        sink.set_netns(network_namespace(env.proc_root))
     return sink
 
 
@@ -191,15 +220,22 @@ def run_routes(query: Query, env: Environment) -> int:
 def _ipv4_fib(query: Query, env: Environment, sink: JsonSink, names: Optional[Names]) -> int:
     if backends.uses_netlink(backends.ROUTES4, env):
         from nlstat.backends.netlink import routes as netlink_routes
+        from nlstat.backends.netlink.nlsocket import consistent
 
-        decoder = netlink_routes.Ipv4Decoder(netlink_routes.InterfaceNames())
-        lines: List[str] = []
-        try:
-            for chunk in netlink_routes.ipv4_chunks():
-                done = decoder.feed(chunk)
+        interfaces = netlink_routes.InterfaceNames()
+
+        def read(last: bool) -> List[str]:
+            # The whole dump is read (checked() ends the iteration at NLMSG_DONE): an
+            # answer flagged NLM_F_DUMP_INTR is thrown away and asked again, as for the text.
+            decoder = netlink_routes.Ipv4Decoder(interfaces)
+            lines: List[str] = []
+            for chunk in netlink_routes.ipv4_chunks(last):
+                decoder.feed(chunk)
                 lines.extend(json_records.route_lines(decoder.take(), names))
-                if done:
-                    break
+            return lines
+
+        try:
+            lines = consistent(read)
         except BackendUnavailable as err:
             backends.refused("rtnetlink refused the IPv4 routes dump", err, env, query.verbose,
                              env.proc("net", "route"))

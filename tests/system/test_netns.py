@@ -134,17 +134,19 @@ def test_names_come_from_the_namespace_etc(scene: Scene) -> None:
 
 def blocks(stdout: bytes) -> Dict[str, bytes]:
     """--all-netns output cut at its `netns: LABEL (inode N)` lines: header -> block."""
-    found: Dict[str, bytes] = {}
-    header = None
+    # Lines are gathered and joined once: another test run's namespace may hold 100k
+    # sockets, and adding line by line to bytes copies the block at every line.
+    found: Dict[str, List[bytes]] = {}
+    lines: List[bytes] = []
     for line in stdout.splitlines(keepends=True):
         if line.startswith(b"netns: "):
             header = line.decode().rstrip("\n")
             assert header not in found, header
-            found[header] = b""
+            lines = found[header] = []
         else:
-            assert header is not None, line
-            found[header] += line
-    return found
+            assert found, line
+            lines.append(line)
+    return {header: b"".join(block) for header, block in found.items()}
 
 
 def header_of(ns: netns.Namespace) -> str:
@@ -376,6 +378,8 @@ def test_all_namespaces_in_json_one_document_each(scene: Scene, argv: List[str])
         assert document["netns"]["name"] == ns.name
         inside = ns.run([sys.executable, "-m", "nlstat", *argv, "--json"], env=_environ())
         expected = json.loads(inside.stdout)
+        # The same records, each naming its namespace as the header does.
+        assert all(record.pop("netns") == document["netns"] for record in document["records"])
         assert (document["records"], document["sources"]) == (
             expected["records"], expected["sources"])
 
@@ -397,3 +401,16 @@ def test_all_namespaces_in_ndjson_one_group_each(scene: Scene) -> None:
     green = groups[names.index(scene.green.name)]
     assert any("nlstat-netns-blue" in json.dumps(line) for line in blue)
     assert not any("nlstat-netns-blue" in json.dumps(line) for line in green)
+
+
+def test_count_over_namespaces_that_may_not_be_entered(scene: Scene) -> None:
+    """--count --all-netns as a user who may enter no other namespace: the table still
+    comes, with the user's own namespace only, each other one says why not, status 1."""
+    got = _unprivileged(["--all-netns", "--count", "--by", "netns", "-x"], scene.green)
+    assert got.returncode == 1
+    rows = got.stdout.decode().splitlines()
+    assert rows[0].split() == ["NETNS", "COUNT"]
+    assert len(rows) <= 2 and all(not row.startswith(scene.blue.name) for row in rows)
+    lines = got.stderr.decode().splitlines()
+    assert f"nlstat: netns {scene.blue.name}: cannot enter: Operation not permitted" in lines
+    assert all(line.endswith(": cannot enter: Operation not permitted") for line in lines)

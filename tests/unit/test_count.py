@@ -186,7 +186,6 @@ def test_options_make_the_query() -> None:
     ["--serve", "9100", "--serve-max-age", "nan"],
     ["--prometheus", "--max-series", "\u00b2"],
     ["--prometheus", "--json"],
-    ["--serve", "9100", "--all-netns"],
 ])
 def test_bad_values_are_one_line_and_status_1(argv: List[str]) -> None:
     out = io.BytesIO()
@@ -197,6 +196,46 @@ def test_bad_values_are_one_line_and_status_1(argv: List[str]) -> None:
     assert len(err.getvalue().splitlines()) == 1, err.getvalue()
     if "colour" in argv[-1]:
         assert "'colour'" in err.getvalue()
+
+
+def test_namespaces_add_a_netns_label() -> None:
+    for argv in (["--serve", "9100", "--all-netns"], ["--prometheus", "--netns", "blue"],
+                 ["--prometheus", "--by", "netns,lport"]):
+        query = cli_support.parse_in_process(argv).query
+        assert query is not None and "netns" in query.metrics_by, argv
+    query = cli_support.parse_in_process(["--prometheus", "--by", "lport"]).query
+    assert query is not None and query.metrics_by == ("proto", "state", "lport")
+    query = cli_support.parse_in_process(["--count", "--by", "netns,state"]).query
+    assert query is not None and query.count_by == ("netns", "state")
+
+
+def test_with_value_puts_the_namespace_in_its_place() -> None:
+    from nlstat.aggregate import tally_keys, with_value
+
+    keys = ("state", "netns", "proto")
+    assert tally_keys(keys) == ("state", "proto")
+    merged = with_value({("LISTEN", "tcp"): 2}, keys, "netns", "blue")
+    with_value({("LISTEN", "tcp"): 3}, keys, "netns", "green", merged)
+    with_value({("LISTEN", "tcp"): 1}, keys, "netns", "blue", merged)
+    assert merged == {("LISTEN", "blue", "tcp"): 3, ("LISTEN", "green", "tcp"): 3}
+    # Without the key: summed over the namespaces.
+    total = with_value({("LISTEN", "tcp"): 2}, ("state", "proto"), "netns", "blue")
+    with_value({("LISTEN", "tcp"): 3}, ("state", "proto"), "netns", "green", total)
+    assert total == {("LISTEN", "tcp"): 5}
+
+
+def test_count_json_spells_the_namespace_as_the_header_does() -> None:
+    import json
+
+    from nlstat.format.count import render_groups
+
+    groups = {("blue", "LISTEN"): 2, ("pid:7", ""): 1}
+    objects = {"blue": {"inode": 11, "name": "blue"}, "pid:7": {"inode": 12, "name": None}}
+    assert json.loads(render_groups(("netns", "state"), groups, "json", objects)) == [
+        {"netns": {"inode": 11, "name": "blue"}, "state": "LISTEN", "count": 2},
+        {"netns": {"inode": 12, "name": None}, "state": "", "count": 1}]
+    assert render_groups(("netns", "state"), groups).splitlines() == [
+        "NETNS  STATE   COUNT", "blue   LISTEN      2", "pid:7  -           1"]
 
 
 def test_single_flight_shares_the_dump_in_flight() -> None:

@@ -254,9 +254,9 @@ def test_state_chooses_among_all_sockets_unless_l() -> None:
     assert query is not None and not query.all and query.listing == "servers"
 
 
-def test_last_option_wins_and_options_are_exact() -> None:
-    query = parse_in_process(["--dport", "1", "--dport", "2"]).query
-    assert query is not None and query.filters == Filters(dport=PortRange(2, 2))
+def test_repeats_do_not_silently_override_and_options_are_exact() -> None:
+    outcome = parse_in_process(["--dport", "1", "--dport", "2"])
+    assert (outcome.status, outcome.stdout, outcome.query) == (1, b"", None)
     # --program is netstat's --programs abbreviated, and stays so.
     query = parse_in_process(["--program"]).query
     assert query is not None and query.programs and query.filters is None
@@ -465,3 +465,63 @@ def test_pyproject_ships_py_typed() -> None:
     package_data = [line for line in text.splitlines() if line.startswith("nlstat = [")]
     assert len(package_data) == 1 and '"py.typed"' in package_data[0]
     assert (REPO / "nlstat" / "py.typed").exists()
+
+
+# -- options given more than once ------------------------------------------------------------
+
+
+def test_repeated_state_options_add_up() -> None:
+    query = parse_in_process(
+        ["-tan", "--state", "listen", "--state", "established,time_wait"]).query
+    assert query is not None and query.filters is not None
+    assert query.filters.states == {10, 1, 6}
+    same = parse_in_process(["-tan", "--state=listen,established,time_wait"]).query
+    assert same is not None and same.filters == query.filters
+
+
+@pytest.mark.parametrize(("option", "first", "second"), [
+    ("--sport", "22", "80"),
+    ("--dport", "443", "1000-2000"),
+    ("--src", "198.18.0.0/15", "127.0.0.1"),
+    ("--dst", "2001:db8::/32", "198.18.0.1"),
+    ("--dev", "lo", "nlst-other"),
+    ("--uid", "0", "1"),
+    ("--pid", "1", "2"),
+    ("--program-name", "sshd", "nginx"),
+])
+def test_other_filters_given_twice_differently_are_refused(
+    option: str, first: str, second: str
+) -> None:
+    # A device name is looked up at once (both must exist) unless a namespace is named.
+    where = ["--netns", "nlst-none"] if option == "--dev" else []
+    outcome = run_nlstat(["-tan", *where, option, first, option, second])
+    assert outcome.status == 1 and outcome.stdout == b""
+    lines = outcome.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"nlstat: {option} given twice") and f"'{second}'" in lines[0]
+
+
+def test_a_filter_repeated_with_the_same_meaning_is_one_filter() -> None:
+    query = parse_in_process(["-tan", "--dport", "443", "--dport=https", "--uid", "0",
+                              "--uid", "root"]).query
+    assert query is not None and query.filters == Filters(dport=PortRange(443, 443), uid=0)
+
+
+def test_from_options_takes_lists_and_single_texts() -> None:
+    assert from_options({"state": ["listen", "close"]}) == Filters(states=frozenset({10, 7}))
+    assert from_options({"state": "listen"}) == Filters(states=frozenset({10}))
+    with pytest.raises(InvalidFilter):
+        from_options({"sport": ["1", "2"]})
+
+
+def test_dev_is_kept_by_name_for_a_namespace() -> None:
+    """Under --netns/--all-netns the interface is looked up inside the namespace listed."""
+    query = parse_in_process(["-tan", "--netns", "nlst-none", "--dev", "nlst-no-such-if"]).query
+    assert query is not None and query.filters == Filters(dev_name="nlst-no-such-if")
+    assert query.filters.parts() == ("dev",) and query.filters.excludes_unix
+    from nlstat.filters import NO_DEVICE, resolved_dev
+
+    with pytest.raises(InvalidFilter, match="nlst-no-such-if"):
+        resolved_dev(query.filters)
+    assert resolved_dev(query.filters, True).dev == NO_DEVICE
+    assert resolved_dev(Filters(dev_name="lo")).dev == socket.if_nametoindex("lo")

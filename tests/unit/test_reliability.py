@@ -159,6 +159,74 @@ def test_a_dump_interrupted_every_time_is_kept_and_said(restore_factory: None) -
     ]
 
 
+def json_route_listing(cue: Cue, form: str) -> Tuple[int, List[dict], List[str]]:
+    import json
+
+    install({NETLINK_ROUTE: cue})
+    notes: List[str] = []
+    nlsocket.notify = notes.append
+    out = io.BytesIO()
+    env = Environment(stdout=out, stderr=io.StringIO(), backend="netlink")
+    status = app.main(["-rn", form], env)
+    return status, [json.loads(line) for line in out.getvalue().splitlines()], notes
+
+
+@pytest.mark.parametrize("form", ["--json", "--ndjson"])
+def test_json_marks_a_dump_interrupted_every_time(restore_factory: None, form: str) -> None:
+    from tests.json_support import errors
+
+    clean = json_route_listing(Cue(answer=routes_answer()), form)
+    status, documents, notes = json_route_listing(
+        Cue(answer=routes_answer(), interrupted=99), form)
+    assert status == clean[0] == 0
+    assert StandIn.requests[NETLINK_ROUTE] == nlsocket.DUMP_ATTEMPTS
+    assert len(notes) == 1 and notes[0].endswith("this snapshot may be inconsistent")
+    ending = documents[-1]
+    assert ending["inconsistent"] == ["IPv4 routes"]
+    assert "inconsistent" not in clean[1][-1]
+    # The same records as the clean answer's, once each.
+    if form == "--json":
+        assert documents[0]["records"] == clean[1][0]["records"]
+        assert errors("routes", documents[0]) == []
+    else:
+        assert documents[1:-1] == clean[1][1:-1]
+        assert all(errors("routes", line, line=True) == [] for line in documents)
+
+
+def test_json_retried_dump_is_not_marked(restore_factory: None) -> None:
+    clean = json_route_listing(Cue(answer=routes_answer()), "--ndjson")
+    status, documents, notes = json_route_listing(
+        Cue(answer=routes_answer(), interrupted=2), "--ndjson")
+    assert StandIn.requests[NETLINK_ROUTE] == 3  # asked again, not just marked
+    assert (status, documents[1:], notes) == (0, clean[1][1:], [])
+
+
+def test_json_marker_is_per_document_under_continuous(restore_factory: None) -> None:
+    """-c: each pass's document says what was inconsistent in that pass only."""
+    import json
+
+    install({NETLINK_ROUTE: Cue(answer=routes_answer(), interrupted=3)})
+    nlsocket.notify = lambda line: None
+    out = io.BytesIO()
+    passes = []
+
+    def sleep(seconds: float) -> None:
+        passes.append(seconds)
+        if len(passes) == 2:
+            raise SystemExit(0)  # out of the -c loop (Ctrl-C would kill this process)
+
+    env = Environment(stdout=out, stderr=io.StringIO(), backend="netlink", sleep=sleep)
+    try:
+        app.main(["-rn", "-c", "--json"], env)
+    except SystemExit:
+        pass
+    documents = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert len(documents) >= 2
+    # The first pass used up the 3 flagged answers; the second one was clean.
+    assert documents[0]["inconsistent"] == ["IPv4 routes"]
+    assert "inconsistent" not in documents[1]
+
+
 def test_dump_all_retries_low_volume_dumps(restore_factory: None) -> None:
     answer = [(DATA / "links" / "links.nl").read_bytes()]
     install({NETLINK_ROUTE: Cue(answer=answer, interrupted=1)})

@@ -42,6 +42,9 @@ DUMP_ATTEMPTS = 3
 # ("IPv4 routes", "links"): the hook for output formats that can say so (JSON's
 # "inconsistent"); the text listing says it once on stderr (see mark_inconsistent()).
 inconsistent: List[str] = []
+# Every such mark, a repeat included (a -c pass may mark a table again): a JSON document
+# takes the marks made since it began (modes/structured.py dump_marks()).
+marks: List[str] = []
 
 
 def _to_stderr(line: str) -> None:
@@ -57,6 +60,7 @@ socket_factory: Callable[[int, int, int], _socket.socket] = _socket.socket
 
 def mark_inconsistent(what: str) -> None:
     """A dump stayed interrupted: keep its last answer, remember it and say so once."""
+    marks.append(what)
     if what not in inconsistent:
         inconsistent.append(what)
         notify(
