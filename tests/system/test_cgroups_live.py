@@ -155,8 +155,9 @@ def test_count_by_cgroup(world: World) -> None:
 def test_prometheus_cgroup_label(world: World) -> None:
     status, out, _ = run(world, ["-tuan", "--prometheus", "--by", "cgroup"])
     assert status == 0
-    assert (f'nlstat_sockets{{cgroup="{world.cgroup}",proto="tcp",state="LISTEN"}} 1.0'
-            in out.splitlines())
+    # --netns labels every series with the namespace (docs/metrics.md)
+    assert (f'nlstat_sockets{{cgroup="{world.cgroup}",netns="{world.ns.name}",proto="tcp",'
+            f'state="LISTEN"}} 1.0' in out.splitlines())
 
 
 def _inode(line: str) -> int:
