@@ -28,7 +28,7 @@ from nlstat.model.sockets import TCP, InetSocket, UnixSocket
 from nlstat.query import BACKEND_AUTO, BACKEND_PROC, OUTPUT_TEXT, Query
 
 if TYPE_CHECKING:
-    from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
+    from nlstat.backends.netlink.sockdiag import ByteCounters, InetDecoder, SockDiag
     from nlstat.filters import Filters
 
 
@@ -124,6 +124,9 @@ class SocketSource:
         self.bytecode = b""
         self.state_mask = 0xFFFFFFFF
         self.owned: Optional[FrozenSet[int]] = None
+        # --watch: a mapping the tcp dumps fill with each socket's tcp_info byte counters
+        # (cookie -> (bytes_acked, bytes_received)); None: not asked for.
+        self.byte_counters: Optional[ByteCounters] = None
         if self.filters is not None:
             from nlstat.backends.netlink.bytecode import bytecode
 
@@ -164,7 +167,7 @@ class SocketSource:
                 states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
                 first, decoder, rest = self._sockdiag().inet_stream(
                     protocol, family, states & self.state_mask, self.query.timers,
-                    self.bytecode,
+                    self.bytecode, self.byte_counters,
                 )
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
@@ -248,7 +251,8 @@ class SocketSource:
             return None
         try:
             first, decoder, rest = self._sockdiag().tcp_both_stream(
-                tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode
+                tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode,
+                self.byte_counters,
             )
         except BackendUnavailable as err:
             self.env.trace(f"sock_diag refused tcp over both families ({err}); one dump per family")

@@ -69,7 +69,13 @@ UNIX_MSG = NLMSGHDR.then(UNIX_DIAG_MSG)
 U32 = struct.Struct("=I")
 # Cached address texts per decoder; past this the cache starts again (peak RSS stays flat).
 TEXT_CACHE_LIMIT = 1 << 16
-TCP_INFO_COUNTERS = TCP_INFO.reading("tcpi_retransmits", "tcpi_probes")
+TCP_INFO_COUNTERS = TCP_INFO.head("tcpi_probes").reading("tcpi_retransmits",
+                                                         "tcpi_probes")
+# --watch: the byte counters, in the tcp_info of Linux 4.1 and later (shorter ones lack them).
+TCP_INFO_BYTES = TCP_INFO.head("tcpi_bytes_received").reading(
+    "tcpi_bytes_acked", "tcpi_bytes_received")
+# cookie -> (tcpi_bytes_acked, tcpi_bytes_received), filled by a decoder asked to (--watch).
+ByteCounters = Dict[int, Tuple[int, int]]
 
 class _Ntohs:
     """Port byte order for small dumps: _socket.ntohs behind the table's [] interface."""
@@ -157,9 +163,13 @@ class InetDecoder:
         want_info: bool = False,
         family: Optional[int] = None,
         msg_type: int = SOCK_DIAG_BY_FAMILY,
+        byte_counters: Optional[ByteCounters] = None,
     ) -> None:
         self.protocol = protocol
-        self.want_info = want_info and protocol == TCP
+        self.want_info = (want_info or byte_counters is not None) and protocol == TCP
+        # --watch: each tcp socket's byte counters by cookie, beside its record (the record
+        # type stays what every other output reads).
+        self.byte_counters = byte_counters
         self.done = False
         # None: records of either family, in the kernel's order. A family: the records
         # chunk() returns; the other family's go to `others` (a dump of both families at
@@ -203,6 +213,7 @@ class InetDecoder:
         is_tcp = protocol == TCP
         is_raw = protocol == RAW
         want_info = self.want_info
+        info = _tcp_info_counters if self.byte_counters is None else self._info_and_bytes
         record_msg = self.msg_type
         msg_size = INET_MSG_SIZE
         offset = 0
@@ -236,7 +247,7 @@ class InetDecoder:
                 # The kernel appends attributes (shutdown, sockopt, ...) even unasked: only
                 # walk them when INET_DIAG_INFO was requested (-o).
                 if want_info and length > msg_size:
-                    retransmits, probes = _tcp_info_counters(buf, offset, min(length, end - offset))
+                    retransmits, probes = info(buf, offset, min(length, end - offset), cookie)
                 elif timer == 1:
                     retransmits = retrans
                 else:
@@ -252,6 +263,19 @@ class InetDecoder:
             offset = self._odd(buf, offset)
         return records
         # fmt: on
+
+    def _info_and_bytes(self, buf: bytes, offset: int, length: int, cookie: int) -> Tuple[int, int]:
+        """_tcp_info_counters(), and the socket's byte counters kept by its cookie (--watch)."""
+        for kind, start, stop in iter_attrs(buf, offset + INET_MSG_SIZE, offset + length):
+            if kind == INET_DIAG_INFO:
+                size = stop - start
+                if size >= TCP_INFO_BYTES.size and self.byte_counters is not None:
+                    self.byte_counters[cookie] = TCP_INFO_BYTES.unpack_from(buf, start)
+                if size >= TCP_INFO_COUNTERS.size:
+                    retransmits, probes = TCP_INFO_COUNTERS.unpack_from(buf, start)
+                    return retransmits, probes
+                break
+        return 0, 0
 
     def _odd(self, buf: bytes, offset: int) -> int:
         """One message that is not a whole record at `offset`: NLMSG_DONE ends the dump,
@@ -287,10 +311,12 @@ def _ntop6(address: bytes) -> str:
     return _socket.inet_ntop(_socket.AF_INET6, address)
 
 
-def _tcp_info_counters(buf: bytes, offset: int, length: int) -> Tuple[int, int]:
+def _tcp_info_counters(
+    buf: bytes, offset: int, length: int, cookie: int = 0
+) -> Tuple[int, int]:
     """(tcpi_retransmits, tcpi_probes) from INET_DIAG_INFO: what /proc prints as RETR/TIMEOUT."""
     for kind, start, stop in iter_attrs(buf, offset + INET_MSG_SIZE, offset + length):
-        if kind == INET_DIAG_INFO and stop - start >= 4:
+        if kind == INET_DIAG_INFO and stop - start >= TCP_INFO_COUNTERS.size:
             retransmits, probes = TCP_INFO_COUNTERS.unpack_from(buf, start)
             return retransmits, probes
     return 0, 0
@@ -382,30 +408,37 @@ class SockDiag:
         states: int = STATES_ALL,
         want_info: bool = False,
         bytecode: bytes = b"",
+        byte_counters: Optional[ByteCounters] = None,
     ) -> Tuple[List[InetSocket], InetDecoder, Iterator[bytes]]:
         """Records of the first chunk, the decoder, and the raw chunks still to come.
 
         The first chunk carries the kernel's refusal if there is one (BackendUnavailable is
         raised here); the rest can then be decoded anywhere, in another process too.
         """
+        want_info = want_info or byte_counters is not None
         chunks = self.netlink.dump(
             SOCK_DIAG_BY_FAMILY, inet_request(protocol, family, states, want_info, bytecode)
         )
-        decoder = InetDecoder(protocol, want_info)
+        decoder = InetDecoder(protocol, want_info, byte_counters=byte_counters)
         first = decoder.chunk(next(chunks))
         return first, decoder, chunks
 
     def tcp_both_stream(
-        self, states: int = STATES_ALL, want_info: bool = False, bytecode: bytes = b""
+        self,
+        states: int = STATES_ALL,
+        want_info: bool = False,
+        bytecode: bytes = b"",
+        byte_counters: Optional[ByteCounters] = None,
     ) -> Tuple[List[InetSocket], InetDecoder, Iterator[bytes]]:
         """inet_stream() for tcp over both families at once: one walk of the kernel's hash
         tables instead of two (the IPv6 request walks every IPv4 socket too: 10 ms with 100k
         of them). Records of IPv4 come out of the decoder; IPv6 ones collect in its `others`,
         in the kernel's order, which is the order of an IPv6-only dump."""
+        want_info = want_info or byte_counters is not None
         chunks = self.netlink.dump(
             TCPDIAG_GETSOCK, tcp_both_request(states, want_info, bytecode)
         )
-        decoder = InetDecoder(TCP, want_info, _socket.AF_INET, TCPDIAG_GETSOCK)
+        decoder = InetDecoder(TCP, want_info, _socket.AF_INET, TCPDIAG_GETSOCK, byte_counters)
         first = decoder.chunk(next(chunks))
         return first, decoder, chunks
 
