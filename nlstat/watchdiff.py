@@ -14,7 +14,8 @@ kept beside the records by cookie, and compared the same way.
 
 from __future__ import annotations
 
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, ne
 from typing import Any, Dict, Hashable, Iterable, List, NamedTuple, Optional, Tuple
 
 from nlstat.model.sockets import InetSocket, UnixSocket
@@ -103,25 +104,28 @@ def compare(
     opened, changed-state and traffic changes in the new order."""
     name = new.name
     old_states = old.states
+    new_states = new.states
     old_records = old.records
-    gone = old_states.keys() - new.states.keys()
+    new_records = new.records
+    gone = old_states.keys() - new_states.keys()
     closed = [Change(CLOSED, name, old_records[key])
               for key in filter(gone.__contains__, old_records)] if gone else []
-    # Keys whose (key, state) pair is new: opened sockets and changed states.
-    moved = {key for key, _ in new.states.items() - old_states.items()}
+    # Keys whose state differs from the last tick's (None for a socket not there then):
+    # opened sockets and changed states, found by C-level maps over the whole table.
+    keys = new_states.keys()
+    moved = set(compress(keys, map(ne, new_states.values(), map(old_states.get, keys))))
     # Keyed by cookie; looked up with any table key (a /proc key is simply not there).
     counters: Dict[Any, Tuple[int, int]] = new_counters or {}
     previous: Dict[Any, Tuple[int, int]] = old_counters or {}
     if counters:
-        # Keys are cookies here (byte counters come from sock_diag, which has them).
-        moved.update(cookie for cookie, _ in counters.items() - previous.items()
-                     if cookie in new.records)
+        counted = counters.keys()
+        moved.update(compress(counted, map(ne, counters.values(), map(previous.get, counted))))
     if not moved:
         return closed, []
     changes: List[Change] = []
     append = changes.append
-    for key in filter(moved.__contains__, new.records):
-        record = new.records[key]
+    for key in filter(moved.__contains__, new_records):
+        record = new_records[key]
         now = counters.get(key)
         before = previous.get(key)
         if key not in old_states:
@@ -132,7 +136,7 @@ def compare(
         if now is not None and before is not None:
             sent, received = now[0] - before[0], now[1] - before[1]
         old_state = old_states[key]
-        if old_state != new.states[key]:
+        if old_state != new_states[key]:
             append(Change(STATE, name, record, old_state, sent, received))
         elif sent or received:
             append(Change(TRAFFIC, name, record, None, sent, received))
@@ -151,7 +155,10 @@ def compare_all(
     changed: List[Change] = []
     for table in new:
         earlier = before.pop(table.name, None) or Table(table.name)
-        gone, rest = compare(earlier, table, old_counters, new_counters)
+        # Byte counters are tcp's (and keyed by cookie): no other table looks at them.
+        tcp = table.name == "tcp"
+        gone, rest = compare(earlier, table, old_counters if tcp else None,
+                             new_counters if tcp else None)
         closed += gone
         changed += rest
     for table in before.values():  # a table that could not be read this time

@@ -62,7 +62,7 @@ def run(query: Query, env: Environment) -> int:
             source.byte_counters = counters
             gc.disable()  # records hold no cycles (modes/sockets.py run())
             try:
-                tables = collect(query, env, source)
+                tables = collect(query, env, source, previous, previous_counters)
             finally:
                 gc.enable()
             tick += 1
@@ -84,11 +84,19 @@ def run(query: Query, env: Environment) -> int:
 # -- reading a tick ---------------------------------------------------------------------------
 
 
-def collect(query: Query, env: Environment, source: SocketSource) -> List[Table]:
-    """The tables of one tick: what the listing of `query` would list, as Tables."""
+def collect(
+    query: Query,
+    env: Environment,
+    source: SocketSource,
+    previous: Optional[List[Table]] = None,
+    previous_counters: Optional[Counters] = None,
+) -> List[Table]:
+    """The tables of one tick: what the listing of `query` would list, as Tables. With the
+    previous tick's, tcp from sock_diag is read by tcpwatch (records only for changes)."""
     from nlstat.modes.sockets import _keep_inet
 
     keep = _keep_inet(query)
+    old_tcp = next((table for table in previous or () if table.name == TCP), None)
     source.load_owners()
     source.check_dev()
     tables: List[Table] = []
@@ -101,8 +109,11 @@ def collect(query: Query, env: Environment, source: SocketSource) -> List[Table]
         if protocol == TCP and len(families) == 2:
             both = source.tcp_both()
             if both is not None:
-                ipv4, ipv6 = _decoded(both)
                 selected = source.selector(TCP, True)
+                if selected is None and old_tcp is not None:
+                    _read_changes(table, both, old_tcp, previous_counters)
+                    continue
+                ipv4, ipv6 = _decoded(both)
                 table.add_inet(_kept(ipv4, selected), True)
                 table.add_inet(_kept(ipv6, selected), True)
                 continue
@@ -116,12 +127,15 @@ def collect(query: Query, env: Environment, source: SocketSource) -> List[Table]
                 raise Exit(ExitStatus.READ_ERROR) from err
             assert found is not None
             netlink = found.decoder is not None
+            selected = source.selector(protocol, netlink)
+            if netlink and protocol == TCP and selected is None and old_tcp is not None:
+                _read_changes(table, found, old_tcp, previous_counters)
+                continue
             if netlink:
                 records, others = _decoded(found)
                 records += others
             else:
                 records = _parsed(found, protocol, family, env)
-            selected = source.selector(protocol, netlink)
             listing = None if (netlink and protocol == TCP) else keep
             table.add_inet(_kept(_kept(records, listing), selected), netlink)
     filters = query.filters
@@ -147,6 +161,21 @@ def _decoded(table: InetTable) -> Tuple[List[InetSocket], List[InetSocket]]:
             if decoder.done:
                 break
     return records, decoder.others
+
+
+def _read_changes(
+    table: Table, found: InetTable, old: Table, old_counters: Optional[Counters]
+) -> None:
+    """A tcp table from sock_diag, records built only for the sockets that changed."""
+    from nlstat.backends.netlink.tcpwatch import read_tcp_tick
+    from nlstat.modes.count import prefetched
+
+    assert found.decoder is not None
+    records, states, _decoded_count = read_tcp_tick(
+        found.first, found.decoder, prefetched(found.chunks), old.records, old.states,
+        old_counters)
+    table.records.update(records)
+    table.states.update(states)
 
 
 def _parsed(table: InetTable, protocol: str, family: int, env: Environment) -> List[InetSocket]:
