@@ -94,15 +94,19 @@ def test_bad_watch_value_from_the_command_line(value: str) -> None:
 # -- tcp_info byte counters from crafted messages -----------------------------------------------
 
 
-def message(cookie: int, info: Optional[bytes]) -> bytes:
-    """One tcp inet_diag answer (IPv4, ESTABLISHED) with an INET_DIAG_INFO attribute."""
-    attributes = b""
+def attribute(kind: int, payload: bytes) -> bytes:
+    data = struct.pack("=HH", 4 + len(payload), kind) + payload
+    return data + bytes(-len(data) % 4)
+
+
+def message(cookie: int, info: Optional[bytes], state: int = 1, before: bytes = b"") -> bytes:
+    """One tcp inet_diag answer (IPv4) with attributes `before`, then INET_DIAG_INFO."""
+    attributes = before
     if info is not None:
-        attribute = struct.pack("=HH", 4 + len(info), INET_DIAG_INFO) + info
-        attributes = attribute + bytes(-len(attribute) % 4)
+        attributes += attribute(INET_DIAG_INFO, info)
     length = INET_MSG_V4.size + len(attributes)
     port = struct.unpack("=H", struct.pack(">H", 7000))[0]
-    head = INET_MSG_V4.pack(length, SOCK_DIAG_BY_FAMILY, 2, 1, 0, socket.AF_INET, 1, 0, 0,
+    head = INET_MSG_V4.pack(length, SOCK_DIAG_BY_FAMILY, 2, 1, 0, socket.AF_INET, state, 0, 0,
                             port, port, socket.inet_aton("127.0.0.1"),
                             socket.inet_aton("127.0.0.1"), 0, cookie, 0, 0, 0, 0, 42)
     return head + attributes
@@ -162,6 +166,41 @@ def test_tcp_info_layout_is_the_kernels() -> None:
     values = dict(zip(TCP_INFO.fields, TCP_INFO.unpack_from(info.ljust(TCP_INFO.size, b"\0"))))
     assert values["tcpi_bytes_received"] == 777
     assert values["tcpi_state"] == 1
+
+
+SHUTDOWN = attribute(8, b"\0")  # INET_DIAG_SHUTDOWN, as the kernel always sends it
+MARK = attribute(15, struct.pack("=I", 7))  # another attribute, as some sockets carry
+
+
+def test_tcp_tick_decodes_only_what_changed() -> None:
+    """tcpwatch reads states and counters of every message and decodes only the sockets
+    that are new, changed state or moved data; messages whose attributes are laid out
+    otherwise than the last one's are read by a walk, as exactly."""
+    from nlstat.backends.netlink.tcpwatch import TcpTick
+
+    done = NLMSGHDR.pack(20, 3, 2, 1, 0) + struct.pack("=i", 0)
+    old_counters: dict = {}
+    first = InetDecoder("tcp", byte_counters=old_counters)
+    old = first.chunk(b"".join(message(cookie, tcp_info(10, 10), before=SHUTDOWN)
+                               for cookie in (1, 2, 3, 4)) + done)
+    old_records = {record.cookie: record for record in old}
+    old_states = {record.cookie: record.state for record in old}
+    counters: dict = {}
+    decoder = InetDecoder("tcp", byte_counters=counters)
+    tick = TcpTick(decoder, old_records, old_states, old_counters)
+    tick.chunk(message(1, tcp_info(10, 10), before=SHUTDOWN)  # unchanged
+               + message(2, tcp_info(10, 10), 8, before=SHUTDOWN + MARK)  # state, other layout
+               + message(3, tcp_info(10, 99), before=SHUTDOWN)  # received 89 bytes
+               + message(6, tcp_info(1, 0), before=SHUTDOWN + MARK)  # new
+               + message(7, tcp_info(1, 0), before=SHUTDOWN)  # new
+               + done)
+    assert decoder.done
+    assert list(tick.records) == [1, 2, 3, 6, 7]  # 4 closed
+    assert tick.records[1] is old_records[1]  # not decoded again
+    assert tick.decoded == 4
+    assert tick.states == {1: 1, 2: 8, 3: 1, 6: 1, 7: 1}
+    assert counters == {1: (10, 10), 2: (10, 10), 3: (10, 99), 6: (1, 0), 7: (1, 0)}
+    assert tick.records[2].state == 8 and tick.records[6].cookie == 6
 
 
 # -- comparing ticks ----------------------------------------------------------------------------
