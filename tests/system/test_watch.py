@@ -12,8 +12,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 import socket
 import struct
+import subprocess
 import time
 from typing import Callable, Dict, List, Sequence, Tuple
 
@@ -226,26 +228,94 @@ def test_text_marks_each_change(watch_ns: Namespace) -> None:
     assert f"received +{SENT} B (" in traffic[world.receiver]
 
 
-def test_cli_first_tick_is_the_listing(watch_ns: Namespace) -> None:
-    """The command line in the namespace: tick one prints `nlstat -ant`'s listing byte for
-    byte, and ticks over sockets that do not change print nothing more."""
+def test_filters_choose_what_is_watched(watch_ns: Namespace) -> None:
+    """--dport 7300 (in the kernel's bytecode): the client ends only, their changes only."""
+    world, out, err, status = _watch(
+        watch_ns, ["--watch", "0.01", "--ticks", "2", "-ant", "--dport", str(PORT), "--ndjson"])
+    assert status == 0 and err == ""
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    events = [event for event in events if event["type"] == "event"]
+    assert len([event for event in events if event["tick"] == 1]) == 5
+    changes = {(str(e["event"]), _key(e["socket"])) for e in events if e["tick"] == 2}
+    clients = {key for key in world.opened + world.closed if key[3] == PORT}
+    assert {key for _, key in changes} == clients | {world.state[0][0], world.sender}
+    assert ("state", world.state[0][0]) in changes and ("traffic", world.sender) in changes
+
+
+def _hold(ns: Namespace) -> List[socket.socket]:
     def hold() -> List[socket.socket]:
         listener = socket.socket()
         listener.bind(("127.0.0.1", PORT + 1))
         listener.listen(8)
         client, server = _pair(listener)
-        return [listener, client, server]
+        unix_listener = socket.socket(socket.AF_UNIX)
+        unix_listener.bind(b"\0nlst-watch-test")
+        unix_listener.listen(8)
+        return [listener, client, server, unix_listener, *socket.socketpair()]
 
-    held = watch_ns.call_inside(hold)
+    return ns.call_inside(hold)
+
+
+def _release(held: List[socket.socket]) -> None:
+    for sock in held:
+        if sock.family == socket.AF_INET and sock.type == socket.SOCK_STREAM:
+            _reset(sock)  # no TIME_WAIT row for the next test to see
+        else:
+            sock.close()
+
+
+@pytest.mark.parametrize("args, backend", [
+    (["-ant"], "auto"),
+    (["-ant"], "proc"),
+    (["-antp"], "auto"),
+    (["-ax"], "auto"),
+    (["-ax"], "netlink"),
+])
+def test_cli_first_tick_is_the_listing(watch_ns: Namespace, args: List[str],
+                                       backend: str) -> None:
+    """The command line in the namespace: tick one prints the listing of the same options
+    byte for byte (either backend), and ticks over sockets that do not change print nothing
+    more."""
+    held = _hold(watch_ns)
     try:
-        environ = js.environ()
-        listing = watch_ns.run(js.nlstat_argv(["-ant"]), env=environ)
-        watched = watch_ns.run(js.nlstat_argv(["-ant", "--watch", "0.05", "--ticks", "3"]),
+        environ = js.environ({"NLSTAT_BACKEND": backend})
+        listing = watch_ns.run(js.nlstat_argv(args), env=environ)
+        watched = watch_ns.run(js.nlstat_argv([*args, "--watch", "0.05", "--ticks", "3"]),
                                env=environ)
     finally:
-        for sock in held:
-            sock.close()
+        _release(held)
     assert listing.returncode == 0 and watched.returncode == 0, watched.stderr
     assert watched.stderr == b""
     assert watched.stdout == listing.stdout
-    assert listing.stdout.count(b"\ntcp ") == 3
+    assert listing.stdout.count(b"\ntcp ") == (3 if "-ant" in args[0] else 0)
+    assert listing.stdout.count(b"\nunix ") == (0 if "-ant" in args[0] else 3)
+
+
+def test_netns_option_watches_inside(watch_ns: Namespace) -> None:
+    """`--netns NAME --watch` from outside: the namespace's listing, nothing of the host's."""
+    held = _hold(watch_ns)
+    try:
+        environ = js.environ()
+        listing = watch_ns.run(js.nlstat_argv(["-ant"]), env=environ)
+        watched = subprocess.run(
+            js.nlstat_argv(["--netns", watch_ns.name, "-ant", "--watch", "0.05", "--ticks", "2"]),
+            env=environ, capture_output=True, timeout=60)
+    finally:
+        _release(held)
+    assert watched.returncode == 0 and watched.stderr == b""
+    assert watched.stdout.endswith(listing.stdout)
+    assert watched.stdout.count(b"\ntcp ") == 3
+
+
+def test_interrupt_ends_quietly_as_netstat_c_does() -> None:
+    """Ctrl-C during --watch: nothing on stderr, killed by SIGINT, as `netstat -c` is."""
+    statuses = []
+    for argv in (js.nlstat_argv(["-ant", "--watch", "0.2"]), ["netstat", "-ant", "-c"]):
+        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=js.environ())
+        assert process.stdout is not None
+        process.stdout.readline()  # the first tick has begun
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+        statuses.append((process.returncode, err))
+    assert statuses[0] == statuses[1] == (-signal.SIGINT, b"")
