@@ -10,11 +10,13 @@ churn of tests/churn.py inside it (batches of 200 tcp and 200 unix connections o
 closed, one batch after another, plus 10 long-lived connections of each kind), then runs each
 mode for MINUTES: `nlstat -c ARGS` and `nlstat --watch INTERVAL ARGS`, stdout to /dev/null.
 Every SAMPLE seconds it reads the nlstat process's VmRSS and its open descriptors
-(/proc/PID/status, /proc/PID/fd). Growth is measured from the first sample after a warm-up
-(a fifth of the run, at least 2 samples) to the last, and as the slope of a least-squares line
-through the samples after the warm-up (KiB or descriptors per minute). The churn's batch count
-and the load's socket count are printed too. Root only; everything stays on the namespace's
-loopback. Not part of the test run: it takes 2 x MINUTES.
+(/proc/PID/status, /proc/PID/fd) and the namespace's tcp sockets, TIME_WAIT included
+(/proc/PID/net/sockstat: the churn's closes leave TIME_WAIT sockets, so the count moves with
+the churn's pace, and the memory of a --watch tick with it). Growth is measured from the
+first sample after a warm-up (a fifth of the run, at least 2 samples) to the last, and as the
+slope of a least-squares line through the samples after the warm-up (KiB per minute). The
+churn's batch count and the load's socket count are printed too. Root only; everything stays
+on the namespace's loopback. Not part of the test run: it takes 2 x MINUTES.
 """
 
 from __future__ import annotations
@@ -42,6 +44,16 @@ def status_kib(pid: int, field: str) -> int:
 
 def descriptors(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def tcp_sockets(pid: int) -> int:
+    """tcp sockets of the process's namespace, TIME_WAIT included (/proc/PID/net/sockstat)."""
+    with open(f"/proc/{pid}/net/sockstat", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("TCP:"):
+                fields = line.split()
+                return int(fields[fields.index("inuse") + 1]) + int(fields[fields.index("tw") + 1])
+    return 0
 
 
 def start_load(netns: str, tcp: int, hold: float) -> Tuple[subprocess.Popen[bytes], str]:
@@ -89,7 +101,7 @@ def soak(netns: str, mode: str, args: List[str], minutes: float, interval: float
     started = time.monotonic()
     # `ip netns exec` execs the command: the pid is nlstat's own.
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors, env=environ)
-    samples: List[Tuple[float, int, int]] = []
+    samples: List[Tuple[float, int, int, int]] = []
     try:
         time.sleep(min(every, 2.0))
         while time.monotonic() - started < minutes * 60:
@@ -97,7 +109,7 @@ def soak(netns: str, mode: str, args: List[str], minutes: float, interval: float
                 break
             try:
                 samples.append((time.monotonic() - started, status_kib(process.pid, "VmRSS"),
-                                descriptors(process.pid)))
+                                descriptors(process.pid), tcp_sockets(process.pid)))
             except OSError:
                 break
             time.sleep(every)
@@ -123,7 +135,12 @@ def soak(netns: str, mode: str, args: List[str], minutes: float, interval: float
         "rss_kib_last": last[1],
         "rss_kib_min": min(s[1] for s in steady),
         "rss_kib_max": max(s[1] for s in steady),
-        "rss_kib_per_minute": round(slope([(t, r) for t, r, _ in steady]), 1),
+        "rss_kib_per_minute": round(slope([(t, r) for t, r, _, _ in steady]), 1),
+        "tcp_first": first[3],
+        "tcp_last": last[3],
+        "tcp_min": min(s[3] for s in steady),
+        "tcp_max": max(s[3] for s in steady),
+        "tcp_per_minute": round(slope([(t, n) for t, _, _, n in steady]), 1),
         "peak_rss_kib": peak,
         "fds_first": first[2],
         "fds_last": last[2],
@@ -172,11 +189,12 @@ def main() -> int:
                 churn.kill()
         stop(load)
     print(f"churn batches (200 tcp + 200 unix connections each): {batches}")
-    print("| mode | minutes | samples | RSS first → last (KiB) | RSS min-max | RSS slope"
-          " (KiB/min) | fds first → last (max) |")
-    print("|---|---|---|---|---|---|---|")
+    print("| mode | minutes | samples | tcp sockets first → last (min-max) | RSS first → last"
+          " (KiB) | RSS min-max | RSS slope (KiB/min) | fds first → last (max) |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         print(f"| `{r['argv']}` | {int(r['seconds']) / 60:.1f} | {r['samples']}"
+              f" | {r['tcp_first']} → {r['tcp_last']} ({r['tcp_min']}-{r['tcp_max']})"
               f" | {r['rss_kib_first']} → {r['rss_kib_last']}"
               f" | {r['rss_kib_min']}-{r['rss_kib_max']} | {r['rss_kib_per_minute']}"
               f" | {r['fds_first']} → {r['fds_last']} ({r['fds_max']}) |")

@@ -25,8 +25,9 @@ CLOSED = "closed"
 STATE = "state"
 TRAFFIC = "traffic"
 
-# cookie -> (tcpi_bytes_acked, tcpi_bytes_received)
-Counters = Dict[int, Tuple[int, int]]
+# cookie -> tcpi_bytes_acked << 64 | tcpi_bytes_received (sockdiag.ByteCounters)
+Counters = Dict[int, int]
+LOW64 = (1 << 64) - 1
 
 _COOKIE = attrgetter("cookie")
 _STATE = attrgetter("state")
@@ -115,8 +116,8 @@ def compare(
     keys = new_states.keys()
     moved = set(compress(keys, map(ne, new_states.values(), map(old_states.get, keys))))
     # Keyed by cookie; looked up with any table key (a /proc key is simply not there).
-    counters: Dict[Any, Tuple[int, int]] = new_counters or {}
-    previous: Dict[Any, Tuple[int, int]] = old_counters or {}
+    counters: Dict[Any, int] = new_counters or {}
+    previous: Dict[Any, int] = old_counters or {}
     if counters:
         counted = counters.keys()
         moved.update(compress(counted, map(ne, counters.values(), map(previous.get, counted))))
@@ -129,12 +130,14 @@ def compare(
         now = counters.get(key)
         before = previous.get(key)
         if key not in old_states:
-            sent, received = now if now is not None else (None, None)
+            sent = received = None
+            if now is not None:
+                sent, received = now >> 64, now & LOW64
             append(Change(OPENED, name, record, None, sent, received))
             continue
         sent = received = None
         if now is not None and before is not None:
-            sent, received = now[0] - before[0], now[1] - before[1]
+            sent, received = (now >> 64) - (before >> 64), (now & LOW64) - (before & LOW64)
         old_state = old_states[key]
         if old_state != new_states[key]:
             append(Change(STATE, name, record, old_state, sent, received))

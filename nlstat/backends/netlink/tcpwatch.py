@@ -87,7 +87,7 @@ class TcpTick:
                 if (msg_type == record_msg and length >= combined.size
                         and offset + length <= end
                         and values[5:5 + run.headers] == run.expected):
-                    now = counters[cookie] = values[-2:]
+                    now = counters[cookie] = values[-2] << 64 | values[-1]
                     states[cookie] = state
                     record = old_records.get(cookie)
                     if (record is None or old_states.get(cookie) != state
