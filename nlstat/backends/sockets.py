@@ -167,7 +167,7 @@ class SocketSource:
                 states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
                 first, decoder, rest = self._sockdiag().inet_stream(
                     protocol, family, states & self.state_mask, self.query.timers,
-                    self.bytecode, self.byte_counters,
+                    self.bytecode, **self._watching(),
                 )
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
@@ -181,6 +181,12 @@ class SocketSource:
                           f"(sock_diag refused them, {path} has no bound device)")
             return InetTable([], None, iter(()), path)
         return InetTable([], None, proc_chunks(path), path)
+
+    def _watching(self) -> Dict[str, "ByteCounters"]:
+        """The dump option --watch adds (none otherwise: the request is the listing's)."""
+        if self.byte_counters is None:
+            return {}
+        return {"byte_counters": self.byte_counters}
 
     def check_dev(self) -> None:
         """--dev needs sock_diag: an error under NLSTAT_BACKEND=proc."""
@@ -252,7 +258,7 @@ class SocketSource:
         try:
             first, decoder, rest = self._sockdiag().tcp_both_stream(
                 tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode,
-                self.byte_counters,
+                **self._watching(),
             )
         except BackendUnavailable as err:
             self.env.trace(f"sock_diag refused tcp over both families ({err}); one dump per family")
