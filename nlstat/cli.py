@@ -219,7 +219,20 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
     "program-name": (True, None, "--program-name=NAME", "only sockets of processes so named"),
     "cgroup": (True, None, "--cgroup=PATH", "only inet sockets of this cgroup v2 (as in "
                "/proc/PID/cgroup)"),
+    # --watch takes its value only when one follows (OPTIONAL_VALUE); checked in own_options.
+    "watch": (
+        True,
+        None,
+        "--watch [SECONDS]",
+        "every SECONDS (default 1), print the sockets opened, closed and changed",
+    ),
+    "ticks": (True, None, "--ticks=N", "end --watch after N ticks"),
 }
+# Own options whose value is optional: `--watch=2`, `--watch 2`, or `--watch` alone when the
+# next word is an option (`--watch -ant`), the last word, or after "--". A word like `-1`
+# or `-0.5` is taken as the (bad) value unless getopt would read it as netstat's options
+# (`--watch -4` is --watch then -4).
+OPTIONAL_VALUE = frozenset(("watch",))
 # The OWN_OPTIONS that are socket filters (the rest of nlstat/filters.py's OPTION_FIELDS).
 FILTER_OPTIONS = frozenset(("state", "sport", "dport", "src", "dst", "dev", "uid", "pid",
                             "program-name", "cgroup"))
@@ -346,9 +359,21 @@ def _long(text: str, argv: Sequence[str], index: int) -> Tuple[Option, int]:
         return Option(code, None, full_name), index
     if has_value:
         return Option(code, value, full_name), index
+    if full_name in OPTIONAL_VALUE and code == OWN_CODE:
+        if index < len(argv) and _is_value(argv[index]):
+            return Option(code, argv[index], full_name), index + 1
+        return Option(code, None, full_name), index
     if index < len(argv):
         return Option(code, argv[index], full_name), index + 1
     return Option("?", f"netstat: option '--{full_name}' requires an argument"), index
+
+
+def _is_value(word: str) -> bool:
+    """Is the word after an OPTIONAL_VALUE option its value? Not when getopt would read it as
+    an option ("-a", "--all", "-46") or it ends the options ("--")."""
+    if not word.startswith("-") or word == "-":
+        return True
+    return word[1:2] in "0123456789." and word[1] not in _SHORT_CHARS
 
 
 # -- netstat's switch (netstat.c main()): what each option does, as it comes -------------------

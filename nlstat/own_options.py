@@ -1,5 +1,5 @@
 """nlstat's own options whose values need more than storing: --count, --by, --prometheus,
---serve, --serve-max-age, --max-series.
+--serve, --serve-max-age, --max-series, --watch, --ticks.
 
 cli.parse() walks argv the way netstat does and leaves the own options without a Query field
 of their name in Query.extras, in the order they were given; this turns them into Query
@@ -12,9 +12,13 @@ from __future__ import annotations
 import math
 from typing import List, Tuple, Union
 
-from nlstat.query import MODE_COUNT, MODE_METRICS, MODE_SOCKETS, Query
+from nlstat.query import MODE_COUNT, MODE_METRICS, MODE_SOCKETS, MODE_WATCH, Query
 
 DEFAULT_SERVE_ADDRESS = "127.0.0.1"
+DEFAULT_WATCH_SECONDS = 1.0
+# --watch: at most a day between ticks; --ticks: at most a billion.
+WATCH_SECONDS_MAX = 86400.0
+TICKS_MAX = 1_000_000_000
 
 
 def apply(query: Query) -> Union[Query, str]:
@@ -28,6 +32,8 @@ def apply(query: Query) -> Union[Query, str]:
     address, port = DEFAULT_SERVE_ADDRESS, 0
     max_age = query.serve_cache_seconds
     series_limit = query.series_limit
+    watch = 0.0
+    ticks = 0
     for name, text in query.extras:
         if name == "count":
             count = True
@@ -55,7 +61,23 @@ def apply(query: Query) -> Union[Query, str]:
             if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 10_000_000:
                 return f"nlstat: bad --max-series value '{text}' (a number from 1)"
             series_limit = int(text)
+        elif name == "watch":
+            parsed_seconds = watch_seconds(text)
+            if parsed_seconds is None:
+                return (f"nlstat: bad --watch value '{text}' (seconds between ticks, more "
+                        f"than 0 and at most {WATCH_SECONDS_MAX:.0f})")
+            watch = parsed_seconds
+        elif name == "ticks":
+            if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= TICKS_MAX:
+                return f"nlstat: bad --ticks value '{text}' (a number from 1)"
+            ticks = int(text)
 
+    if ticks and not watch:
+        return "nlstat: --ticks needs --watch"
+    if watch:
+        problem = _watch_conflict(query, count, metrics)
+        if problem:
+            return problem
     if count and metrics:
         return "nlstat: --count and --" + metrics + " do not go together"
     if (count or metrics) and query.mode != MODE_SOCKETS:
@@ -66,7 +88,9 @@ def apply(query: Query) -> Union[Query, str]:
     if metrics and output != "text":
         return f"nlstat: --{metrics} prints Prometheus's format; it does not go with --{output}"
     changes = {"output": output, "serve_cache_seconds": max_age, "series_limit": series_limit}
-    if count:
+    if watch:
+        changes.update(mode=MODE_WATCH, watch_seconds=watch, watch_ticks=ticks)
+    elif count:
         changes.update(mode=MODE_COUNT, count_by=by or DEFAULT_KEYS)
     elif metrics:
         labels: List[str] = list(DEFAULT_KEYS)
@@ -81,6 +105,36 @@ def apply(query: Query) -> Union[Query, str]:
             serve_port=port,
         )
     return query._replace(**changes)  # type: ignore[arg-type]
+
+
+def watch_seconds(text: str) -> Union[float, None]:
+    """--watch's value: "" (no value given) is the default; else seconds in (0, a day]."""
+    if text == "":
+        return DEFAULT_WATCH_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    if not 0 < seconds <= WATCH_SECONDS_MAX:  # also refuses nan
+        return None
+    return seconds
+
+
+def _watch_conflict(query: Query, count: bool, metrics: str) -> str:
+    """Why --watch cannot run with the rest of the command line ("" when it can)."""
+    if count or metrics:
+        return "nlstat: --watch does not go with --" + ("count" if count else metrics)
+    if query.mode != MODE_SOCKETS:
+        return "nlstat: --watch watches sockets; it does not go with -r, -i, -s or -M"
+    if query.continuous:
+        return "nlstat: --watch and -c exclude each other (--watch repeats already)"
+    if query.output == "json":
+        return "nlstat: --watch prints a stream of changes: use --ndjson, not --json"
+    if query.all_netns:
+        return "nlstat: --watch does not go with --all-netns (use --netns NAME)"
+    if query.groups:
+        return "nlstat: --watch does not watch multicast groups (-g)"
+    return ""
 
 
 def parse_listen(text: str) -> Union[Tuple[str, int], None]:

@@ -11,7 +11,7 @@ import errno
 import os
 from array import array
 from itertools import repeat
-from typing import Dict, FrozenSet, Iterator, List, Mapping, Optional, Tuple
+from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
 # netstat cuts "PID/name" to 19 characters (PROGNAME_WIDTH 20, minus the NUL).
 PROGRAM_TEXT_WIDTH = 19
@@ -332,3 +332,80 @@ def process_sockets(
         _index, packed, _denied = scan_descriptors(proc_root, (0, name, 0, 1))
         inodes.extend(array("Q", packed))
     return found, frozenset(inodes)
+
+
+class IncrementalOwners:
+    """inode -> "PID/name" kept up to date across --watch ticks instead of rebuilt.
+
+    `update(inodes)` is given the socket inodes of a tick. Owners of processes that exited
+    and of sockets that closed are dropped; only inodes not seen before are looked up, by
+    walking the descriptors of the processes in ascending pid order (netstat's lowest-pid
+    owner) until every one of them is found, and no walk at all when there is none. An
+    inode that no process holds (a listener's not yet accepted connection, a socket of a
+    process that is not ours) is looked for once more at the next tick, then taken as
+    ownerless until it closes.
+    """
+
+    def __init__(self, proc_root: str = "/proc") -> None:
+        self.proc_root = proc_root
+        self.owners: Dict[int, str] = {}
+        self.owner_pid: Dict[int, str] = {}  # inode -> pid, to drop a process's sockets
+        self.texts: Dict[str, Optional[str]] = {}  # pid -> "PID/name" (None: it vanished)
+        self.ownerless: Dict[int, int] = {}  # inode -> walks that did not find it
+        self.denied = False
+        self.walks = 0  # walks made (for tests and -v)
+
+    def update(self, inodes: Iterable[int]) -> Mapping[int, str]:
+        current = set(inodes)
+        current.discard(0)
+        try:
+            pids = [pid for pid in os.listdir(self.proc_root) if pid.isdigit()]
+        except OSError:
+            pids = []
+        running = set(pids)
+        for pid in [pid for pid in self.texts if pid not in running]:
+            del self.texts[pid]
+        owners = self.owners
+        owner_pid = self.owner_pid
+        for inode in [inode for inode, pid in owner_pid.items()
+                      if inode not in current or pid not in running]:
+            del owner_pid[inode]
+            del owners[inode]
+        ownerless = self.ownerless
+        for inode in [inode for inode in ownerless if inode not in current]:
+            del ownerless[inode]
+        wanted = {inode for inode in current
+                  if inode not in owners and ownerless.get(inode, 0) < 2}
+        if wanted:
+            pids.sort(key=int)
+            self._look_up(pids, wanted)
+        return owners
+
+    def _look_up(self, pids: List[str], wanted: Set[int]) -> None:
+        self.walks += 1
+        missing = set(wanted)
+        for pid in pids:
+            _index, packed, denied = scan_descriptors(self.proc_root, (0, pid, 0, 1))
+            self.denied = self.denied or denied
+            if not packed:
+                continue
+            found = missing.intersection(array("Q", packed))
+            if not found:
+                continue
+            text = self.texts.get(pid, "")
+            if text == "":
+                name = program_name(self.proc_root, pid)
+                text = self.texts[pid] = (
+                    None if name is None else (pid + "/" + name)[:PROGRAM_TEXT_WIDTH])
+            if text is not None:
+                for inode in found:
+                    self.owners[inode] = text
+                    self.owner_pid[inode] = pid
+            missing -= found
+            if not missing:
+                break
+        for inode in missing:
+            self.ownerless[inode] = self.ownerless.get(inode, 0) + 1
+
+    def notice(self) -> str:
+        return InodeMap(self.owners, self.denied).notice()

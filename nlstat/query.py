@@ -24,6 +24,8 @@ MODE_INTERFACES = "interfaces"
 # nlstat's own modes: --count (counts of the socket listing), --prometheus and --serve.
 MODE_COUNT = "count"
 MODE_METRICS = "metrics"
+# --watch [SECONDS]: the socket listing, then what changed at every tick.
+MODE_WATCH = "watch"
 
 BACKEND_AUTO = "auto"
 BACKEND_NETLINK = "netlink"
@@ -113,6 +115,10 @@ class Query(NamedTuple):
     # --state, --sport, --dport, --src, --dst, --dev, --uid, --pid, --program-name
     # (nlstat/filters.py); None when no filter was given.
     filters: Optional[Filters] = None
+    # --watch [SECONDS] (mode "watch"): seconds between ticks; --ticks N: ticks before the
+    # run ends (0: until interrupted).
+    watch_seconds: float = 0.0
+    watch_ticks: int = 0
 
     @property
     def listing(self) -> str:

@@ -311,6 +311,85 @@ def schema(mode: str) -> Schema:
     }
 
 
+# --watch --ndjson (docs/watch.md): a stream of lines, no document form.
+WATCH_EVENTS = ["listed", "opened", "closed", "state", "traffic"]
+RATE = {"type": ["number", "null"], "minimum": 0}
+
+
+def watch_schema() -> Schema:
+    count = {"type": "integer", "minimum": 0}
+    tick = {"type": "integer", "minimum": 1}
+    defs: Schema = {"inet": INET, "unix": UNIX}
+    defs["header_line"] = {
+        "type": "object",
+        "properties": {**HEADER_FIELDS, "type": {"const": "header"}, "mode": {"const": "watch"}},
+        "required": ["type", *HEADER_FIELDS],
+        "additionalProperties": False,
+    }
+    defs["tick_line"] = {
+        "type": "object",
+        "properties": {
+            "type": {"const": "tick"},
+            "tick": tick,
+            "time": HEADER_FIELDS["time"],
+            "seconds": {"type": ["number", "null"], "minimum": 0},
+            "sockets": count,
+            "opened": count,
+            "closed": count,
+            "state": count,
+            "traffic": count,
+        },
+        "required": ["type", "tick", "time", "seconds", "sockets", "opened", "closed",
+                     "state", "traffic"],
+        "additionalProperties": False,
+    }
+    defs["event_line"] = {
+        "type": "object",
+        "properties": {
+            "type": {"const": "event"},
+            "tick": tick,
+            "event": {"enum": WATCH_EVENTS},
+            "socket": {"oneOf": [{"$ref": "#/$defs/inet"}, {"$ref": "#/$defs/unix"}]},
+            "old_state": STRING,
+            "bytes_acked": {"type": "integer"},
+            "bytes_received": {"type": "integer"},
+            "acked_rate": RATE,
+            "received_rate": RATE,
+        },
+        "required": ["type", "tick", "event", "socket"],
+        "dependentRequired": {
+            "bytes_acked": ["bytes_received", "acked_rate", "received_rate"],
+        },
+        "allOf": [{
+            "if": {"properties": {"event": {"const": "state"}}},
+            "then": {"required": ["old_state"]},
+            "else": {"not": {"required": ["old_state"]}},
+        }],
+        "additionalProperties": False,
+    }
+    defs["end_line"] = {
+        "type": "object",
+        "properties": {"type": {"const": "end"}, "ticks": tick},
+        "required": ["type", "ticks"],
+        "additionalProperties": False,
+    }
+    defs["line"] = {"oneOf": [{"$ref": "#/$defs/header_line"}, {"$ref": "#/$defs/tick_line"},
+                              {"$ref": "#/$defs/event_line"}, {"$ref": "#/$defs/end_line"}]}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_URI.format("watch"),
+        "title": "nlstat socket changes (nlstat --watch [SECONDS] --ndjson)",
+        "description": (f"Schema version {SCHEMA_VERSION}. The root validates one line of the "
+                        "stream. Fields: docs/schema.md and docs/watch.md."),
+        "$ref": "#/$defs/line",
+        "$defs": defs,
+    }
+
+
+# Every schema file: one per mode, and --watch's.
+SCHEMAS = [*MODES, "watch"]
+
+
 def _names(mode: str) -> List[str]:
     return [str(definition["properties"]["type"]["const"])
             + ("" if definition is not ROUTE6 else "6")
@@ -319,7 +398,8 @@ def _names(mode: str) -> List[str]:
 
 
 def text(mode: str) -> str:
-    return json.dumps(schema(mode), indent=2, sort_keys=False) + "\n"
+    found = watch_schema() if mode == "watch" else schema(mode)
+    return json.dumps(found, indent=2, sort_keys=False) + "\n"
 
 
 def path(mode: str) -> str:
@@ -327,6 +407,6 @@ def path(mode: str) -> str:
 
 
 if __name__ == "__main__":
-    for name in MODES:
+    for name in SCHEMAS:
         with open(path(name), "w", encoding="utf-8") as handle:
             handle.write(text(name))

@@ -29,7 +29,7 @@ from nlstat.model.sockets import TCP, InetSocket, UnixSocket
 from nlstat.query import BACKEND_AUTO, BACKEND_PROC, OUTPUT_TEXT, Query
 
 if TYPE_CHECKING:
-    from nlstat.backends.netlink.sockdiag import InetDecoder, SockDiag
+    from nlstat.backends.netlink.sockdiag import ByteCounters, InetDecoder, SockDiag
     from nlstat.filters import Filters
 
 
@@ -125,6 +125,9 @@ class SocketSource:
         self.bytecode = b""
         self.state_mask = 0xFFFFFFFF
         self.owned: Optional[FrozenSet[int]] = None
+        # --watch: a mapping the tcp dumps fill with each socket's tcp_info byte counters
+        # (cookie -> (bytes_acked, bytes_received)); None: not asked for.
+        self.byte_counters: Optional[ByteCounters] = None
         self._cgroups_said = False
         if query.wants_cgroup:
             from nlstat.cgroups import kernel_reports_cgroups
@@ -184,7 +187,7 @@ class SocketSource:
                 states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
                 first, decoder, rest = self._sockdiag().inet_stream(
                     protocol, family, states & self.state_mask, self.query.timers,
-                    self.bytecode, self.query.wants_cgroup,
+                    self.bytecode, self.query.wants_cgroup, **self._watching(),
                 )
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
@@ -200,6 +203,12 @@ class SocketSource:
                           f"(sock_diag refused them, {path} has no bound device)")
             return InetTable([], None, iter(()), path)
         return InetTable([], None, proc_chunks(path), path)
+
+    def _watching(self) -> Dict[str, "ByteCounters"]:
+        """The dump option --watch adds (none otherwise: the request is the listing's)."""
+        if self.byte_counters is None:
+            return {}
+        return {"byte_counters": self.byte_counters}
 
     def check_dev(self) -> None:
         """--dev and --cgroup need sock_diag: an error under NLSTAT_BACKEND=proc."""
@@ -275,7 +284,7 @@ class SocketSource:
         try:
             first, decoder, rest = self._sockdiag().tcp_both_stream(
                 tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode,
-                self.query.wants_cgroup,
+                self.query.wants_cgroup, **self._watching(),
             )
         except BackendUnavailable as err:
             self.env.trace(f"sock_diag refused tcp over both families ({err}); one dump per family")

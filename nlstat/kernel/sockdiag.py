@@ -159,8 +159,35 @@ INET_DIAG_HOSTCOND = Layout("inet_diag_hostcond", [
     ("family", "B"), ("prefix_len", "B"), ("pad", "2x"), ("port", "i"),
 ])
 
-# struct tcp_info { __u8 tcpi_state, tcpi_ca_state, tcpi_retransmits, tcpi_probes; ... }:
-# only the leading bytes nlstat reads.
+# struct tcp_info (include/uapi/linux/tcp.h), in the kernel's member order. The kernel copies
+# min(its size, the buffer) and older kernels have a shorter struct: a reader takes the
+# members it needs from a `head()` of this layout, after checking the attribute's length.
+# Bytes 6 and 7 hold bit fields (snd/rcv_wscale 4:4; delivery_rate_app_limited:1,
+# fastopen_client_fail:2), read here as whole bytes.
 TCP_INFO = Layout("tcp_info", [
     ("tcpi_state", "B"), ("tcpi_ca_state", "B"), ("tcpi_retransmits", "B"), ("tcpi_probes", "B"),
+    ("tcpi_backoff", "B"), ("tcpi_options", "B"), ("tcpi_wscale", "B"), ("tcpi_app_limited", "B"),
+    ("tcpi_rto", "I"), ("tcpi_ato", "I"), ("tcpi_snd_mss", "I"), ("tcpi_rcv_mss", "I"),
+    ("tcpi_unacked", "I"), ("tcpi_sacked", "I"), ("tcpi_lost", "I"), ("tcpi_retrans", "I"),
+    ("tcpi_fackets", "I"),
+    ("tcpi_last_data_sent", "I"), ("tcpi_last_ack_sent", "I"), ("tcpi_last_data_recv", "I"),
+    ("tcpi_last_ack_recv", "I"),
+    ("tcpi_pmtu", "I"), ("tcpi_rcv_ssthresh", "I"), ("tcpi_rtt", "I"), ("tcpi_rttvar", "I"),
+    ("tcpi_snd_ssthresh", "I"), ("tcpi_snd_cwnd", "I"), ("tcpi_advmss", "I"),
+    ("tcpi_reordering", "I"),
+    ("tcpi_rcv_rtt", "I"), ("tcpi_rcv_space", "I"),
+    ("tcpi_total_retrans", "I"),
+    # Linux 4.0 and later from here (the u64s fall on 8-byte boundaries: no padding).
+    ("tcpi_pacing_rate", "Q"), ("tcpi_max_pacing_rate", "Q"),
+    ("tcpi_bytes_acked", "Q"), ("tcpi_bytes_received", "Q"),
+    ("tcpi_segs_out", "I"), ("tcpi_segs_in", "I"),
+    ("tcpi_notsent_bytes", "I"), ("tcpi_min_rtt", "I"),
+    ("tcpi_data_segs_in", "I"), ("tcpi_data_segs_out", "I"),
+    ("tcpi_delivery_rate", "Q"),
+    ("tcpi_busy_time", "Q"), ("tcpi_rwnd_limited", "Q"), ("tcpi_sndbuf_limited", "Q"),
+    ("tcpi_delivered", "I"), ("tcpi_delivered_ce", "I"),
+    ("tcpi_bytes_sent", "Q"), ("tcpi_bytes_retrans", "Q"),
+    ("tcpi_dsack_dups", "I"), ("tcpi_reord_seen", "I"),
+    ("tcpi_rcv_ooopack", "I"),
+    ("tcpi_snd_wnd", "I"),
 ])

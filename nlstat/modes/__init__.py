@@ -12,4 +12,5 @@ MODULES = {
     "masquerade": "nlstat.modes.masquerade",
     "count": "nlstat.modes.count",
     "metrics": "nlstat.modes.metrics",
+    "watch": "nlstat.modes.watch",
 }

@@ -30,7 +30,7 @@ STATS = {"NLSTAT_PROC_ROOT": str(DATA / "stats" / "host")}
 # -- the schemas --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", schema_source.MODES)
+@pytest.mark.parametrize("mode", schema_source.SCHEMAS)
 def test_shipped_schema_is_the_generated_one(mode: str) -> None:
     with open(schema_source.path(mode), encoding="utf-8") as handle:
         assert handle.read() == schema_source.text(mode), "run python3 tests/schema_source.py"
