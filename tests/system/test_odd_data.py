@@ -379,6 +379,32 @@ def test_unix_names_are_exact_in_json(odd: Odd, backend: str) -> None:
         assert record["path"] == shown.decode("utf-8", "replace")
 
 
+def test_json_escapes_every_control_character(odd: Odd) -> None:
+    """The names above hold \\n, \\t, \\x01 and ESC: the JSON text carries none of them raw
+    (RFC 8259 strings), where the text listing prints them as netstat does."""
+    for args in (["-anxp", "--json"], ["-anxp", "--ndjson"]):
+        done = js.run(args, wrap=odd.ns)
+        assert done.status == 0
+        body = done.stdout.replace(b"\n", b"") if "--ndjson" in args else done.stdout[:-1]
+        assert [byte for byte in body if byte < 0x20 or byte == 0x7F] == []
+        assert b"\\u001b" in done.stdout and b"\\n" in done.stdout
+
+
+@pytest.mark.parametrize("backend", ["auto", "netlink"])
+def test_dev_names_a_15_character_interface(odd: Odd, backend: str) -> None:
+    """--dev with the longest interface name selects exactly the sockets bound to it (by
+    SO_BINDTODEVICE or by the scope of a link-local address), text and JSON alike."""
+    every = json_records(odd, ["-an"], backend)
+    bound = sorted(r["inode"] for r in every if r.get("ifindex") == odd.ifindex)
+    assert len(bound) >= 4  # the scoped listener, connection ends, udp, SO_BINDTODEVICE
+    chosen = json_records(odd, ["-an", "--dev", IFNAME], backend)
+    assert sorted(r["inode"] for r in chosen) == bound
+    text = nlstat(odd, ["-ane", "--dev", IFNAME], backend)  # -e: the inode ends each row
+    assert text.status == 0
+    rows = [line for line in text.stdout.split(b"\n") if line.startswith((b"tcp", b"udp"))]
+    assert sorted(int(row.split()[-1]) for row in rows) == bound
+
+
 @pytest.mark.parametrize("backend", cases.BACKENDS)
 def test_uids_scopes_and_devices_in_json(odd: Odd, backend: str) -> None:
     records = json_records(odd, ["-anep"], backend)
