@@ -163,17 +163,20 @@ class Names:
         return self.services()[table].get(port) or str(port)
 
     def user(self, uid: int) -> str:
-        """User column text (netstat.c finish_this_one()): the passwd name, else the decimal uid."""
+        """User column text (netstat.c finish_this_one()): the passwd name, else the decimal uid
+        as netstat's `int uid` prints it with `%d` (3000000000 is -1294967296)."""
         name = self._users.get(uid)
         if name is None:
-            name = str(uid)
+            from .cscan import to_s32
+
+            name = str(to_s32(uid))
             if not self.numeric_users:
                 import pwd  # only -e needs it
 
                 try:
                     name = pwd.getpwuid(uid).pw_name
                 except (KeyError, OverflowError):
-                    name = str(uid)  # no passwd entry: netstat prints the number
+                    pass  # no passwd entry: netstat prints the number
             self._users[uid] = name
         return name
 

@@ -11,9 +11,10 @@ export DEBIAN_FRONTEND=noninteractive
 
 # net-tools: netstat, the oracle; iproute2: ip (namespaces) and ss; util-linux: unshare and
 # setpriv; procps: sysctl; man-db + groff-base (groff for man's -Tutf8): the man page check;
-# prometheus: promtool for the --prometheus tests. No ping and no nft: the tests make their
-# traffic and their NAT rules themselves (tests/echo.py, tests/nftables.py).
-packages=(net-tools iproute2 util-linux procps man-db groff-base prometheus)
+# prometheus: promtool for the --prometheus tests; strace: what nlstat runs and writes
+# (tests/system/test_security_live.py). No ping and no nft: the tests make their traffic and
+# their NAT rules themselves (tests/echo.py, tests/nftables.py).
+packages=(net-tools iproute2 util-linux procps man-db groff-base prometheus strace)
 
 if ! command -v dpkg-query >/dev/null || ! command -v apt-get >/dev/null; then
     echo "tests/run.sh: no apt-get here, not installing the Debian packages ${packages[*]};" \

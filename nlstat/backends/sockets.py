@@ -14,11 +14,13 @@ from typing import (
     Callable,
     Dict,
     FrozenSet,
+    Iterable,
     Iterator,
     List,
     NamedTuple,
     Optional,
     Set,
+    Tuple,
 )
 
 from nlstat import backends
@@ -349,6 +351,7 @@ class SocketSource:
             yield from records
             return
         by_inode: Dict[int, UnixSocket] = {record.inode: record for record in records}
+        forged = _forged_rows(by_inode.values())
         listed: Set[int] = set()
         for row in rows:
             inode = row.inode
@@ -358,6 +361,8 @@ class SocketSource:
                 listed.add(inode)
             record = by_inode.pop(inode, None)
             if record is None:
+                if forged and (inode, row.path) in forged:
+                    continue  # the second line of a name holding a newline, not a socket
                 # An embryo (unix_diag leaves them out), or a socket the dump did not give:
                 # closed after /proc printed it, or passed over when the dump resumed in a
                 # hash bucket that had lost a socket ahead of it (seen under churn: a socket
@@ -371,3 +376,18 @@ class SocketSource:
                 protocol=row.protocol,
             )
         yield from by_inode.values()
+
+
+def _forged_rows(records: Iterable[UnixSocket]) -> Set[Tuple[int, str]]:
+    """(inode, path) of the rows /proc/net/unix shows for the text after a newline inside a
+    socket's name: unix_seq_show() prints a name's bytes as they are, so a name holding a
+    newline and a row's text after it makes /proc (and netstat) list a socket that does not
+    exist. unix_diag gives the whole name, so the join can drop those rows
+    (docs/security.md)."""
+    from nlstat.backends.procfs.sockets import parse_unix
+
+    lines = [line for record in records if "\n" in record.path
+             for line in record.path.split("\n")[1:]]
+    if not lines:
+        return set()
+    return {(row.inode, row.path) for row in parse_unix(lines)}

@@ -181,3 +181,13 @@ def test_a_closed_or_full_stderr_keeps_the_status(args: List[str], stdout: str,
 def test_a_reader_that_left_with_stderr_closed_still_ends_by_sigpipe() -> None:
     done = run(["-an"], "gone", stderr="closed")
     assert done.status == -signal.SIGPIPE
+
+
+@pytest.mark.parametrize("args", [["-an"], ["-rn"], ["-s"]], ids=_name)
+def test_netstat_loses_its_output_on_a_full_disk(args: List[str]) -> None:
+    """The other side of docs/compat.md's difference, on the installed netstat: its stdio
+    drops the failed writes, so `netstat > /dev/full` says nothing and exits 0; nlstat says
+    `write error` and exits 1 (the tests above), so a script can tell."""
+    theirs = run(args, "full", program=NETSTAT)
+    assert (theirs.status, theirs.stdout, theirs.stderr) == (0, b"", "")
+    assert run(args, "full").status == 1

@@ -14,6 +14,7 @@ real ones; only the limit that sends a listing there is smaller).
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,83 @@ def test_two_process_paths_match_netstat(world: World, case: Case) -> None:
     assert walks == ([case.one_walk] if case.one_walk else []), report
     # Which process formats a given chunk past the fork (the adaptive share) depends on the
     # two cores' speeds: "parent chunks N" in the report, not asserted.
+
+
+# -- a reader that leaves: `nlstat -an | head -1` on thousands of rows (issue 12.6) -----------
+
+
+def _reader_leaves(ns: netns.Namespace, argv: Sequence[str], env: Mapping[str, str],
+                   take: int) -> Run:
+    """Run argv, read `take` bytes of stdout (a first line when take is 0, as `head -1`),
+    close the pipe, collect stderr and the status."""
+    process = ns.popen(list(argv), env=dict(env), cwd="/", stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    try:
+        taken = process.stdout.read(take) if take else process.stdout.readline()
+        assert taken
+        process.stdout.close()
+        stderr = process.stderr.read()
+        process.wait(RUN_TIMEOUT)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return Run(process.returncode, taken, stderr)
+
+
+# Bytes read before leaving: 0 is a first line. Mid-stream is past the warm-up's output (the
+# helper is at work) and short of the end by more than a pipe holds (netstat must be writing):
+# -anx's 8,000 rows are ~560 KB, the helper starts after ~300 KB of them.
+READERS = {"head-1": 0, "mid-stream": 1 << 18}
+MID_STREAM = {"-anx": 400 << 10}
+ONE_PROCESS = {"NLSTAT_TEST_SET": "nlstat.pipeline.HELPERS=0"}
+
+
+@pytest.mark.parametrize("reader", list(READERS))
+@pytest.mark.parametrize("args, backend, settings", [
+    *[("-an", backend, {}) for backend in cases.BACKENDS],
+    ("-anx", "proc", {}),
+    ("-an", "auto", ONE_PROCESS),
+], ids=lambda value: ("one-process" if value else "") if isinstance(value, dict) else value)
+def test_a_reader_that_leaves_ends_both_by_sigpipe(world: World, args: str, backend: str,
+                                                   settings: Dict[str, str],
+                                                   reader: str) -> None:
+    """The reader leaves at the first line, or mid-stream (when the formatting helper is
+    writing or handing results back): netstat and nlstat are both killed by SIGPIPE (a shell
+    says 141), nothing on stderr, and no helper outlives nlstat."""
+    take = READERS[reader] and MID_STREAM.get(args, READERS[reader])
+    theirs = _reader_leaves(world.ns, cases.netstat_command(args.split()), cases.base_env(),
+                            take)
+    assert (theirs.status, theirs.stderr) == (-signal.SIGPIPE, b"")
+    env = {**cases.nlstat_env(backend), "NLSTAT_TEST_REPORT": "1", **settings}
+    mine = _reader_leaves(world.ns, [sys.executable, str(HOOKS), *args.split()], env, take)
+    lines = mine.stderr.splitlines()
+    hooks = [line for line in lines if line.startswith(b"nlstat-test: ")]
+    # quietly: nothing but forced netlink's note on a kernel without raw_diag (always said)
+    assert [line for line in lines if line not in hooks
+            and not line.startswith(b"nlstat: sock_diag has no ")] == []
+    assert mine.status == -signal.SIGPIPE
+    assert mine.stdout == theirs.stdout[:len(mine.stdout)] or reader != "head-1"
+    forks = [int(line.split()[-1]) for line in hooks if line.startswith(b"nlstat-test: fork ")]
+    if settings:
+        assert forks == []  # the one-process path
+    elif reader != "head-1":
+        assert forks, hooks  # past the warm-up: a helper was at work when the reader left
+    for pid in forks:
+        assert _gone_within(pid, 30), f"helper {pid} outlived nlstat"
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                if handle.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.02)
+    return False

@@ -82,7 +82,8 @@ def _bash_only(tmp_path: Path) -> str:
     return str(tools)
 
 
-ALL = ("net-tools", "iproute2", "util-linux", "procps", "man-db", "groff-base", "prometheus")
+ALL = ("net-tools", "iproute2", "util-linux", "procps", "man-db", "groff-base", "prometheus",
+       "strace")
 
 
 def test_everything_installed_runs_pip_then_pytest_with_the_arguments(tmp_path: Path) -> None:
@@ -94,7 +95,7 @@ def test_everything_installed_runs_pip_then_pytest_with_the_arguments(tmp_path: 
 
 
 def test_root_installs_only_what_is_missing(tmp_path: Path) -> None:
-    result = run_script(tmp_path, installed=ALL[:-2])
+    result = run_script(tmp_path, installed=ALL[:-3] + ALL[-1:])
     assert result["status"] == 0
     assert result["calls"][:2] == [
         ("apt-get", "update -qq"),

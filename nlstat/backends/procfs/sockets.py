@@ -64,7 +64,9 @@ class CNumbers(Dict[str, int]):
     "%X %lX:%lX %X:%lX %lX %d %d %lu"), remembered per text. A crafted or garbled /proc then
     gives netstat's numbers, never one that indexes a table out of its range: `%X` keeps 32
     bits unsigned (a state, a timer kind), `%lX` 64 bits shown signed by its "%ld" (queues,
-    retransmits), `%d` the low 32 bits signed (uid, timeout)."""
+    retransmits), `%d` the low 32 bits signed (timeout). The uid stays the kernel's unsigned
+    32-bit value, as sock_diag gives it (3000000000, not -1294967296): netstat's `%d` of it is
+    applied where it is printed (resolve.Names.user)."""
 
     def __init__(self, convert: Callable[[str], int]) -> None:
         super().__init__()
@@ -101,6 +103,10 @@ def _dec_int(text: str) -> int:
     return c_int(int(text))
 
 
+def _dec_uid(text: str) -> int:
+    return c_int(int(text)) & 0xFFFFFFFF
+
+
 @specialised
 def parse_inet(
     lines: List[str],
@@ -121,6 +127,7 @@ def parse_inet(
     unsigned = CNumbers(_hex_u32)
     longs = CNumbers(_hex_s64)
     ints = CNumbers(_dec_int)
+    uids = CNumbers(_dec_uid)
     timer_kinds = CNumbers(_hex_s32)
     ports = CNumbers(_hex_port)
     times = CNumbers(_hex_ticks_ms)
@@ -152,7 +159,7 @@ def parse_inet(
                 InetSocket, protocol=protocol, family=family, state=unsigned[state],
                 local_address=local_address, local_port=ports[local_port],
                 remote_address=remote_address, remote_port=int(remote_port, 16) & 0xFFFF,
-                recv_q=longs[recv_q], send_q=longs[send_q], uid=ints[uid], inode=int(inode),
+                recv_q=longs[recv_q], send_q=longs[send_q], uid=uids[uid], inode=int(inode),
                 timer=timer_kinds[timer], timer_ms=times[timer_ms],
                 retransmits=longs[retransmits], probes=ints[probes])))
             # fmt: on
