@@ -41,6 +41,22 @@ def test_tcp_lines() -> None:
     assert timewait.state == 6 and timewait.timer == 3 and timewait.inode == 0
 
 
+def test_ipv6_address_of_the_wrong_length_is_a_bogus_line() -> None:
+    """Found by tests/unit/test_fuzz_procfs.py: an IPv6 address column of other than 32 hex
+    digits (a column dropped or cut) raised struct.error, an internal error of -ant6; it is
+    netstat's bogus line, and the lines around it still print."""
+    good = ("   0: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 "
+            "0A 00000000:00000000 00:00000000 00000000     0        0 870850 1 0 100 0 0 10 0")
+    short = good.replace("00000000000000000000000001000000:", "0100:", 1)
+    warnings: List[str] = []
+    records = list(parse_inet([good, short, good[:-2]], "tcp", socket.AF_INET6, "/p/tcp6",
+                              warnings.append))
+    assert [r.local_address for r in records] == ["::1", "::1"]
+    assert warnings == ["warning, got bogus tcp line. (/p/tcp6 line 3)"]
+    with pytest.raises(ValueError):
+        ipv6_hex_to_text("0100")
+
+
 def test_bogus_lines_are_reported_with_file_and_line() -> None:
     warnings: List[str] = []
     lines = [TCP_LINES[0], "   1: garbage", TCP_LINES[1], "   3: 0100007F:ZZZZ 0 0 0 0 0 0 0 0"]

@@ -25,6 +25,9 @@ _FOUR_WORDS_BE = struct.Struct(">4I")
 
 def ipv6_hex_to_text(hexaddr: str) -> str:
     """ "0000000000000000FFFF00000100007F" -> "::ffff:127.0.0.1"."""
+    if len(hexaddr) != 32:
+        # A damaged line: a ValueError makes it netstat's "bogus" line (not a struct.error).
+        raise ValueError(f"IPv6 address of {len(hexaddr)} hex digits")
     raw = _FOUR_WORDS_BE.pack(*_FOUR_WORDS_LE.unpack(bytes.fromhex(hexaddr)))
     return _socket.inet_ntop(_socket.AF_INET6, raw)
 
