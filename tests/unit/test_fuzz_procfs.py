@@ -54,6 +54,7 @@ from tests.proc_fuzz import (
     TABLES,
     Table,
     mutate,
+    parity_mutations,
     seed_tree,
     write_processes,
 )
@@ -302,8 +303,8 @@ def test_same_as_netstat_on_damaged_file(file: str, argv: Tuple[str, ...], tmp_p
     seed = SEED_FILES[file].read_bytes()
     root = str(tmp_path / "proc")
 
-    @_settings(max(EXAMPLES // 10, 4))
-    @given(MUTATIONS)
+    @_settings(max(EXAMPLES // 15, 4))
+    @given(parity_mutations(file))
     def check(mutations: List[Tuple[str, int, int, int, bytes]]) -> None:
         seed_tree(root, {file: mutate(seed, mutations)})
         expected = netstat_on(root, argv)
