@@ -104,13 +104,15 @@ TOKENS: Tuple[bytes, ...] = (
     b"=", b"src=", b"sport=99999", b"[ASSURED]", b"nan", b"\x1b[31m",
 )
 
+# Kinds of damage (see mutate()).
+KINDS: Tuple[str, ...] = (
+    "cut_line", "drop_column", "double_column", "insert_column", "replace_column", "non_hex",
+    "drop_line", "repeat_line", "junk_line", "join_lines", "cut_file", "append_junk",
+    "no_newline", "tabs", "empty", "header_only", "drop_row", "repeat_row",
+)
 # One mutation: (kind, line, column, token index, junk).
 MUTATION = st.tuples(
-    st.sampled_from([
-        "cut_line", "drop_column", "double_column", "insert_column", "replace_column",
-        "non_hex", "drop_line", "repeat_line", "junk_line", "join_lines", "cut_file",
-        "append_junk", "no_newline", "tabs", "empty", "header_only", "drop_row", "repeat_row",
-    ]),
+    st.sampled_from(KINDS),
     st.integers(0, 1 << 16),
     st.integers(0, 64),
     st.integers(0, len(TOKENS) - 1),
