@@ -44,11 +44,11 @@ _RESULT = re.compile(r"^(\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR)")
 _SECONDS = re.compile(r"^\s*([\d.]+)s call\s+(\S+)")
 
 
-def run_fuzzers(examples: int, log: str) -> int:
+def run_fuzzers(examples: int, log: str, tests: Tuple[str, ...] = FUZZ_TESTS) -> int:
     env = dict(os.environ, NLSTAT_FUZZ_EXAMPLES=str(examples), PYTHONPATH=REPO)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-v",
                "--hypothesis-show-statistics", "--durations=0", "--durations-min=0",
-               *FUZZ_TESTS]
+               *tests]
     started = time.monotonic()
     with open(log, "w") as sink:
         done = subprocess.run(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
@@ -146,9 +146,12 @@ def main() -> int:
     parser.add_argument("--survey", type=int, default=40,
                         help="damaged copies per table and kind for the netstat survey (0: none)")
     parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--only", default="",
+                        help="run only the fuzz test files whose path holds this text")
     parser.add_argument("--log", default=os.path.join(tempfile.gettempdir(), "nlstat-fuzz.log"))
     args = parser.parse_args()
-    status = run_fuzzers(args.examples, args.log) if args.examples > 0 else 0
+    tests = tuple(path for path in FUZZ_TESTS if args.only in path)
+    status = run_fuzzers(args.examples, args.log, tests) if args.examples > 0 else 0
     if args.survey > 0:
         survey(args.survey, args.seed)
     return 1 if status else 0

@@ -182,3 +182,43 @@ def test_unix_text_equals_parse_unix_on_any_lines(lines: List[str], size: int) -
     theirs: List[str] = []
     assert records == by_line(rows, theirs)
     assert ours == theirs
+
+
+# Found by tests/unit/test_fuzz_procfs.py against netstat 2.10 on the same (bind-mounted) file.
+_FULL = ("   0: 0100007F:8ED4 0100007F:DB89 01 00000000:00000001 02:0000000A 00000003  1000"
+         "        5 4242 1 0")
+_PREVIOUS = ("   0: 0100007F:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000  33"
+             "        0 777 1 0")
+
+
+@pytest.mark.parametrize("protocol,fewest", [("tcp", 7), ("udp", 6), ("udplite", 6), ("raw", 6)])
+def test_a_line_cut_short_is_read_as_far_as_netstats_sscanf_reads_it(protocol: str,
+                                                                     fewest: int) -> None:
+    """netstat accepts a line once sscanf() has converted 11 fields (tcp_do_one; 10 for
+    udp_do_one, raw_do_one): a line cut after its retransmits (tcp) or its timer (udp, raw) is
+    printed, the fields it lacks keeping the previous line's values (its inode excepted: 0,
+    see docs/compat.md). nlstat called such lines bogus and left them out."""
+    fields = _FULL.split()
+    for count in range(1, len(fields)):
+        warnings: List[str] = []
+        cut = " ".join(fields[:count])
+        records = parse_inet([_PREVIOUS, cut], protocol, socket.AF_INET, "/p", warnings.append)
+        if count < fewest:
+            assert len(records) == 1 and warnings, count
+            continue
+        assert not warnings, count
+        record = records[1]
+        assert (record.local_port, record.remote_port, record.recv_q, record.timer) == (
+            0x8ED4, 0xDB89, 1, 2)
+        assert record.retransmits == (3 if count >= 7 else 0)
+        assert record.uid == (1000 if count >= 8 else 33)
+        assert record.probes == (5 if count >= 9 else 0)
+        assert record.inode == (4242 if count >= 10 else 0)
+
+
+def test_a_damaged_inode_is_read_up_to_its_first_non_digit() -> None:
+    line = _FULL.replace(" 4242 ", " 42x2 ")
+    (record,) = parse_inet([line], "tcp", socket.AF_INET)
+    assert record.inode == 42
+    assert parse_inet([_FULL.replace("0100007F:8ED4", "ZZ00007F:8ED4")], "tcp",
+                      socket.AF_INET) == []
