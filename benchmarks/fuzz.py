@@ -6,8 +6,8 @@ print differently: the figures of docs/reliability.md.
 
 1. Runs the fuzz tests (tests/unit/test_fuzz_netlink.py, tests/unit/test_fuzz_procfs.py,
    tests/system/test_fuzz_argv.py) with NLSTAT_FUZZ_EXAMPLES=EXAMPLES (random, not
-   derandomised, above 200) and hypothesis's statistics; prints one row per test: the
-   examples run, the failures, the seconds. A failure is a bug: its falsifying example is in
+   derandomised, above 200); prints one row per test: the inputs it ran (counted through
+   tests/fuzz_tally.py), its result, its seconds. A failure is a bug: its falsifying example is in
    the pytest output (the log path is printed).
 2. The survey (root, netstat installed): SURVEY damaged copies per table and kind of damage,
    each printed by netstat (the file bind-mounted over /proc) and by nlstat; counts the copies
@@ -38,35 +38,32 @@ FUZZ_TESTS = (
     "tests/unit/test_fuzz_procfs.py",
     "tests/system/test_fuzz_argv.py",
 )
-_STAT_HEADER = re.compile(r"^(\S+::\S+(?:\[[^\]]*\])?):\s*$")
-_EXAMPLES = re.compile(r"(\d+) passing examples?, (\d+) failing examples?")
 _RESULT = re.compile(r"^(\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR)")
 _SECONDS = re.compile(r"^\s*([\d.]+)s call\s+(\S+)")
 
 
 def run_fuzzers(examples: int, log: str, tests: Tuple[str, ...] = FUZZ_TESTS) -> int:
-    env = dict(os.environ, NLSTAT_FUZZ_EXAMPLES=str(examples), PYTHONPATH=REPO)
+    tally = log + ".tally"
+    if os.path.exists(tally):
+        os.unlink(tally)
+    env = dict(os.environ, NLSTAT_FUZZ_EXAMPLES=str(examples), PYTHONPATH=REPO,
+               NLSTAT_FUZZ_TALLY=tally)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", "-v",
-               "--hypothesis-show-statistics", "--durations=0", "--durations-min=0",
-               *tests]
+               "--durations=0", "--durations-min=0", *tests]
     started = time.monotonic()
     with open(log, "w") as sink:
         done = subprocess.run(command, cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT)
     elapsed = time.monotonic() - started
-    passing: Dict[str, int] = collections.Counter()
-    failing: Dict[str, int] = collections.Counter()
+    # Inputs each test ran (tests/fuzz_tally.py), shrinking of a failure included.
+    inputs: Dict[str, int] = collections.Counter()
+    if os.path.exists(tally):
+        with open(tally) as counted:
+            for test_id in counted:
+                inputs[test_id.strip()] += 1
     seconds: Dict[str, float] = {}
     outcome: Dict[str, str] = {}
-    current = ""
     with open(log) as source:
         for line in source:
-            header = _STAT_HEADER.match(line)
-            if header:
-                current = header.group(1)
-            counted = _EXAMPLES.search(line)
-            if counted and current:
-                passing[current] += int(counted.group(1))
-                failing[current] += int(counted.group(2))
             timed = _SECONDS.match(line)
             if timed:
                 seconds[timed.group(2)] = float(timed.group(1))
@@ -75,19 +72,20 @@ def run_fuzzers(examples: int, log: str, tests: Tuple[str, ...] = FUZZ_TESTS) ->
                 outcome[result.group(1)] = result.group(2)
     print(f"NLSTAT_FUZZ_EXAMPLES={examples}; {elapsed:.0f} s; pytest status {done.returncode};"
           f" log {log}\n")
-    print("| fuzzer (test) | examples | failing | result | seconds |")
-    print("|---|---|---|---|---|")
-    totals: Dict[str, List[int]] = collections.defaultdict(lambda: [0, 0])
-    for test in sorted(set(passing) | set(outcome)):
+    print("| fuzz test | inputs | result | seconds |")
+    print("|---|---|---|---|")
+    totals: Dict[str, List[int]] = collections.defaultdict(lambda: [0, 0, 0])
+    for test in sorted(set(inputs) | set(outcome)):
         name = test.split("::", 1)[1]
-        print(f"| {name} | {passing.get(test, 0)} | {failing.get(test, 0)} "
-              f"| {outcome.get(test, '?')} | {seconds.get(test, 0):.1f} |")
-        module = test.split("::", 1)[0]
-        totals[module][0] += passing.get(test, 0)
-        totals[module][1] += failing.get(test, 0)
+        print(f"| {name} | {inputs.get(test, 0)} | {outcome.get(test, '?')} "
+              f"| {seconds.get(test, 0):.1f} |")
+        module = totals[test.split("::", 1)[0]]
+        module[0] += inputs.get(test, 0)
+        module[1] += 1
+        module[2] += outcome.get(test) == "FAILED"
     print()
-    for module, (count, failed) in totals.items():
-        print(f"{module}: {count} examples, {failed} failing")
+    for module_name, (count, tests_run, failed) in totals.items():
+        print(f"{module_name}: {count} inputs in {tests_run} tests, {failed} failed")
     print()
     return done.returncode
 

@@ -35,6 +35,7 @@ from nlstat import cli
 from nlstat.env import Environment
 from nlstat.query import Query
 from tests.cli_support import NETSTAT
+from tests.fuzz_tally import count
 from tests.netns import DEFAULT_HOSTS, Namespace, namespace, skip_unless_root
 
 pytestmark = [
@@ -123,6 +124,7 @@ def netstat(ns: Namespace, args: List[str]) -> Outcome:
 
 
 def nlstat(ns: Namespace, args: List[str]) -> Outcome:
+    count()
     return run(ns, [sys.executable, "-m", "nlstat", *args])
 
 

@@ -38,6 +38,7 @@ from hypothesis import strategies as st
 import nlstat
 from nlstat.errors import NlstatError
 from tests.cli_support import NETSTAT
+from tests.fuzz_tally import count
 from tests.netns import (
     NETNS_RUN_DIR,
     Namespace,
@@ -89,6 +90,7 @@ def _expired(_signum: int, _frame: object) -> None:
 
 def watched(work: Iterable[object]) -> List[object]:
     """Every record of `work` (an API iterator); an NlstatError is an accepted ending."""
+    count()
     previous = signal.signal(signal.SIGALRM, _expired)
     signal.alarm(WATCHDOG_SECONDS)
     try:
@@ -102,6 +104,7 @@ def watched(work: Iterable[object]) -> List[object]:
 
 
 def cli_in_process(argv: Sequence[str], root: str) -> Outcome:
+    count()
     previous = signal.signal(signal.SIGALRM, _expired)
     signal.alarm(WATCHDOG_SECONDS)
     try:
@@ -274,6 +277,7 @@ def test_cli_subprocess_on_damaged_file(tmp_path: Path) -> None:
         file, argv = case
         damaged = mutate(SEED_FILES[file].read_bytes(), mutations)
         seed_tree(root, {file: damaged})
+        count()
         done = subprocess.run([sys.executable, "-m", "nlstat", *argv], env=env, timeout=60,
                               capture_output=True, stdin=subprocess.DEVNULL)
         assert_clean_ending(Outcome(done.returncode, done.stdout, done.stderr), argv,
