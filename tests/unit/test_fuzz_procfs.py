@@ -262,6 +262,32 @@ def test_cli_on_damaged_file(file: str, argv: Tuple[str, ...], tmp_path: Path,
     check()
 
 
+LONG_CASES = [("tcp", ("-ant",)), ("tcp6", ("-ante",)), ("udp", ("-anu",)), ("unix", ("-anx",))]
+
+
+def _long(seed: bytes, rows: int) -> bytes:
+    """The seed's rows repeated to `rows` rows: long enough for the listing to fork its helper
+    (nlstat/pipeline.py), so that damage also meets the rows parsed in the second process."""
+    title, _, body = seed.partition(b"\n")
+    lines = body.splitlines(keepends=True)
+    return title + b"\n" + b"".join(lines[i % len(lines)] for i in range(rows))
+
+
+@pytest.mark.parametrize("file,argv", LONG_CASES, ids=[f"{f}:{''.join(a)}" for f, a in LONG_CASES])
+def test_cli_on_long_damaged_file(file: str, argv: Tuple[str, ...], tmp_path: Path) -> None:
+    seed = _long(SEED_FILES[file].read_bytes(), 3000)
+    root = str(tmp_path / "proc")
+
+    @_settings(max(EXAMPLES // 24, 3))
+    @given(MUTATIONS)
+    def check(mutations: List[Tuple[str, int, int, int, bytes]]) -> None:
+        damaged = mutate(seed, mutations)
+        seed_tree(root, {file: damaged})
+        assert_clean_ending(cli_in_process(argv, root), argv)
+
+    check()
+
+
 def test_cli_subprocess_on_damaged_file(tmp_path: Path) -> None:
     """The real command, a new process per input (fewer inputs: each costs a Python start)."""
     root = str(tmp_path / "proc")
