@@ -126,7 +126,7 @@ MUTATIONS = st.lists(MUTATION, min_size=1, max_size=5)
 # netstat keeps values from the line before or from uninitialised memory (docs/compat.md,
 # "damaged /proc lines"), which the long survey in benchmarks/fuzz.py counts.
 WHOLE_LINE_KINDS = ("drop_row", "empty", "header_only", "no_newline", "tabs", "repeat_row")
-FULL_PARITY = ("snmp", "netstat", "snmp6", "igmp6")
+FULL_PARITY = ("snmp", "netstat", "snmp6")
 # Tables where nlstat lists each socket once on purpose (docs/compat.md): no repeated rows.
 DEDUPLICATED = ("tcp", "tcp6", "udp", "udp6", "udplite", "udplite6", "raw", "raw6", "unix")
 
