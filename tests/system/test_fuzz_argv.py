@@ -282,7 +282,7 @@ REGRESSIONS = [["-6", "-S"], ["-6Sa"], ["--inet6", "--sctp", "-l"], ["-A", "inet
                ["-S"], ["-4", "-S"], ["-S", "-A", "inet,inet6"]]
 
 
-@pytest.mark.parametrize("argv", REGRESSIONS, ids=" ".join)
+@pytest.mark.parametrize("argv", REGRESSIONS, ids="_".join)
 def test_found_by_the_fuzzer(quiet_ns: Namespace, argv: List[str]) -> None:
     expected = netstat(quiet_ns, argv)
     got = nlstat(quiet_ns, argv)
