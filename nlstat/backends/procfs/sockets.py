@@ -148,11 +148,9 @@ def _scan_damaged(line: str, protocol: str, family: int,
         return None
     # netstat picks the family by the address's length (strlen > 8: IPv6); only the length
     # this file's family prints is followed here, any other stays a bogus line.
-    wanted = 8 if family == _socket.AF_INET else 32
-    if len(texts[1]) > 8 if family == _socket.AF_INET else len(texts[1]) != wanted:
-        return None
-    if len(texts[3]) > 8 if family == _socket.AF_INET else len(texts[3]) != wanted:
-        return None
+    for address in (texts[1], texts[3]):
+        if (len(address) > 8) if family == _socket.AF_INET else (len(address) != 32):
+            return None
     if family == _socket.AF_INET:
         local = _socket.inet_ntoa(struct.pack("=I", int(texts[1], 16)))
         remote = _socket.inet_ntoa(struct.pack("=I", int(texts[3], 16)))
