@@ -156,7 +156,9 @@ def _scan_damaged(line: str, protocol: str, family: int,
         remote = _socket.inet_ntoa(struct.pack("=I", int(texts[3], 16)))
     else:
         local, remote = ipv6_hex_to_text(texts[1]), ipv6_hex_to_text(texts[3])
-    base = previous or InetSocket(protocol, family, 0, "", 0, "", 0, 0, 0, 0, 0)
+    base = previous or InetSocket(
+        protocol=protocol, family=family, state=0, local_address="", local_port=0,
+        remote_address="", remote_port=0, recv_q=0, send_q=0, uid=0, inode=0)
     count = len(texts)
     return base._replace(
         protocol=protocol, family=family, state=_hex_u32(texts[5]), local_address=local,
