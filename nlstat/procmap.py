@@ -132,10 +132,15 @@ def scan_descriptors(proc_root: str, item: Item) -> Found:
                 target = readlink(name, dir_fd=dir_fd)
             except OSError:
                 continue  # the descriptor closed meanwhile
-            if target.startswith("socket:["):
-                append(int(target[8:-1]))
-            elif target.startswith("[0000]:"):
-                append(int(target[7:]))
+            # The kernel writes these links; a substitute /proc tree may hold anything,
+            # and netstat.c extract_type_1_socket_inode() skips a link that does not parse.
+            try:
+                if target.startswith("socket:["):
+                    append(int(target[8:-1]))
+                elif target.startswith("[0000]:"):
+                    append(int(target[7:]))
+            except (ValueError, OverflowError):
+                continue
     except OSError:
         pass
     finally:

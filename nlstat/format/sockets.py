@@ -109,11 +109,14 @@ def timer_text(record: InetSocket) -> str:
         if timer == 0:
             seconds = 0.0
         return "%s (%2.2f/%d/%d)" % (kind, seconds, record.retransmits, record.probes)
+    # raw_do_one prints the retransmits column, udp_do_one a 0 (the kernel's raw rows carry
+    # 0 there; a crafted /proc shows the difference).
+    retransmits = record.retransmits if record.protocol == RAW else 0
     if timer == 0:
-        return "off (0.00/0/%d)" % record.probes
+        return "off (0.00/%d/%d)" % (retransmits, record.probes)
     if timer in (1, 2):
-        return "on%d (%2.2f/0/%d)" % (timer, seconds, record.probes)
-    return "unkn-%d (%2.2f/0/%d)" % (timer, seconds, record.probes)
+        return "on%d (%2.2f/%d/%d)" % (timer, seconds, retransmits, record.probes)
+    return "unkn-%d (%2.2f/%d/%d)" % (timer, seconds, retransmits, record.probes)
 
 
 class InetRows:

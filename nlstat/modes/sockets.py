@@ -578,6 +578,10 @@ def _sctp(query: Query, env: Environment, out: Output) -> int:
     The sctp module is absent on the kernels nlstat is tested on; when its files are missing
     netstat prints its notice (once for associations, twice with -a: endpoints too).
     """
+    if not query.wants_inet_v4:
+        # INFO_GUTS6 reads the IPv4 file only when inet is selected, and the IPv6 one
+        # (/proc/net/sctp6/...) no kernel has is skipped without a word: `-6 -S` exits 0.
+        return ExitStatus.OK
     parts = []
     if query.all or query.listening:
         parts.append("eps")

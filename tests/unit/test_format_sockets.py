@@ -133,6 +133,18 @@ def test_udp_timers() -> None:
     assert timer_text(udp._replace(timer=2, timer_ms=1500)) == "on2 (1.50/0/0)"
 
 
+def test_raw_timers_show_the_retransmits_and_udp_timers_do_not() -> None:
+    """Found by tests/unit/test_fuzz_procfs.py against netstat on a bind-mounted file:
+    raw_do_one prints the retransmits column, udp_do_one a 0 (the kernel's raw rows hold 0
+    there, so only a crafted /proc shows it)."""
+    base = tcp("127.0.0.1", 1, "127.0.0.1", 2, 1)._replace(retransmits=3, probes=5)
+    assert timer_text(base._replace(protocol="raw")) == "off (0.00/3/5)"
+    assert timer_text(base._replace(protocol="raw", timer=2, timer_ms=100)) == "on2 (0.10/3/5)"
+    assert timer_text(base._replace(protocol="raw", timer=5, timer_ms=100)) == "unkn-5 (0.10/3/5)"
+    assert timer_text(base._replace(protocol="udp", timer=2, timer_ms=100)) == "on2 (0.10/0/5)"
+    assert timer_text(base._replace(protocol="udplite")) == "off (0.00/0/5)"
+
+
 def test_unix_rows() -> None:
     batch_render = unix_renderer(Query())
 

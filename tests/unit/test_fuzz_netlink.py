@@ -32,6 +32,7 @@ from nlstat.backends.netlink.routes import decode_ipv4
 from nlstat.backends.netlink.routes6 import decode_ipv6
 from nlstat.backends.netlink.sockdiag import decode_inet, decode_unix
 from nlstat.errors import NlstatError
+from tests.fuzz_tally import count
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 EXAMPLES = int(os.environ.get("NLSTAT_FUZZ_EXAMPLES", "120"))
@@ -137,6 +138,7 @@ def run_decoder(decoder: Decoder, chunks: List[bytes]) -> None:
 
     The watchdog is armed per input, so that hypothesis's shrinking of a hanging input meets
     the same alarm again instead of stalling the run."""
+    count()
     previous = signal.signal(signal.SIGALRM, _expired)
     signal.alarm(WATCHDOG_SECONDS)
     try:

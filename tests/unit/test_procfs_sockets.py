@@ -41,6 +41,22 @@ def test_tcp_lines() -> None:
     assert timewait.state == 6 and timewait.timer == 3 and timewait.inode == 0
 
 
+def test_ipv6_address_of_the_wrong_length_is_a_bogus_line() -> None:
+    """Found by tests/unit/test_fuzz_procfs.py: an IPv6 address column of other than 32 hex
+    digits (a column dropped or cut) raised struct.error, an internal error of -ant6; it is
+    netstat's bogus line, and the lines around it still print."""
+    good = ("   0: 00000000000000000000000001000000:0016 00000000000000000000000000000000:0000 "
+            "0A 00000000:00000000 00:00000000 00000000     0        0 870850 1 0 100 0 0 10 0")
+    short = good.replace("00000000000000000000000001000000:", "0100:", 1)
+    warnings: List[str] = []
+    records = list(parse_inet([good, short, good[:-2]], "tcp", socket.AF_INET6, "/p/tcp6",
+                              warnings.append))
+    assert [r.local_address for r in records] == ["::1", "::1"]
+    assert warnings == ["warning, got bogus tcp line. (/p/tcp6 line 3)"]
+    with pytest.raises(ValueError):
+        ipv6_hex_to_text("0100")
+
+
 def test_bogus_lines_are_reported_with_file_and_line() -> None:
     warnings: List[str] = []
     lines = [TCP_LINES[0], "   1: garbage", TCP_LINES[1], "   3: 0100007F:ZZZZ 0 0 0 0 0 0 0 0"]
@@ -166,3 +182,43 @@ def test_unix_text_equals_parse_unix_on_any_lines(lines: List[str], size: int) -
     theirs: List[str] = []
     assert records == by_line(rows, theirs)
     assert ours == theirs
+
+
+# Found by tests/unit/test_fuzz_procfs.py against netstat 2.10 on the same (bind-mounted) file.
+_FULL = ("   0: 0100007F:8ED4 0100007F:DB89 01 00000000:00000001 02:0000000A 00000003  1000"
+         "        5 4242 1 0")
+_PREVIOUS = ("   0: 0100007F:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000  33"
+             "        0 777 1 0")
+
+
+@pytest.mark.parametrize("protocol,fewest", [("tcp", 7), ("udp", 6), ("udplite", 6), ("raw", 6)])
+def test_a_line_cut_short_is_read_as_far_as_netstats_sscanf_reads_it(protocol: str,
+                                                                     fewest: int) -> None:
+    """netstat accepts a line once sscanf() has converted 11 fields (tcp_do_one; 10 for
+    udp_do_one, raw_do_one): a line cut after its retransmits (tcp) or its timer (udp, raw) is
+    printed, the fields it lacks keeping the previous line's values (its inode excepted: 0,
+    see docs/compat.md). nlstat called such lines bogus and left them out."""
+    fields = _FULL.split()
+    for count in range(1, len(fields)):
+        warnings: List[str] = []
+        cut = " ".join(fields[:count])
+        records = parse_inet([_PREVIOUS, cut], protocol, socket.AF_INET, "/p", warnings.append)
+        if count < fewest:
+            assert len(records) == 1 and warnings, count
+            continue
+        assert not warnings, count
+        record = records[1]
+        assert (record.local_port, record.remote_port, record.recv_q, record.timer) == (
+            0x8ED4, 0xDB89, 1, 2)
+        assert record.retransmits == (3 if count >= 7 else 0)
+        assert record.uid == (1000 if count >= 8 else 33)
+        assert record.probes == (5 if count >= 9 else 0)
+        assert record.inode == (4242 if count >= 10 else 0)
+
+
+def test_a_damaged_inode_is_read_up_to_its_first_non_digit() -> None:
+    line = _FULL.replace(" 4242 ", " 42x2 ")
+    (record,) = parse_inet([line], "tcp", socket.AF_INET)
+    assert record.inode == 42
+    assert parse_inet([_FULL.replace("0100007F:8ED4", "ZZ00007F:8ED4")], "tcp",
+                      socket.AF_INET) == []

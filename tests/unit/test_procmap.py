@@ -114,3 +114,15 @@ def test_dense_table_answers_as_the_dict(tmp_path: Path, monkeypatch: pytest.Mon
     make_process(tmp_path, 40, b"/srv/far\0", {3: "socket:[900000000]"})
     spread = build_inode_map(str(tmp_path), parallel=False).owners
     assert isinstance(spread, dict) and spread[900000000].endswith("/far")
+
+
+def test_links_that_do_not_parse_are_skipped(tmp_path: Path) -> None:
+    """Found by tests/unit/test_fuzz_procfs.py: `socket:[]` raised ValueError and
+    `socket:[-1]` OverflowError out of the walk (an internal error of -p). The kernel never
+    writes them; a substitute /proc may, and netstat.c extract_type_1_socket_inode() skips
+    such a link. The process's other sockets are still found."""
+    make_process(tmp_path, 100, b"/bin/odd\0", {
+        0: "socket:[]", 1: "socket:[-1]", 2: "socket:[99999999999999999999999]",
+        3: "socket:[12]x", 4: "[0000]:zz", 5: "socket:[77]",
+    })
+    assert build_inode_map(str(tmp_path)).owners == {77: "100/odd"}

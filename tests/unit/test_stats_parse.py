@@ -16,6 +16,8 @@ from nlstat.format.stats import IPV4, IPV6, StatisticsPrinter, Switches
 from nlstat.model.stats import COUNTER_MAX, StatsSection
 from nlstat.modes import statistics
 from nlstat.query import MODE_STATISTICS, Query
+from tests.netns import write_proc_tree
+from tests.stats_support import nlstat_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -223,3 +225,18 @@ def test_values_fast_path_matches_emulation(tokens: list[bytes], count: int, sep
 @pytest.mark.parametrize("value", [0, 1, COUNTER_MAX, COUNTER_MAX + 1, 10**30])
 def test_values_clamp(value: int) -> None:
     assert cscan.read_counters(str(value).encode(), 1) == [min(value, COUNTER_MAX)]
+
+
+def test_snmp6_blank_first_line_makes_a_section_with_an_empty_title(tmp_path: Path) -> None:
+    """Found by tests/unit/test_fuzz_procfs.py against netstat on the same file: netstat's
+    name buffer starts empty, so a blank first line opens a section titled "" that every
+    counter name contains; nlstat skipped the line and printed the usual sections. netstat
+    2.10's stdout for this file is `:` and the non-zero counters, as checked here."""
+    data = b"\nIp6InDelivers 3\nIp6OutRequests 0\nIcmp6OutMsgs 2\n"
+    sections = snmp.parse_snmp6(data)
+    assert [(s.name, s.counters) for s in sections] == [
+        ("", (("", 0), ("Ip6InDelivers", 3), ("Ip6OutRequests", 0), ("Icmp6OutMsgs", 2)))
+    ]
+    root = write_proc_tree(tmp_path, {"snmp6": data, "snmp": b"", "netstat": b""})
+    outcome = nlstat_in_process(["-s", "-6"], Path(root))
+    assert outcome.stdout == b":\n    Ip6InDelivers: 3\n    Icmp6OutMsgs: 2\n"

@@ -121,7 +121,8 @@ def parse_snmp6(data: bytes) -> List[StatsSection]:
     sections: List[StatsSection] = []
     counters: List[Tuple[str, int]] = []
     title: Optional[str] = None
-    name: Optional[str] = None
+    # netstat's name buffer starts empty (seen: a blank first line makes a section titled "").
+    name = ""
     value = 0
     for line in _fgets_lines(data):
         tokens = _c_string(line).split(None, 2)
@@ -131,8 +132,6 @@ def parse_snmp6(data: bytes) -> List[StatsSection]:
                 scanned = _scan_unsigned(tokens[1])
                 if scanned is not None:
                     value = scanned
-        if name is None:
-            continue  # netstat would print its uninitialised buffer here
         if title is None or title not in name:
             if title is not None:
                 sections.append(StatsSection(name=title, counters=tuple(counters)))

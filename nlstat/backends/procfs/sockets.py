@@ -1,8 +1,10 @@
 """/proc/net/{tcp,tcp6,udp,udp6,udplite,udplite6,raw,raw6,unix} -> the same records as sock_diag.
 
 Read the way netstat reads them (netstat.c tcp_do_one, udp_do_one, raw_do_one, unix_do_one):
-the title line skipped, fields split on blanks, hex where the kernel prints hex; a line that
-does not parse is reported (netstat's warning plus file and line number) and skipped.
+the title line skipped, fields split on blanks, hex where the kernel prints hex. A line that
+does not split that way is read again as netstat's sscanf() reads it (`_scan_damaged`), and
+if that falls short too it is reported (netstat's warning plus file and line number) and
+skipped.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ _FOUR_WORDS_BE = struct.Struct(">4I")
 
 def ipv6_hex_to_text(hexaddr: str) -> str:
     """ "0000000000000000FFFF00000100007F" -> "::ffff:127.0.0.1"."""
+    if len(hexaddr) != 32:
+        # A damaged line: a ValueError makes it netstat's "bogus" line (not a struct.error).
+        raise ValueError(f"IPv6 address of {len(hexaddr)} hex digits")
     raw = _FOUR_WORDS_BE.pack(*_FOUR_WORDS_LE.unpack(bytes.fromhex(hexaddr)))
     return _socket.inet_ntop(_socket.AF_INET6, raw)
 
@@ -107,6 +112,75 @@ def _dec_uid(text: str) -> int:
     return c_int(int(text)) & 0xFFFFFFFF
 
 
+# A damaged line, read as netstat.c tcp_do_one()/udp_do_one()/raw_do_one() read every line:
+# sscanf("%d: %64[0-9A-Fa-f]:%X %64[0-9A-Fa-f]:%X %X %lX:%lX %X:%lX %lX %d %d %lu"). One
+# pattern per conversion, each with the literal text before it; scanning stops at the first
+# that does not match, and the conversions after it keep the previous line's values (netstat's
+# locals sit in the same stack slots on every call; seen on net-tools 2.10).
+_HEX = r"([+-]?(?:0[xX](?=[0-9A-Fa-f]))?[0-9A-Fa-f]+)"
+_DEC = r"([+-]?[0-9]+)"
+_CONVERSIONS = tuple(re.compile(pattern) for pattern in (
+    r"\s*" + _DEC,  # sl
+    r":\s*([0-9A-Fa-f]{1,64})",  # local address
+    r":\s*" + _HEX,  # local port
+    r"\s*([0-9A-Fa-f]{1,64})",  # remote address
+    r":\s*" + _HEX,  # remote port
+    r"\s*" + _HEX,  # state
+    r"\s*" + _HEX,  # tx_queue
+    r":\s*" + _HEX,  # rx_queue
+    r"\s*" + _HEX,  # timer kind
+    r":\s*" + _HEX,  # timer ticks
+    r"\s*" + _HEX,  # retransmits
+    r"\s*" + _DEC,  # uid
+    r"\s*" + _DEC,  # timeout (probes)
+    r"\s*" + _DEC,  # inode (%lu)
+))
+# netstat's "if (num < 11)" in tcp_do_one, "if (num < 10)" in udp_do_one and raw_do_one.
+_FEWEST_CONVERSIONS = {"tcp": 11, "udp": 10, "raw": 10}
+
+
+def _scan_damaged(line: str, protocol: str, family: int,
+                  previous: Optional[InetSocket]) -> Optional[InetSocket]:
+    """The record netstat prints for a line the fast path refused, or None (a bogus line)."""
+    texts: List[str] = []
+    position = 0
+    for pattern in _CONVERSIONS:
+        found = pattern.match(line, position)
+        if found is None:
+            break
+        texts.append(found.group(1))
+        position = found.end()
+    what = "tcp" if protocol == "tcp" else ("raw" if protocol == "raw" else "udp")
+    if len(texts) < _FEWEST_CONVERSIONS[what]:
+        return None
+    # netstat picks the family by the address's length (strlen > 8: IPv6); only the length
+    # this file's family prints is followed here, any other stays a bogus line.
+    for address in (texts[1], texts[3]):
+        if (len(address) > 8) if family == _socket.AF_INET else (len(address) != 32):
+            return None
+    if family == _socket.AF_INET:
+        local = _socket.inet_ntoa(struct.pack("=I", int(texts[1], 16)))
+        remote = _socket.inet_ntoa(struct.pack("=I", int(texts[3], 16)))
+    else:
+        local, remote = ipv6_hex_to_text(texts[1]), ipv6_hex_to_text(texts[3])
+    base = previous or InetSocket(
+        protocol=protocol, family=family, state=0, local_address="", local_port=0,
+        remote_address="", remote_port=0, recv_q=0, send_q=0, uid=0, inode=0)
+    count = len(texts)
+    return base._replace(
+        protocol=protocol, family=family, state=_hex_u32(texts[5]), local_address=local,
+        local_port=_hex_port(texts[2]), remote_address=remote, remote_port=_hex_port(texts[4]),
+        recv_q=_hex_s64(texts[7]), send_q=_hex_s64(texts[6]), timer=_hex_s32(texts[8]),
+        timer_ms=_hex_ticks_ms(texts[9]),
+        retransmits=_hex_s64(texts[10]) if count > 10 else base.retransmits,
+        uid=_dec_uid(texts[11]) if count > 11 else base.uid,
+        probes=_dec_int(texts[12]) if count > 12 else base.probes,
+        # netstat repeats the previous line's inode; 0 keeps this row from being taken for
+        # that socket listed twice (docs/compat.md, "damaged /proc lines").
+        inode=int(texts[13]) % (1 << 64) if count > 13 else 0,
+    )
+
+
 @specialised
 def parse_inet(
     lines: List[str],
@@ -164,7 +238,13 @@ def parse_inet(
                 retransmits=longs[retransmits], probes=ints[probes])))
             # fmt: on
         except (ValueError, IndexError, OSError):
-            if warn is not None:
+            try:
+                scanned = _scan_damaged(line, protocol, family, records[-1] if records else None)
+            except (ValueError, OSError, struct.error):
+                scanned = None
+            if scanned is not None:
+                append(scanned)
+            elif warn is not None:
                 _bogus(warn, what, path, number)
     return records
 
