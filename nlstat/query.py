@@ -113,6 +113,11 @@ class Query(NamedTuple):
     # --state, --sport, --dport, --src, --dst, --dev, --uid, --pid, --program-name
     # (nlstat/filters.py); None when no filter was given.
     filters: Optional[Filters] = None
+    # --save FILE / --load FILE (nlstat/recording.py): record this run's kernel answers, or
+    # replay a recorded run's; --overwrite lets --save replace an existing file.
+    save: Optional[str] = None
+    load: Optional[str] = None
+    overwrite: bool = False
 
     @property
     def listing(self) -> str:
