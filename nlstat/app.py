@@ -117,14 +117,14 @@ def _recorded(
 
         # Every answer must reach this process's recorder: no helper process asks for one.
         helpers, pipeline.HELPERS = pipeline.HELPERS, False
-        recording.install(recorder)
+        uninstall = recording.install(recorder)
         try:
             status = run(query, env)
         except BaseException:
             recorder.discard()
             raise
         finally:
-            recording.uninstall()
+            uninstall()
             pipeline.HELPERS = helpers
         _flushed(env, status)
         recorder.write()
@@ -139,7 +139,7 @@ def _recorded(
     # has ended: a question the recording cannot answer must leave nothing half-printed.
     held = _held_output()
     real, env.stdout = env.stdout, held
-    recording.install(player)
+    uninstall = recording.install(player)
     try:
         status = run(query, env)
         held.flush()
@@ -150,7 +150,7 @@ def _recorded(
         raise
     finally:
         env.stdout = real
-        recording.uninstall()
+        uninstall()
     _release(held, real)
     return status
 

@@ -539,18 +539,19 @@ def read_file(path: str) -> Tuple[Dict[str, object], bytes]:
 # -- a run with a tape ----------------------------------------------------------------------
 
 
-def install(tape: Tape) -> None:
+def install(tape: Tape) -> Callable[[], None]:
+    """Put `tape` under the run's netlink sockets and /proc reads; returns what undoes it."""
     from nlstat.backends.netlink import nlsocket
 
+    factory = nlsocket.socket_factory
     procio.tape = tape
     nlsocket.socket_factory = tape.netlink_socket
 
+    def uninstall() -> None:
+        procio.tape = None
+        nlsocket.socket_factory = factory
 
-def uninstall() -> None:
-    from nlstat.backends.netlink import nlsocket
-
-    procio.tape = None
-    nlsocket.socket_factory = _socket.socket
+    return uninstall
 
 
 def argv_of_run(argv: List[str]) -> List[str]:
