@@ -120,6 +120,12 @@ def _recorded(
         uninstall = recording.install(recorder)
         try:
             status = run(query, env)
+        except NlstatError:
+            # A run that ends in nlstat's own error (a refused dump under --backend=netlink)
+            # is recorded too: loading the file ends the same way.
+            _flushed(env, ExitStatus.ERROR)
+            recorder.write()
+            raise
         except BaseException:
             recorder.discard()
             raise

@@ -69,6 +69,9 @@ class Tape:
         self.proc_root = proc_root.rstrip("/") + "/"
         self.meta = meta
         self.euid = int(cast(int, meta.get("euid", 0)))
+        # What opened netlink sockets before the tape was installed (the kernel's socket(),
+        # or a test's fault-injecting stand-in): what a Recorder records from.
+        self.opener: Callable[[int, int, int], _socket.socket] = _socket.socket
 
     @property
     def time(self) -> float:
@@ -255,7 +258,7 @@ class Recorder(Tape):
 
     def netlink_socket(self, family: int, kind: int, protocol: int) -> _socket.socket:
         try:
-            sock = _socket.socket(family, kind, protocol)
+            sock = self.opener(family, kind, protocol)
         except OSError as err:
             self.add(NETLINK_OPEN, str(protocol).encode(), [], err.errno or errno.EIO)
             raise
@@ -544,6 +547,7 @@ def install(tape: Tape) -> Callable[[], None]:
     from nlstat.backends.netlink import nlsocket
 
     factory = nlsocket.socket_factory
+    tape.opener = factory
     procio.tape = tape
     nlsocket.socket_factory = tape.netlink_socket
 

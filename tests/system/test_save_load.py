@@ -321,3 +321,55 @@ def test_options_that_do_not_go_together(argv: List[str], words: str) -> None:
     assert outcome.status == 1 and outcome.stdout == b""
     assert outcome.stderr.decode().splitlines() == [outcome.stderr.decode().strip()]
     assert words in outcome.stderr.decode()
+
+
+# -- the kernel's failures replay too -----------------------------------------------------
+
+FAULTS = [
+    ({"0": {"recv_errno": 105}}, ["-rn"]),  # ENOBUFS: auto reads /proc/net/route instead
+    ({"4": {"socket_errno": 93}}, ["-an"]),  # no sock_diag at all: every table from /proc
+    ({"4": {"protocol": 17, "errno": 2}}, ["-aun"]),  # no udp_diag: /proc/net/udp
+    ({"0": {"request_errno": 1}}, ["--backend=netlink", "-rn"]),  # refused: error, status 1
+    ({"0": {"request_errno": 1}}, ["--backend=netlink", "-ie"]),
+]
+
+
+@pytest.mark.parametrize("cues, argv", FAULTS, ids=[" ".join(case[1]) for case in FAULTS])
+def test_a_failing_kernel_replays(live: Live, cues: Dict[str, Dict[str, int]],
+                                  argv: List[str]) -> None:
+    """Recorded through tests/faults.py's stand-in (the recorder takes whatever opened the
+    netlink sockets): the refusals, errnos and fallbacks come back from the file."""
+    import json
+
+    path = _file(live, "faulty.nlstat")
+    saved = live.ns.run([sys.executable, "-m", "tests.faults", json.dumps(cues), *argv,
+                         "--save", path], env=_environment(), cwd=str(REPO))
+    assert os.path.exists(path), saved.stderr
+    loaded = load(live, argv, path)
+    assert (loaded.returncode, loaded.stdout, loaded.stderr) == (
+        saved.returncode, saved.stdout, saved.stderr)
+
+
+@pytest.mark.parametrize("interrupted", [2, 99])
+def test_an_interrupted_dump_replays_its_retries(live: Live, interrupted: int) -> None:
+    """A route dump flagged NLM_F_DUMP_INTR is asked again; the file keeps each answer in
+    order, so the replay retries alike: consistent on the third answer, or said to be
+    inconsistent after three."""
+    from nlstat.backends.netlink.routes import capture_routes
+
+    answer = live.ns.call_inside(lambda: capture_routes(socket.AF_INET, 254))
+    path = _file(live, "interrupted.nlstat")
+    script = (
+        "import sys; from tests import faults; "
+        f"faults.install({{0: faults.Cue(answer={answer!r}, interrupted={interrupted})}}); "
+        f"sys.argv[1:] = ['-rn', '--save', {path!r}]; "
+        "from nlstat.__main__ import main; sys.exit(main())"
+    )
+    saved = live.ns.run([sys.executable, "-c", script], env=_environment(), cwd=str(REPO))
+    assert saved.returncode == 0 and saved.stdout.count(b"\n") >= 3
+    said = b"changed during every one of 3 dumps" in saved.stderr
+    assert said == (interrupted > 2)
+    player = recording.Player(path, "/proc")
+    assert [len(answers) for answers in player.dumps.values()] == [3]
+    loaded = load(live, ["-rn"], path)
+    assert (loaded.returncode, loaded.stdout, loaded.stderr) == (0, saved.stdout, saved.stderr)
