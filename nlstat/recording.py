@@ -33,8 +33,9 @@ ITEM = struct.Struct("<I")
 # Entry kinds.
 NETLINK_OPEN = 1  # key: protocol (decimal); code: socket()'s errno
 SOCKOPT = 2  # key: "protocol level name"; code: setsockopt()'s errno (only failures are kept)
-DUMP = 3  # key: protocol (4 bytes) + request with seq and pid zeroed; items: recv()'d chunks;
-#           code: the errno that ended the recv()s (0: the decoder stopped asking)
+DUMP = 3  # key: protocol (4 bytes) + request with seq and pid zeroed; items: recv()'d chunks,
+#           each a zlib stream of its own; code: the errno that ended the recv()s (0: the
+#           decoder stopped asking)
 FILE = 4  # key: path; code: open errno, code2: read errno; items: [content]
 LISTING = 5  # key: directory path; code: errno; items: names
 DESCRIPTORS = 6  # key: /proc/PID/fd; code: errno of opening it; items: the socket link targets
@@ -308,7 +309,11 @@ class _RecordingSocket:
     def keep(self, code: int = 0) -> None:
         """The answer to the request before, as far as it was read."""
         if self.key:
-            self.recorder.add(DUMP, self.key, self.chunks, code)
+            # Each chunk is deflated on its own, and inflated only when a replay receives it:
+            # loading a big dump then costs no up-front pass over it, and the inflating of
+            # each chunk overlaps the formatting of the one before (pipeline.py).
+            chunks = [zlib.compress(chunk, COMPRESSION_LEVEL) for chunk in self.chunks]
+            self.recorder.add(DUMP, self.key, chunks, code)
         self.key = b""
         self.chunks = []
 
@@ -492,7 +497,10 @@ class _ReplayingSocket:
 
     def recv(self, size: int) -> bytes:
         if self.chunks:
-            return self.chunks.pop()
+            try:
+                return zlib.decompress(self.chunks.pop())
+            except zlib.error:
+                raise RecordingError(f"{self.player.path}: damaged recording") from None
         raise _oserror(self.code)
 
     def close(self) -> None:

@@ -173,3 +173,22 @@ def test_argv_kept_without_save_itself() -> None:
     assert recording.argv_of_run(["-tn", "--save", "f", "--overwrite", "--json"]) == [
         "-tn", "--json"]
     assert recording.argv_of_run(["--save=f", "-r"]) == ["-r"]
+
+
+def test_chunks_are_inflated_as_they_are_received(tmp_path: Path) -> None:
+    path = tmp_path / "chunks.nlstat"
+    recorder = recording.Recorder(str(path), "/proc", ["-tn"], "auto", overwrite=False)
+    request = bytes(16) + b"ask"
+    recorder.add(recording.DUMP, recording._request_key(4, request),
+                 [zlib.compress(b"first"), zlib.compress(b"second")])
+    recorder.add(recording.DUMP, recording._request_key(4, bytes(16) + b"bad"), [b"not zlib"])
+    recorder.write()
+    sock = recording.Player(str(path), "/proc").netlink_socket(16, 3, 4)
+    sock.sendto(request, (0, 0))
+    assert [sock.recv(32768), sock.recv(32768)] == [b"first", b"second"]
+    with pytest.raises(OSError) as silent:
+        sock.recv(32768)  # past the answer: what the kernel's silence gives (EAGAIN)
+    assert silent.value.errno == 11
+    sock.sendto(bytes(16) + b"bad", (0, 0))
+    with pytest.raises(recording.RecordingError, match="damaged recording"):
+        sock.recv(32768)
