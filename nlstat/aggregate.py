@@ -13,12 +13,12 @@ protocol and state costs a few C scans per 32 KiB chunk.
 
 from __future__ import annotations
 
-import _socket
 import sys
 from collections import Counter
 from operator import itemgetter
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
+from nlstat import procio
 from nlstat.format.sockets import LABELS, TCP_STATE_NAMES, unix_state_text
 from nlstat.kernel.netlink import NLMSG_DONE, NLMSGHDR
 from nlstat.kernel.sockdiag import INET_DIAG_MSG
@@ -357,6 +357,6 @@ def interface_name(index: int) -> Optional[str]:
     """The name of the interface a socket is bound to (SO_BINDTODEVICE); its index as text
     when the interface has gone."""
     try:
-        return _socket.if_indextoname(index)
+        return procio.interface_name(index)
     except OSError:
         return str(index)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from typing import Callable, Sequence
+from typing import BinaryIO, Callable, Sequence, cast
 
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus, NlstatError, OutputError
@@ -79,6 +79,8 @@ def _main(argv: Sequence[str], env: Environment) -> int:
         env.warn(f"nlstat: invalid NLSTAT_BACKEND '{env.backend}' (choose auto, netlink or proc)")
         return ExitStatus.USAGE
     module = importlib.import_module(MODULES[parsed.mode])
+    if parsed.save is not None or parsed.load is not None or parsed.overwrite:
+        return _recorded(parsed, argv, env, module.run)
     if parsed.netns is not None or parsed.all_netns:
         return _in_namespaces(parsed, env, module.run)
     status: int = module.run(parsed, env)
@@ -98,6 +100,109 @@ def _in_namespaces(query: Query, env: Environment, run: Callable[[Query, Environ
         # counts itself (netns_run.gather) and formats them here.
         return run(query, env)
     return netns_run.run(query, env, lambda: _guarded(lambda: run(query, env), env))
+
+
+def _recorded(
+    query: Query, argv: Sequence[str], env: Environment, run: Callable[[Query, Environment], int]
+) -> int:
+    """The mode under --save (the kernel's answers kept, then written whole) or --load (the
+    kernel's answers from the file, nlstat/recording.py)."""
+    problem = _recording_conflict(query)
+    if problem:
+        env.warn("nlstat: " + problem)
+        return ExitStatus.ERROR
+    from nlstat import recording
+
+    if query.save is not None:
+        recorder = recording.Recorder(
+            query.save, env.proc_root, recording.argv_of_run(list(argv)), env.backend,
+            query.overwrite)
+        recorder.meta["replay"] = env.replay
+        from nlstat import pipeline
+
+        # Every answer must reach this process's recorder: no helper process asks for one.
+        helpers, pipeline.HELPERS = pipeline.HELPERS, False
+        uninstall = recording.install(recorder)
+        try:
+            status = run(query, env)
+        except NlstatError:
+            # A run that ends in nlstat's own error (a refused dump under --backend=netlink)
+            # is recorded too: loading the file ends the same way.
+            _flushed(env, ExitStatus.ERROR)
+            recorder.write()
+            raise
+        except BaseException:
+            recorder.discard()
+            raise
+        finally:
+            uninstall()
+            pipeline.HELPERS = helpers
+        _flushed(env, status)
+        recorder.write()
+        return status
+    assert query.load is not None
+    player = recording.Player(query.load, env.proc_root)
+    if query.backend is None:
+        env.backend = str(player.meta.get("backend", env.backend))
+    env.replay = bool(player.meta.get("replay", False))
+    env.trace(recording.describe(player.meta))
+    # The rows wait in an unnamed file (which a helper process may write too) until the run
+    # has ended: a question the recording cannot answer must leave nothing half-printed.
+    held = _held_output()
+    real, env.stdout = env.stdout, held
+    uninstall = recording.install(player)
+    try:
+        status = run(query, env)
+        held.flush()
+    except (recording.NotRecorded, recording.RecordingError):
+        raise
+    except BaseException:
+        _release(held, real)
+        raise
+    finally:
+        env.stdout = real
+        uninstall()
+    _release(held, real)
+    return status
+
+
+def _recording_conflict(query: Query) -> str:
+    if query.save is not None and query.load is not None:
+        return "--save and --load exclude each other"
+    if query.overwrite and query.save is None:
+        return "--overwrite goes with --save"
+    what = "--save" if query.save is not None else "--load"
+    if query.netns is not None or query.all_netns:
+        return f"{what} does not go with --netns or --all-netns yet"
+    if query.continuous:
+        return f"{what} records one run; it does not go with -c"
+    if query.metrics == "serve":
+        return f"{what} records one run; it does not go with --serve"
+    return ""
+
+
+def _held_output() -> BinaryIO:
+    try:
+        fd = os.memfd_create("nlstat-load", os.MFD_CLOEXEC)
+    except (AttributeError, OSError):
+        import tempfile
+
+        return cast(BinaryIO, tempfile.TemporaryFile())
+    return cast(BinaryIO, open(fd, "w+b"))
+
+
+def _release(held: BinaryIO, real: BinaryIO) -> None:
+    """What the run wrote, on to stdout."""
+    try:
+        held.flush()
+        held.seek(0)
+        while True:
+            block = held.read(1 << 20)
+            if not block:
+                break
+            real.write(block)
+    finally:
+        held.close()
 
 
 def _flushed(env: Environment, status: int) -> int:

@@ -206,6 +206,9 @@ OWN_OPTIONS: Dict[str, OwnOption] = {
         "--all-netns",
         "one block per network namespace",
     ),
+    "save": (True, None, "--save=FILE", "also record this run's kernel answers in FILE"),
+    "overwrite": (False, None, "--overwrite", "let --save replace an existing FILE"),
+    "load": (True, None, "--load=FILE", "replay a run recorded with --save (no kernel asked)"),
     # Socket filters (nlstat/filters.py): checked together once argv is walked, a bad value
     # ends the run with status 1. `--program` would be netstat's `--programs` abbreviated.
     "state": (True, None, "--state=STATE[,STATE...]", "only sockets in these states"),

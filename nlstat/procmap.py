@@ -13,6 +13,8 @@ from array import array
 from itertools import repeat
 from typing import Dict, FrozenSet, Iterable, Iterator, List, Mapping, Optional, Set, Tuple
 
+from nlstat import procio
+
 # netstat cuts "PID/name" to 19 characters (PROGNAME_WIDTH 20, minus the NUL).
 PROGRAM_TEXT_WIDTH = 19
 
@@ -69,7 +71,7 @@ class InodeMap:
         if not self.owners:
             return (
                 '(No info could be read for "-p": geteuid()=%d but you should be root.)'
-                % os.geteuid()
+                % procio.geteuid()
             )
         return (
             "(Not all processes could be identified, non-owned process info\n"
@@ -86,8 +88,7 @@ def program_name(proc_root: str, pid: str) -> Optional[str]:
     skips its sockets ("continue" when the open() fails), and they show "-".
     """
     try:
-        with open(os.path.join(proc_root, pid, "cmdline"), "rb") as handle:
-            data = handle.read(511)
+        data = procio.read(os.path.join(proc_root, pid, "cmdline"), 511)
     except OSError:
         return None
     argv0 = data.split(b"\0", 1)[0]
@@ -113,6 +114,8 @@ Found = Tuple[int, bytes, bool]
 def scan_descriptors(proc_root: str, item: Item) -> Found:
     """The socket inodes behind one process's descriptors (or a part of them)."""
     index, pid, part, parts = item
+    if procio.tape is not None:
+        return recorded_descriptors(proc_root, item)
     try:
         # readlink relative to an open directory skips a path walk per descriptor (half
         # the time of readlink("/proc/PID/fd/N").
@@ -145,6 +148,26 @@ def scan_descriptors(proc_root: str, item: Item) -> Found:
         pass
     finally:
         os.close(dir_fd)
+    return index, inodes.tobytes(), False
+
+
+def recorded_descriptors(proc_root: str, item: Item) -> Found:
+    """scan_descriptors() through the --save/--load tape: the descriptors' link targets as
+    the tape answers them (recorded from, or replayed as, the kernel's readlink())."""
+    assert procio.tape is not None
+    index, pid, part, parts = item
+    code, targets = procio.tape.descriptors(os.path.join(proc_root, pid, "fd"))
+    if code:
+        return index, b"", code == errno.EACCES
+    if parts > 1:
+        targets = targets[part::parts]
+    inodes = array("Q")
+    for target in targets:
+        # as scan_descriptors() reads them
+        if target.startswith("socket:["):
+            inodes.append(int(target[8:-1]))
+        elif target.startswith("[0000]:"):
+            inodes.append(int(target[7:]))
     return index, inodes.tobytes(), False
 
 
@@ -255,14 +278,16 @@ def build_inode_map(proc_root: str = "/proc", parallel: bool = True) -> InodeMap
         prepared, _prepared = _prepared, None
         return prepared
     try:
-        pids = [pid for pid in os.listdir(proc_root) if pid.isdigit()]
+        pids = [pid for pid in procio.listdir(proc_root) if pid.isdigit()]
     except OSError:
         return InodeMap({}, False)
     # netstat.c prg_cache_add() keeps the first owner readdir() gives, and /proc lists
     # processes by ascending pid. Sorting gives that order from any directory (a captured
     # tree on tmpfs lists newest first), so a shared socket goes to its lowest pid.
     pids.sort(key=int)
-    split = shares(proc_root, pids) if parallel and (os.cpu_count() or 1) > 1 else None
+    # A recording or its replay is walked here, in the process that holds the tape.
+    parallel = parallel and (os.cpu_count() or 1) > 1 and procio.tape is None
+    split = shares(proc_root, pids) if parallel else None
     if split is None:
         results = walk(proc_root, [(index, pid, 0, 1) for index, pid in enumerate(pids)])
     else:
@@ -323,13 +348,13 @@ def process_sockets(
         pids = [str(pid)]
     else:
         try:
-            pids = [name for name in os.listdir(proc_root) if name.isdigit()]
+            pids = [name for name in procio.listdir(proc_root) if name.isdigit()]
         except OSError:
             pids = []
     found = False
     inodes: List[int] = []
     for name in pids:
-        if not os.path.isdir(os.path.join(proc_root, name)):
+        if not procio.isdir(os.path.join(proc_root, name)):
             continue
         if program is not None and program_name(proc_root, name) != program:
             continue

@@ -119,6 +119,11 @@ class Query(NamedTuple):
     # run ends (0: until interrupted).
     watch_seconds: float = 0.0
     watch_ticks: int = 0
+    # --save FILE / --load FILE (nlstat/recording.py): record this run's kernel answers, or
+    # replay a recorded run's; --overwrite lets --save replace an existing file.
+    save: Optional[str] = None
+    load: Optional[str] = None
+    overwrite: bool = False
 
     @property
     def listing(self) -> str:

@@ -23,7 +23,7 @@ from typing import (
     Tuple,
 )
 
-from nlstat import backends
+from nlstat import backends, procio
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.sockdiag import TCP_LISTEN
@@ -297,8 +297,7 @@ class SocketSource:
         """Sockets of every kind in this namespace ("sockets: used N", /proc/net/sockstat);
         a large number when unknown."""
         try:
-            with open(self.env.proc("net", "sockstat"), "rb") as handle:
-                fields = handle.read(64).split()
+            fields = procio.read(self.env.proc("net", "sockstat"), 64).split()
         except OSError:
             return 1 << 62
         if fields[:2] == [b"sockets:", b"used"] and len(fields) > 2 and fields[2].isdigit():
@@ -309,8 +308,7 @@ class SocketSource:
         """IPv6 tcp sockets in use in this namespace ("TCP6: inuse N", /proc/net/sockstat6);
         0 when the file is missing (no IPv6) or unreadable."""
         try:
-            with open(self.env.proc("net", "sockstat6"), "rb") as handle:
-                fields = handle.read(64).split()
+            fields = procio.read(self.env.proc("net", "sockstat6"), 64).split()
         except OSError:
             return 0
         if fields[:2] == [b"TCP6:", b"inuse"] and len(fields) > 2 and fields[2].isdigit():

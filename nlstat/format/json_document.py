@@ -67,13 +67,25 @@ def network_namespace(proc_root: str) -> Dict[str, object]:
 def header(mode: str, schema: str, backend: str, proc_root: str) -> Dict[str, object]:
     import _socket
 
+    from nlstat import procio
+
+    if procio.tape is not None:
+        # --save and --load: the recorded run's time, host and namespace (its metadata).
+        meta = procio.tape.meta
+        when = rfc3339_now(procio.tape.time)
+        host = clean(str(meta.get("host", "")))
+        netns = meta.get("netns") or {"inode": None, "name": None}
+    else:
+        when = rfc3339_now()
+        host = clean(_socket.gethostname())
+        netns = network_namespace(proc_root)
     return {
         "schema": SCHEMA_URI.format(schema),
         "schema_version": SCHEMA_VERSION,
         "mode": mode,
-        "time": rfc3339_now(),
-        "host": clean(_socket.gethostname()),
-        "netns": network_namespace(proc_root),
+        "time": when,
+        "host": host,
+        "netns": netns,
         "backend": backend,
         "version": __version__,
     }

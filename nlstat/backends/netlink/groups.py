@@ -12,6 +12,7 @@ import _socket
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from nlstat import procio
 from nlstat.backends.netlink.links import address_request
 from nlstat.backends.netlink.nlsocket import NetlinkSocket, iter_attrs, messages
 from nlstat.kernel.link import IFA_MULTICAST, IFADDRMSG, RTM_GETMULTICAST, RTM_NEWMULTICAST
@@ -59,7 +60,7 @@ def dump_memberships(family: int) -> list[bytes]:
 
 def _index_name(index: int) -> str:
     try:
-        return _socket.if_indextoname(index)
+        return procio.interface_name(index)
     except OSError:
         return str(index)
 

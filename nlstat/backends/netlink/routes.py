@@ -19,6 +19,7 @@ import struct
 from itertools import repeat
 from typing import Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
+from nlstat import procio
 from nlstat.backends.netlink.nlsocket import (
     LENGTH_TYPE,
     NetlinkSocket,
@@ -110,7 +111,7 @@ class InterfaceNames:
         name = self.names.get(index)
         if name is None:
             try:
-                name = _socket.if_indextoname(index)
+                name = procio.interface_name(index)
             except OSError:
                 name = "*"
             self.names[index] = name

@@ -14,6 +14,7 @@ from __future__ import annotations
 import _socket
 from typing import Dict, Iterator, List
 
+from nlstat import procio
 from nlstat.errors import MalformedInput
 from nlstat.kernel.conntrack import IPS_ASSURED, IPS_CONFIRMED, IPS_SEEN_REPLY
 from nlstat.model.conntrack import ConntrackEntry
@@ -86,8 +87,9 @@ def _tuple(pairs: Dict[str, str], path: str, number: int, line: str) -> tuple[st
 
 def read_entries(path: str) -> Iterator[ConntrackEntry]:
     """Every entry of the file; OSError (missing, EACCES) propagates to the caller."""
-    with open(path, encoding="ascii", errors="replace") as handle:
-        lines = handle.readlines()
+    # Universal newlines, as open() in text mode reads it; lines end at "\n" only.
+    parts = procio.read_text(path, "ascii", "replace", None).split("\n")
+    lines = [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
     for number, line in enumerate(lines, 1):
         if line.strip():
             yield parse_line(line, path, number)

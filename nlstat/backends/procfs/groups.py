@@ -12,6 +12,7 @@ import _socket
 import struct
 from collections.abc import Callable, Iterable, Iterator
 
+from nlstat import procio
 from nlstat.cscan import c_int
 from nlstat.model.groups import GroupMembership
 
@@ -141,8 +142,7 @@ class GroupReader:
 
 def read_lines(path: str) -> list[str]:
     """The file's lines, newline kept (as fgets() gives them); raises OSError as open() does."""
-    with open(path, "rb") as handle:
-        data = handle.read()
+    data = procio.read(path)
     parts = data.decode("utf-8", "surrogateescape").split("\n")
     lines = [part + "\n" for part in parts[:-1]]
     if parts[-1]:

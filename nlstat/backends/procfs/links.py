@@ -15,6 +15,7 @@ import struct
 from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
+from nlstat import procio
 from nlstat.cscan import c_int, read_counters
 from nlstat.errors import NlstatError
 from nlstat.kernel.link import (
@@ -221,8 +222,7 @@ def parse_proc_net_dev(text: str) -> list[tuple[str, LinkStats]]:
 
 def read_proc_net_dev(path: str) -> list[tuple[str, LinkStats]]:
     """Read and parse /proc/net/dev; raises OSError as open() does."""
-    with open(path, "rb") as handle:
-        text = handle.read().decode("utf-8", "surrogateescape")
+    text = procio.read(path).decode("utf-8", "surrogateescape")
     return parse_proc_net_dev(text)
 
 
@@ -252,8 +252,7 @@ def parse_if_inet6(text: str) -> list[Inet6Address]:
 
 
 def read_if_inet6(path: str) -> list[Inet6Address]:
-    with open(path, "rb") as handle:
-        return parse_if_inet6(handle.read().decode("utf-8", "surrogateescape"))
+    return parse_if_inet6(procio.read(path).decode("utf-8", "surrogateescape"))
 
 
 # -- ioctls -------------------------------------------------------------------------------------
@@ -269,6 +268,12 @@ def _open_socket() -> _socket.socket:
 
 def ifconf_labels(sock: _socket.socket) -> list[str]:
     """SIOCGIFCONF: the label of every IPv4 address, in the kernel's device and address order."""
+    if procio.tape is not None:
+        return procio.tape.answer("SIOCGIFCONF", lambda: _ifconf_labels(sock))
+    return _ifconf_labels(sock)
+
+
+def _ifconf_labels(sock: _socket.socket) -> list[str]:
     import array
     import fcntl
 
@@ -308,7 +313,7 @@ def fetch_interface(
     """
     import fcntl
 
-    ioctl = fcntl.ioctl
+    ioctl = fcntl.ioctl if procio.tape is None else procio.tape.ioctl
     fd = sock.fileno()
     encoded = name.encode("utf-8", "surrogateescape")[: IFNAMSIZ - 1]
     request[:IFNAMSIZ] = encoded.ljust(IFNAMSIZ, b"\0")

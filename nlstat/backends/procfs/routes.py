@@ -17,6 +17,7 @@ from itertools import repeat
 from operator import itemgetter
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple, Union
 
+from nlstat import procio
 from nlstat.cscan import c_int, to_s32
 from nlstat.kernel.rtnetlink import RTF_CACHE, RTF_UP
 from nlstat.model.build import values_of
@@ -165,8 +166,7 @@ def _read_lines(path: str) -> List[str]:
 
     OSError when it can't be opened (the caller prints netstat's message).
     """
-    with open(path, encoding="utf-8", errors="surrogateescape", newline="\n") as handle:
-        text = handle.read()
+    text = procio.read_text(path, "utf-8", "surrogateescape", "\n")
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
@@ -186,8 +186,7 @@ def read_fgets(path: str, size: int = 256) -> List[bytes]:
 
     OSError when the file can't be opened.
     """
-    with open(path, "rb") as handle:
-        data = handle.read()
+    data = procio.read(path)
     pieces: List[bytes] = []
     start = 0
     while start < len(data):

@@ -11,9 +11,9 @@ The files are handled as bytes and names decoded as latin-1, so odd bytes come o
 
 from __future__ import annotations
 
-import errno
 from typing import Iterator, List, Optional, Tuple
 
+from nlstat import procio
 from nlstat.cscan import read_counters, strtoull
 from nlstat.model.stats import StatsFile, StatsSection
 
@@ -24,14 +24,7 @@ FGETS_SIZE = 1024
 
 def _read(path: str) -> Tuple[bytes, int, int]:
     """(content, open errno, read errno) for one file, as fopen() + reading would see it."""
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(), 0, 0
-    except IsADirectoryError:
-        # fopen() of a directory succeeds; it is the first read that fails (EISDIR).
-        return b"", 0, errno.EISDIR
-    except OSError as err:
-        return b"", err.errno or errno.EIO, 0
+    return procio.outcome(path)
 
 
 def _c_string(line: bytes) -> bytes:

@@ -14,6 +14,7 @@ import re
 import struct
 from typing import BinaryIO, Callable, Dict, Iterator, List, Optional, Sequence, Set, Tuple, TypeVar
 
+from nlstat import procio
 from nlstat.cscan import c_int, to_s32
 from nlstat.model.build import specialised, values_of
 from nlstat.model.sockets import InetSocket, UnixBatch, UnixKind, UnixSocket
@@ -42,8 +43,7 @@ def ipv4_hex_to_text(hexaddr: str) -> str:
 
 def read_lines(path: str) -> List[str]:
     """All lines of a /proc file but the title; raises OSError as open() does."""
-    with open(path, "rb") as handle:
-        data = handle.read()
+    data = procio.read(path)
     lines = data.decode("utf-8", "surrogateescape").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
@@ -363,7 +363,7 @@ class UnixText:
 
 def open_proc(path: str) -> BinaryIO:
     """Open a /proc file, unbuffered; raises OSError as open() does (netstat's notices)."""
-    return open(path, "rb", buffering=0)
+    return procio.open_binary(path)
 
 
 def text_chunks(handle: BinaryIO, size: int = 1 << 16) -> Iterator[bytes]:
