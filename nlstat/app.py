@@ -11,7 +11,7 @@ from typing import BinaryIO, Callable, Sequence, cast
 
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus, NlstatError, OutputError
-from nlstat.query import BACKENDS, Query
+from nlstat.query import BACKENDS, MODE_WATCH, Query
 
 
 def main(argv: Sequence[str], env: Environment) -> int:
@@ -178,6 +178,8 @@ def _recording_conflict(query: Query) -> str:
         return f"{what} records one run; it does not go with -c"
     if query.metrics == "serve":
         return f"{what} records one run; it does not go with --serve"
+    if query.mode == MODE_WATCH:
+        return f"{what} records one run; it does not go with --watch"
     return ""
 
 

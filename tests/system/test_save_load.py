@@ -312,6 +312,8 @@ def test_save_as_nobody_into_roots_directory(live: Live) -> None:
     (["--save", "a", "--load", "b"], "--save and --load exclude each other"),
     (["--overwrite", "-tn"], "--overwrite goes with --save"),
     (["-c", "--load", "x"], "does not go with -c"),
+    (["--watch", "--save", "x"], "does not go with --watch"),
+    (["-ant", "--watch", "2", "--load", "x"], "does not go with --watch"),
     (["--netns", "x", "--load", "x"], "does not go with --netns"),
 ])
 def test_options_that_do_not_go_together(argv: List[str], words: str) -> None:

@@ -40,6 +40,16 @@ ALLOWED: Set[Tuple[str, str]] = {
     # die_of(): stdout pointed at /dev/null before dying of SIGPIPE/SIGINT, so nothing
     # buffered reaches the file netstat would not have written either.
     ("app.py", "os.open write"),
+    # --load holds the run's output until it ended well (a memfd, else an unnamed temporary
+    # file), so a question the recording cannot answer prints nothing.
+    ("app.py", "open write"),
+    ("app.py", "call TemporaryFile"),
+    # --save FILE: the file the user named, written to a temporary beside it (O_EXCL), then
+    # renamed over it; the temporary is removed when the run fails.
+    ("recording.py", "os.open write"),
+    ("recording.py", "open write"),
+    ("recording.py", "call unlink"),
+    ("recording.py", "call rename"),
 }
 
 
