@@ -4,7 +4,9 @@
     python3 benchmarks/churn.py [--runs 50]
 
 In a private namespace, batches of 200 tcp and 200 unix connections open and close
-(tests/churn.py) while `-ant`, `-an`, `-antp` and `-anx` run RUNS times each through nlstat
+(tests/churn.py) while `-ant`, `-an`, `-antp`, `-anx`, `-an --ndjson`, `-ant --json`,
+`-ant --count` (grouped by the whole socket) and `-c -ant` (each whole pass a run) run RUNS
+times each through nlstat
 with NLSTAT_BACKEND=proc and =netlink, and through the installed netstat as the control (it
 lists sockets as /proc prints them, repeats included). Prints one line per tool, backend and
 mode: runs, socket rows, runs with a socket twice, sockets twice, runs missing a long-lived
@@ -20,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from tests.churn import MODES, Churn, measure  # noqa: E402
+from tests.churn import MODES, NETSTAT_MODES, Churn, measure  # noqa: E402
 from tests.netns import namespace  # noqa: E402
 
 
@@ -37,7 +39,7 @@ def main() -> int:
         churn = Churn(ns, 3600)
         with churn as keep:
             for tool, backend in (("nlstat", "proc"), ("nlstat", "netlink"), ("netstat", "-")):
-                for mode in MODES:
+                for mode in (NETSTAT_MODES if tool == "netstat" else MODES):
                     figures = measure(ns, tool, backend, mode, args.runs, keep)
                     print(f"| {tool} | {backend} | {mode} | {figures.runs} | {figures.rows}"
                           f" | {figures.duplicate_runs} | {figures.duplicates}"

@@ -284,13 +284,14 @@ def _inet_records(
             for chunk in _rest(one, table.chunks):
                 yield from _kept(one.chunk(chunk), keep)
             continue
-        from nlstat.backends.procfs.sockets import parse_inet, split_chunk
+        from nlstat.backends.procfs.sockets import InetOnce, parse_inet, split_chunk
 
+        once = InetOnce()
         for chunk in table.chunks:
             first_line, lines = split_chunk(chunk)
             records = parse_inet(lines, protocol, family, table.path, source.env.warn,
                                  first_line)
-            yield from _kept(records, keep)
+            yield from _kept(once.records(records), keep)
 
 
 def _rest(decoder: object, chunks: Iterator[bytes]) -> Iterator[bytes]:
@@ -319,7 +320,7 @@ def _unix_records(source: SocketSource) -> Iterator[Socket]:
     if table.chunks is not None:
         from nlstat.backends.procfs.sockets import UnixText
 
-        parser = UnixText(table.path, source.env.warn)
+        parser = UnixText(table.path, source.env.warn, unique=True)
         for chunk in table.chunks:
             records = parser.parse(chunk)
             yield from (records if keep is None else filter(keep, records))

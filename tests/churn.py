@@ -157,16 +157,89 @@ class Figures(NamedTuple):
     failures: List[str]  # the first few problems, said plainly
 
 
-MODES = ("-ant", "-an", "-antp", "-anx")
+# netstat's listings, then nlstat's own outputs of the same sockets: JSON, NDJSON, a count
+# whose groups are single sockets (a group counted twice is a socket counted twice), and the
+# passes of -c.
+NETSTAT_MODES = ("-ant", "-an", "-antp", "-anx", "-c -ant")
+MODES = ("-ant", "-an", "-antp", "-anx", "-an --ndjson", "-ant --json", "-ant --count",
+         "-c -ant")
+COUNT_KEYS = "proto,laddr,lport,raddr,rport,state"
+# How long a -c run lasts (netstat's one-second passes): about 3 whole passes.
+CONTINUOUS_SECONDS = 3.5
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def command(tool: str, mode: str) -> List[str]:
     """The argv of one listing: nlstat from this tree, or the installed netstat (the control:
     it has no de-duplication, so its figures show the churn is real)."""
+    words = mode.split()
+    if "--count" in words:
+        words += ["--by", COUNT_KEYS]
     if tool == "netstat":
-        return ["netstat", mode]
-    return [sys.executable, "-m", "nlstat", mode]
+        return ["netstat", *words]
+    return [sys.executable, "-m", "nlstat", *words]
+
+
+def check_records(records: List[Dict[str, Any]]) -> Listing:
+    """check() for JSON records: inet sockets known by protocol, addresses and state, unix
+    sockets by inode."""
+    seen: Dict[Tuple[Any, ...], int] = {}
+    inodes: Dict[int, int] = {}
+    tcp: Set[str] = set()
+    for record in records:
+        if record.get("type") == "inet":
+            key = (record["proto"], record["family"], record["local_address"],
+                   record["local_port"], record["remote_address"], record["remote_port"],
+                   record["state"])
+            seen[key] = seen.get(key, 0) + 1
+            if record["proto"] == "tcp" and record["state"] == "ESTABLISHED":
+                tcp.add(f"{record['local_address']}:{record['local_port']} "
+                        f"{record['remote_address']}:{record['remote_port']}")
+        elif record.get("type") == "unix" and record["inode"]:
+            inodes[record["inode"]] = inodes.get(record["inode"], 0) + 1
+    duplicates = [" ".join(map(str, key)) for key, count in seen.items() if count > 1]
+    duplicates += [str(inode) for inode, count in inodes.items() if count > 1]
+    return Listing(sum(seen.values()) + sum(inodes.values()), duplicates, tcp, set(inodes))
+
+
+def check_count(text: str) -> Listing:
+    """check() for `--count --by COUNT_KEYS`: each group is one socket, so a count above 1 is
+    a socket counted twice."""
+    rows = 0
+    duplicates: List[str] = []
+    tcp: Set[str] = set()
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) != 7 or not fields[6].isdigit():
+            continue
+        proto, laddr, lport, raddr, rport, state, count = fields
+        rows += int(count)
+        if int(count) > 1:
+            duplicates.append(" ".join(fields[:6]))
+        if proto == "tcp" and state == "ESTABLISHED":
+            tcp.add(f"{laddr}:{lport} {raddr}:{rport}")
+    return Listing(rows, duplicates, tcp, set())
+
+
+def passes(text: str) -> List[str]:
+    """The whole passes of a -c listing (each opens with netstat's title; the last one, cut by
+    the interrupt, is left out)."""
+    title = "Active Internet connections"
+    parts = text.split(title)[1:]
+    return [title + part for part in parts[:-1]]
+
+
+def listings(tool: str, mode: str, text: str) -> List[Listing]:
+    """What one run listed: one listing, or one per whole pass of -c."""
+    if mode.startswith("-c "):
+        return [check(part) for part in passes(text)]
+    if "--count" in mode:
+        return [check_count(text)]
+    if "--ndjson" in mode:
+        return [check_records([json.loads(line) for line in text.splitlines() if line])]
+    if "--json" in mode:
+        return [check_records(json.loads(text)["records"])]
+    return [check(text)]
 
 
 def measure(ns: Namespace, tool: str, backend: str, mode: str, runs: int, keep: Keep,
@@ -175,33 +248,74 @@ def measure(ns: Namespace, tool: str, backend: str, mode: str, runs: int, keep: 
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": REPO, "LC_ALL": "C",
            "NLSTAT_BACKEND": backend}
     wants_tcp = mode != "-anx"
-    wants_unix = mode in ("-an", "-anx")
+    wants_unix = mode.split()[0] in ("-an", "-anx")
     rows = duplicate_runs = duplicates = missing_runs = 0
     failures: List[str] = []
-    for _ in range(runs):
-        done = ns.run(command(tool, mode), env=env, timeout=timeout, cwd=REPO)
-        text = done.stdout.decode("utf-8", "surrogateescape")
-        if done.returncode != 0 or b"Traceback" in done.stderr:
-            failures.append(f"{tool} {mode} ({backend}): status {done.returncode}: "
-                            + done.stderr.decode(errors="replace")[-300:])
+    continuous = mode.startswith("-c ")
+    listed = 0
+    while listed < runs:
+        if continuous:
+            returncode, stdout, stderr = _interrupted(ns, command(tool, mode), env)
+        else:
+            done = ns.run(command(tool, mode), env=env, timeout=timeout, cwd=REPO)
+            returncode, stdout, stderr = done.returncode, done.stdout, done.stderr
+        text = stdout.decode("utf-8", "surrogateescape")
+        if returncode != 0 or b"Traceback" in stderr:
+            failures.append(f"{tool} {mode} ({backend}): status {returncode}: "
+                            + stderr.decode(errors="replace")[-300:])
+            listed += 1
             continue
-        listing = check(text)
-        rows += listing.rows
-        if listing.duplicates:
-            duplicate_runs += 1
-            duplicates += len(listing.duplicates)
-            if len(failures) < 5:
-                failures.append(f"{tool} {mode} ({backend}) listed twice: {listing.duplicates[:3]}")
-        missing = []
-        if wants_tcp:
-            missing += [row for row in keep["tcp"] if row not in listing.tcp]
-        if wants_unix:
-            missing += [str(inode) for inode in keep["unix"] if inode not in listing.unix]
-        if missing:
-            missing_runs += 1
-            if len(failures) < 5:
-                failures.append(f"{tool} {mode} ({backend}) left out {missing[:3]}")
-    return Figures(runs, rows, duplicate_runs, duplicates, missing_runs, failures)
+        found = listings(tool, mode, text)
+        if not found:
+            failures.append(f"{tool} {mode} ({backend}): no whole pass in {len(text)} bytes")
+            listed += 1
+            continue
+        for listing in found[: runs - listed]:
+            listed += 1
+            rows, duplicate_runs, duplicates, missing_runs = _tally(
+                listing, rows, duplicate_runs, duplicates, missing_runs, failures, tool, mode,
+                backend, keep, wants_tcp, wants_unix)
+    return Figures(listed, rows, duplicate_runs, duplicates, missing_runs, failures)
+
+
+def _interrupted(ns: Namespace, argv: List[str], env: Dict[str, str]) -> Tuple[int, bytes, bytes]:
+    """A -c run ended by SIGINT after CONTINUOUS_SECONDS (status 0 when it died of it)."""
+    import signal
+    import subprocess
+
+    process = ns.popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        stdout, stderr = process.communicate(timeout=CONTINUOUS_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGINT)
+        try:
+            stdout, stderr = process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+    status = process.returncode
+    return (0 if status == -signal.SIGINT else status), stdout, stderr
+
+
+def _tally(listing: Listing, rows: int, duplicate_runs: int, duplicates: int,
+           missing_runs: int, failures: List[str], tool: str, mode: str, backend: str,
+           keep: Keep, wants_tcp: bool, wants_unix: bool) -> Tuple[int, int, int, int]:
+    rows += listing.rows
+    if listing.duplicates:
+        duplicate_runs += 1
+        duplicates += len(listing.duplicates)
+        if len(failures) < 5:
+            failures.append(f"{tool} {mode} ({backend}) listed twice: {listing.duplicates[:3]}")
+    missing = []
+    if wants_tcp:
+        missing += [row for row in keep["tcp"] if row not in listing.tcp]
+    if wants_unix:
+        missing += [str(inode) for inode in keep["unix"] if inode not in listing.unix]
+    if missing:
+        missing_runs += 1
+        if len(failures) < 5:
+            failures.append(f"{tool} {mode} ({backend}) left out {missing[:3]}")
+    return rows, duplicate_runs, duplicates, missing_runs
 
 
 class Churn:

@@ -160,7 +160,7 @@ def tally_sockets(query: Query, env: Environment, source: SocketSource, tally: T
         if unix.chunks is not None:
             from nlstat.backends.procfs.sockets import UnixText
 
-            parser = UnixText(unix.path, env.warn)
+            parser = UnixText(unix.path, env.warn, unique=True)
             for chunk in unix.chunks:
                 batch = parser.batch(chunk)
                 tally.unix_batch(batch if keep_unix is None else keep_unix(batch))
@@ -195,12 +195,13 @@ def _tally_table(
         first = keep
         keep = selected if first is None else (lambda record: first(record) and selected(record))
     if decoder is None:
-        from nlstat.backends.procfs.sockets import parse_inet, split_chunk
+        from nlstat.backends.procfs.sockets import InetOnce, parse_inet, split_chunk
 
+        once = InetOnce()
         for chunk in table.chunks:
             first_line, lines = split_chunk(chunk)
-            records = parse_inet(lines, protocol, table_family(table), table.path, env.warn,
-                                 first_line)
+            records = once.records(parse_inet(lines, protocol, table_family(table), table.path,
+                                              env.warn, first_line))
             tally.records(records if keep is None else filter(keep, records))
         return
     _count(tally, table.first, decoder.others, keep)

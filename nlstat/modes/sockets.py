@@ -383,7 +383,7 @@ def _filtered_unix_table(table: UnixTable, source: SocketSource, env: Environmen
     if table.chunks is not None:
         from nlstat.backends.procfs.sockets import UnixText
 
-        parser = UnixText(table.path, env.warn)
+        parser = UnixText(table.path, env.warn, unique=True)
         chunks = table.chunks
         records = (record for chunk in chunks for record in parser.parse(chunk))
     else:

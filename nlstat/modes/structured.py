@@ -141,7 +141,7 @@ def write_json_unix(
 
         if out.note is not None:
             out.note("unix", "proc")
-        parser = UnixText(table.path, warn)
+        parser = UnixText(table.path, warn, unique=True)
         render_batch = json_records.unix_batch_renderer(query, owners)
 
         def work(chunk: bytes) -> bytes:
@@ -150,7 +150,9 @@ def write_json_unix(
                 batch = batch.where(keep)
             return render_batch(batch).encode("utf-8", "surrogateescape")
 
-        for data in ordered_map(table.chunks, work, period=4):
+        # One process parses every chunk: its `seen` keys must span the whole table, or a
+        # socket read twice while /proc/net/unix changed would be a record twice.
+        for data in ordered_map(table.chunks, work, period=4, parallel=False):
             out.write(data)
         return
     assert table.records is not None

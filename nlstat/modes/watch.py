@@ -179,12 +179,14 @@ def _read_changes(
 
 
 def _parsed(table: InetTable, protocol: str, family: int, env: Environment) -> List[InetSocket]:
-    from nlstat.backends.procfs.sockets import parse_inet, split_chunk
+    from nlstat.backends.procfs.sockets import InetOnce, parse_inet, split_chunk
 
+    once = InetOnce()
     records: List[InetSocket] = []
     for chunk in table.chunks:
         first_line, lines = split_chunk(chunk)
-        records += parse_inet(lines, protocol, family, table.path, env.warn, first_line)
+        records += once.records(parse_inet(lines, protocol, family, table.path, env.warn,
+                                           first_line))
     return records
 
 

@@ -3,7 +3,8 @@ throughout (issue 12, docs/reliability.md).
 
 A test namespace holds 10 long-lived tcp connections and 10 unix connections while batches of
 200 tcp and 200 unix connections open and close (tests/churn.py, bounded by time and by the
-run); `nlstat -ant`, `-an`, `-antp` and `-anx` run 3 times each under both backends. The
+run); `nlstat -ant`, `-an`, `-antp` and `-anx` run 3 times each under both backends, and so do
+`-an --ndjson`, `-ant --json`, `-ant --count` and the passes of `-c -ant`. The
 longer version, with netstat as the control, is benchmarks/churn.py.
 """
 

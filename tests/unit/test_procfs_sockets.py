@@ -222,3 +222,29 @@ def test_a_damaged_inode_is_read_up_to_its_first_non_digit() -> None:
     assert record.inode == 42
     assert parse_inet([_FULL.replace("0100007F:8ED4", "ZZ00007F:8ED4")], "tcp",
                       socket.AF_INET) == []
+
+
+def test_inet_once_keeps_each_socket_once_across_chunks() -> None:
+    """The record outputs (JSON, API, --count, --watch) drop a row read twice while the
+    kernel's hash changed between two reads, as the text listing does (InetSeen)."""
+    from nlstat.backends.procfs.sockets import InetOnce
+    from nlstat.model.sockets import InetSocket
+
+    def tcp(remote_port: int, inode: int, state: int = 1) -> InetSocket:
+        return InetSocket(protocol="tcp", family=2, state=state, local_address="127.0.0.1",
+                          local_port=7000, remote_address="127.0.0.1",
+                          remote_port=remote_port, recv_q=0, send_q=0, uid=0, inode=inode)
+
+    once = InetOnce()
+    first = [tcp(40000, 11), tcp(40001, 0), tcp(0, 12, state=10)]
+    assert once.records(first) == first
+    # the same connection again, now with the inode accept() gave it; a listener again; a
+    # new socket: only the new one is kept
+    second = [tcp(40001, 13), tcp(0, 12, state=10), tcp(40002, 14)]
+    assert once.records(second) == [tcp(40002, 14)]
+    # within one chunk too
+    assert once.records([tcp(40003, 15), tcp(40003, 15)]) == [tcp(40003, 15)]
+    udp = InetOnce()
+    row = tcp(53, 21)._replace(protocol="udp")
+    assert udp.records([row, row._replace(inode=22)]) == [row, row._replace(inode=22)]
+    assert udp.records([row]) == []

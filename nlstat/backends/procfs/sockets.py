@@ -464,6 +464,34 @@ def inet_keys(records: List[InetSocket]) -> bytes:
 TUPLE_KEY = "@%s:%d>%s:%d/%d"
 
 
+def inet_key(record: InetSocket) -> str:
+    """The key inet_keys() gives one record."""
+    if record.protocol == "tcp":
+        return _tuple_key(record) if record.remote_port or not record.inode else str(record.inode)
+    return str(record.inode) if record.inode else _tuple_key(record)
+
+
+class InetOnce:
+    """Each socket of one /proc table once, for the outputs that take records rather than
+    rendered rows (JSON, the API, --count, --watch): the same keys as InetSeen's, since the
+    table is read in pieces while the kernel's hash changes (docs/reliability.md)."""
+
+    def __init__(self) -> None:
+        self.seen: Set[str] = set()
+
+    def records(self, records: List[InetSocket]) -> List[InetSocket]:
+        keys = [inet_key(record) for record in records]
+        seen = self.seen
+        if _add_new(seen, keys, ""):
+            return records
+        kept = []
+        for key, record in zip(keys, records):
+            if key not in seen:
+                seen.add(key)
+                kept.append(record)
+        return kept
+
+
 _Key = TypeVar("_Key", str, bytes)
 
 
