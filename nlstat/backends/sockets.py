@@ -18,12 +18,13 @@ from typing import (
     NamedTuple,
     Optional,
     Set,
+    Tuple,
 )
 
 from nlstat import backends
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
-from nlstat.kernel.sockdiag import TCP_LISTEN
+from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCP_LISTEN, TCPDIAG_GETSOCK
 from nlstat.model.sockets import TCP, InetSocket, UnixSocket
 from nlstat.query import BACKEND_AUTO, BACKEND_PROC, OUTPUT_TEXT, Query
 
@@ -254,6 +255,25 @@ class SocketSource:
             self.env.trace(f"sock_diag refused tcp over both families ({err}); one dump per family")
             return None
         return InetTable(first, decoder, rest, self.env.proc("net", "tcp"))
+
+    def tcp_halves(self, families: List[int]) -> Optional[Tuple[int, List[bytes]]]:
+        """tcp of `families` as two requests that split the sockets between them by their
+        ports (bytecode.port_halves()): the message type and the two payloads, for two
+        concurrent dumps whose order does not matter (counting). None when netlink is not
+        to be used, or when the filters send a program of their own (the two would have to
+        be joined)."""
+        if self._netlink_refused or self.bytecode:
+            return None
+        from nlstat.backends.netlink.bytecode import port_halves
+        from nlstat.backends.netlink.sockdiag import inet_request, tcp_both_request
+
+        states = tcp_states(self.query) & self.state_mask
+        halves = port_halves()
+        if len(families) == 2:
+            return TCPDIAG_GETSOCK, [tcp_both_request(states, False, half) for half in halves]
+        return SOCK_DIAG_BY_FAMILY, [
+            inet_request(TCP, families[0], states, False, half) for half in halves
+        ]
 
     def _sockets_in_use(self) -> int:
         """Sockets of every kind in this namespace ("sockets: used N", /proc/net/sockstat);

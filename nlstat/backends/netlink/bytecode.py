@@ -15,7 +15,7 @@ __be32 addr[]; }` (port -1: any); DEV_COND a u32 interface index.
 from __future__ import annotations
 
 import struct
-from typing import List, Tuple
+from typing import Callable, Dict, List, Tuple
 
 from nlstat.filters import Filters, Prefix
 from nlstat.kernel.netlink import NLATTR
@@ -24,6 +24,7 @@ from nlstat.kernel.sockdiag import (
     INET_DIAG_BC_D_GE,
     INET_DIAG_BC_D_LE,
     INET_DIAG_BC_DEV_COND,
+    INET_DIAG_BC_JMP,
     INET_DIAG_BC_OP,
     INET_DIAG_BC_S_COND,
     INET_DIAG_BC_S_GE,
@@ -90,3 +91,82 @@ def bytecode_attribute(program: bytes) -> bytes:
     if not program:
         return b""
     return NLATTR.pack(NLATTR.size + len(program), INET_DIAG_REQ_BYTECODE) + program
+
+
+# Port halves (port_halves()): a port's side is its bit 12, so that ports alternate between
+# the sides every 4,096 (the ephemeral range 32768-60999 falls 56/44, 49152-65535 50/50).
+HALF_BLOCK = 4096
+_PORTS = 65536
+# Where a decision lands: the program's end (the socket is sent) or 4 bytes past it (not).
+ACCEPT = "accept"
+REJECT = "reject"
+
+
+def port_halves() -> Tuple[bytes, bytes]:
+    """Two programs that split every socket between them: the first sends the sockets whose
+    local and remote ports are on the same side (bit 12 equal), the second the others.
+
+    For dumping one table as two concurrent dumps (modes/count.py): a server's sockets share
+    their local port and differ in the remote one, a client's the other way round, so the
+    exclusive or of the two ports' sides splits both about evenly; listeners (remote port 0)
+    go by their own port.
+
+    inet_diag_bc_audit() follows only the "yes" offsets, and every "no" offset must land on
+    an operation of that chain (valid_cc()): so "yes" always goes on to the next operation,
+    each test is written as the comparison whose *false* outcome takes the branch, and a
+    leaf is a JMP (its "no" is taken always). A socket meets 10 operations.
+    """
+    return _halves_program(same_side=True), _halves_program(same_side=False)
+
+
+def _halves_program(same_side: bool) -> bytes:
+    # (code, port or None, label its "no" goes to) and labels, then laid out in one pass.
+    items: List[Tuple[str, int, int, str]] = []  # ("op"|"label", code, port, target)
+    counter = [0]
+
+    def label() -> str:
+        counter[0] += 1
+        return f"l{counter[0]}"
+
+    def tree(code: int, low: int, high: int, leaf: Callable[[int], str]) -> None:
+        if high - low == HALF_BLOCK:
+            items.append(("op", INET_DIAG_BC_JMP, -1, leaf((low // HALF_BLOCK) & 1)))
+            return
+        middle = (low + high) // 2
+        upper = label()
+        items.append(("op", code, middle - 1, upper))  # port <= middle - 1 goes on
+        tree(code, low, middle, leaf)
+        items.append(("label", 0, 0, upper))
+        tree(code, middle, high, leaf)
+
+    local_sides = [label(), label()]
+    tree(INET_DIAG_BC_S_LE, 0, _PORTS, lambda side: local_sides[side])
+    for local_side in (0, 1):
+        items.append(("label", 0, 0, local_sides[local_side]))
+
+        def decide(remote_side: int, local_side: int = local_side) -> str:
+            return ACCEPT if (remote_side == local_side) == same_side else REJECT
+
+        tree(INET_DIAG_BC_D_LE, 0, _PORTS, decide)
+
+    offsets: Dict[str, int] = {}
+    size = 0
+    for kind, code, _port, target in items:
+        if kind == "label":
+            offsets[target] = size
+        else:
+            size += INET_DIAG_BC_OP.size * (1 if code == INET_DIAG_BC_JMP else 2)
+    offsets[ACCEPT] = size
+    offsets[REJECT] = size + 4
+    program = bytearray()
+    for kind, code, port, target in items:
+        if kind == "label":
+            continue
+        here = len(program)
+        if code == INET_DIAG_BC_JMP:
+            program += INET_DIAG_BC_OP.pack(code, 4, offsets[target] - here)
+        else:
+            program += INET_DIAG_BC_OP.pack(code, 8, offsets[target] - here)
+            program += _port_operand(port)
+    assert len(program) == size
+    return bytes(program)
