@@ -28,6 +28,9 @@ INET_PROTOCOLS = (TCP, UDP, UDPLITE, RAW)
 UNIX_BATCH = 4096
 # Seconds to wait for the receiving thread after the counting stopped early.
 RECEIVE_WAIT = 10.0
+# Records in a dump's first chunk from which the rest is received by a thread (a full 32 KiB
+# chunk holds ~260 tcp records).
+PREFETCH_FROM = 128
 
 
 def run(query: Query, env: Environment) -> int:
@@ -154,7 +157,10 @@ def _tally_table(
     if decoder.done:
         return
     raw = keep is None
-    for chunk in prefetched(table.chunks):
+    # A small table (udp, raw: a few sockets, then NLMSG_DONE in a chunk of its own) is read
+    # here: a receiving thread and `import queue` cost more than its whole dump.
+    big = len(table.first) + len(decoder.others) >= PREFETCH_FROM
+    for chunk in prefetched(table.chunks) if big else table.chunks:
         if raw:
             ended = tally.chunk(chunk, protocol, record_type)
             if ended is not None:
