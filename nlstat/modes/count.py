@@ -219,9 +219,10 @@ def _tally_in_halves(tally: Tally, source: SocketSource, env: Environment) -> bo
         dump(0)
     except BackendUnavailable as err:
         errors.append(err)
-    finally:
-        for thread in threads:
-            thread.join(RECEIVE_WAIT)
+    # Anything else (Ctrl-C) is raised at once: the other dump has a socket of its own. Its
+    # thread ends with its dump, or at the socket's receive timeout if the kernel went silent.
+    for thread in threads:
+        thread.join()
     if errors:
         if all(isinstance(err, BackendUnavailable) for err in errors):
             env.trace(f"sock_diag refused the tcp dump in halves ({errors[0]}); one dump")
