@@ -57,8 +57,9 @@ def environ(tree: Path = ROOT) -> Dict[str, str]:
 def wall(command: Sequence[str], tree: Path = ROOT) -> Tuple[float, float]:
     """Wall time and CPU time (user + system, the process and its helpers) of one run."""
     started = time.perf_counter()
+    # cwd: `python -m` puts the working directory first on sys.path, before PYTHONPATH.
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=environ(tree))
+                               env=environ(tree), cwd=str(tree))
     _pid, status, usage = os.wait4(process.pid, 0)
     elapsed = time.perf_counter() - started
     process.returncode = os.waitstatus_to_exitcode(status)
