@@ -1,18 +1,25 @@
 #!/usr/bin/env python3
-"""Time --count and the Prometheus paths against `nlstat -ant`, and watch the server.
+"""Time --count, --dport and the Prometheus paths against `nlstat -ant`, and watch the server.
 
-    python3 benchmarks/loadgen.py --tcp 100000 --netns nlst-bench &     # wait for READY
+    python3 benchmarks/loadgen.py --tcp 100000 --https 2000 --netns nlst-bench &   # READY
     python3 benchmarks/metrics.py --netns nlst-bench [--runs 9] [--scrapes 1000]
+                                  [--python /path/to/venv/bin/python3]
 
-Re-runs itself inside the namespace (`ip netns exec`), then:
+Re-runs itself inside the namespace (`ip netns exec`), starts `nlstat --serve` on 127.0.0.1,
+then:
 
-1. alternating rounds of whole runs (start-up included): `nlstat -ant`,
-   `nlstat -ant --count --by state`, `nlstat --count --by state` (every table, as netstat's
-   default listing), `nlstat --prometheus`; median (min-max) wall time and ratio to -ant;
-2. `nlstat --serve` on 127.0.0.1: the wall time of one scrape (a GET of /metrics, each one
-   a fresh kernel dump), median of --runs, and its ratio to -ant;
-3. the server's RSS after 10 scrapes and after --scrapes scrapes (VmRSS), and the CPU time
+1. alternating rounds, the order rotated each round: whole runs (start-up included) of
+   `nlstat -ant`, `nlstat -ant --count --by state`, `nlstat --count --by state` (every
+   table, as netstat's default listing), `nlstat --prometheus`, `nlstat -ant --dport 443`
+   (1% of the sockets with `--https 2000`), and one scrape of the warm server (a GET of
+   /metrics, each one a fresh kernel dump); median (min-max) wall time, ratio of medians to
+   -ant, and the median CPU time (user + system, helpers included) of the whole runs;
+2. the server's RSS after the rounds and after --scrapes scrapes (VmRSS), and the CPU time
    it uses while idle for --idle seconds afterwards (utime + stime ticks from /proc).
+`--against DIR` adds the whole runs of another checkout to the same rounds (before and after
+a change, under the same load). `--python` runs nlstat with another interpreter: a venv's
+(`python3 -m venv --without-pip`) skips the .pth files of the system's site-packages, for
+a start-up as on a plain host.
 Prints Markdown.
 """
 
@@ -27,28 +34,38 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Dict, List, Sequence
+from typing import Dict, List, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 INSIDE = "NLSTAT_METRICS_BENCH_INSIDE"
 
 
+PYTHON = [sys.executable]
+
+
 def nlstat(args: Sequence[str]) -> List[str]:
-    return [sys.executable, "-m", "nlstat", *args]
+    return [*PYTHON, "-m", "nlstat", *args]
 
 
-def environ() -> Dict[str, str]:
+def environ(tree: Path = ROOT) -> Dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(tree)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
-def wall(command: Sequence[str]) -> float:
+def wall(command: Sequence[str], tree: Path = ROOT) -> Tuple[float, float]:
+    """Wall time and CPU time (user + system, the process and its helpers) of one run."""
     started = time.perf_counter()
-    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True,
-                   env=environ(), timeout=120)
-    return time.perf_counter() - started
+    # cwd: `python -m` puts the working directory first on sys.path, before PYTHONPATH.
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               env=environ(tree), cwd=str(tree))
+    _pid, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise subprocess.CalledProcessError(process.returncode, command)
+    return elapsed, usage.ru_utime + usage.ru_stime
 
 
 def summary(times: List[float]) -> str:
@@ -82,23 +99,15 @@ def inside(options: argparse.Namespace) -> None:
         "nlstat -ant --count --by state": ["-ant", "--count", "--by", "state"],
         "nlstat --count --by state": ["--count", "--by", "state"],
         "nlstat --prometheus": ["--prometheus"],
+        "nlstat -ant --dport 443": ["-ant", "--dport", "443"],
     }
-    times: Dict[str, List[float]] = {name: [] for name in modes}
-    for args in modes.values():
-        wall(nlstat(args))  # warm-up: bytecode, page cache
-    names = list(modes)
-    for round_number in range(options.runs):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
-            times[name].append(wall(nlstat(modes[name])))
-    base = statistics.median(times["nlstat -ant"])
-    print(f"{options.runs} alternating rounds; median (min-max) seconds, ratio of medians\n")
-    print("| command | wall time | ratio to -ant |")
-    print("|---|---|---|")
-    for name in names:
-        print(f"| `{name}` | {summary(times[name])} | "
-              f"{statistics.median(times[name]) / base:.2f} |")
-
+    trees = {name: ROOT for name in modes}
+    if options.against:
+        # The same runs of another checkout (the code before a change), in the same rounds.
+        for name, args in list(modes.items()):
+            modes[f"{name} (against)"] = args
+            trees[f"{name} (against)"] = Path(options.against).resolve()
+    scrape_name = "`--serve`: one scrape"
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -107,21 +116,47 @@ def inside(options: argparse.Namespace) -> None:
     try:
         assert server.stderr is not None
         server.stderr.readline()  # "serving ..."
-        scrapes = [scrape(port) for _ in range(10)]
-        early = rss_kib(server.pid)
-        scrape_times = [scrape(port) for _ in range(options.runs)]
-        for _ in range(options.scrapes - 10 - options.runs):
-            scrape(port)
-        late = rss_kib(server.pid)
-        ticks = cpu_ticks(server.pid)
-        time.sleep(options.idle)
-        idle = cpu_ticks(server.pid) - ticks
-        print(f"\n| `--serve`: one scrape | {summary(scrape_times)} | "
-              f"{statistics.median(scrape_times) / base:.2f} |")
-        print(f"\nserver RSS after 10 scrapes {early} KiB, after {options.scrapes}: {late} KiB "
-              f"({(late - early) / 1024:+.1f} MiB); CPU while idle for {options.idle:.0f} s: "
-              f"{idle} ticks of 1/{os.sysconf('SC_CLK_TCK')} s")
-        del scrapes
+        times: Dict[str, List[float]] = {name: [] for name in [*modes, scrape_name]}
+        cpu: Dict[str, List[float]] = {name: [] for name in modes}
+        for name, args in modes.items():
+            wall(nlstat(args), trees[name])  # warm-up: bytecode, page cache
+        scrape(port)
+        names = [*modes, scrape_name]
+        # Alternating rounds, the order rotated each round; the scrapes of the warm server
+        # take their turn among the whole runs, so that every ratio compares the same moments
+        # of a shared host.
+        for round_number in range(options.runs):
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                if name == scrape_name:
+                    times[name].append(scrape(port))
+                    continue
+                elapsed, used = wall(nlstat(modes[name]), trees[name])
+                times[name].append(elapsed)
+                cpu[name].append(used)
+        base = statistics.median(times["nlstat -ant"])
+        print(f"{options.runs} alternating rounds with {' '.join(PYTHON)}; median (min-max) "
+              "seconds, ratio of medians\n")
+        print("| command | wall time | ratio to -ant | CPU s (median) |")
+        print("|---|---|---|---|")
+        for name in names:
+            used = f"{statistics.median(cpu[name]):.3f}" if name in cpu else "(server)"
+            label = name if name == scrape_name else f"`{name}`"
+            print(f"| {label} | {summary(times[name])} | "
+                  f"{statistics.median(times[name]) / base:.2f} | {used} |")
+
+        if options.scrapes:
+            early = rss_kib(server.pid)
+            for _ in range(max(options.scrapes - 10 - options.runs, 0)):
+                scrape(port)
+            late = rss_kib(server.pid)
+            ticks = cpu_ticks(server.pid)
+            time.sleep(options.idle)
+            idle = cpu_ticks(server.pid) - ticks
+            print(f"\nserver RSS after {11 + options.runs} scrapes {early} KiB, after "
+                  f"{options.scrapes}: {late} KiB ({(late - early) / 1024:+.1f} MiB); CPU while "
+                  f"idle for {options.idle:.0f} s: {idle} ticks of "
+                  f"1/{os.sysconf('SC_CLK_TCK')} s")
     finally:
         server.terminate()
         server.wait(10)
@@ -133,7 +168,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument("--scrapes", type=int, default=1000)
     parser.add_argument("--idle", type=float, default=10.0)
+    parser.add_argument("--python", help="the interpreter that runs nlstat (default: this "
+                        "one); e.g. a venv's, to time a start-up without this host's .pth files")
+    parser.add_argument("--against", metavar="DIR", help="also time the whole runs of the "
+                        "nlstat in this checkout (e.g. `git worktree add /tmp/before HEAD~3`), "
+                        "in the same rounds")
     options = parser.parse_args()
+    if options.python:
+        PYTHON[:] = [options.python]
     if os.environ.get(INSIDE):
         inside(options)
         return

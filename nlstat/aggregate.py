@@ -145,56 +145,17 @@ class Tally:
             self.inet.update(zip(map(self._getter, records)))
 
     def chunk(self, buf: bytes, protocol: str, record_type: int) -> Optional[bool]:
-        """Count a chunk of inet_diag records by (family, state) without decoding it.
-
-        Returns True when the chunk ends the dump (NLMSG_DONE), False when more follow, and
-        None (nothing counted) when it holds anything but records of `record_type` and
-        NLMSG_DONE, an error above all: the decoder reads it then. Runs of same-sized
-        messages are counted with strided slices; where sizes change (a TIME_WAIT socket's
-        message has no attributes), the run is cut by bisection and the odd message is read
-        on its own.
-        """
+        """Count a chunk of inet_diag records by (family, state) without decoding it
+        (count_states()); None (nothing counted) when the keys need more than that."""
         if not self.raw_states:
             return None
-        end = len(buf)
-        order = sys.byteorder
-        runs: List[Tuple[int, int, int]] = []  # (offset, step, messages)
-        singles: List[Tuple[int, int]] = []  # (family, state)
-        ended = False
-        offset = 0
-        while offset < end:
-            if end - offset < 16:
-                return None
-            length = int.from_bytes(buf[offset : offset + 4], order)
-            msg_type = int.from_bytes(buf[offset + 4 : offset + 6], order)
-            if msg_type != record_type:
-                if msg_type == NLMSG_DONE and length >= 16:
-                    ended = True
-                    break
-                return None
-            step = (length + 3) & ~3
-            if length < _RECORD_MIN or offset + length > end:
-                return None
-            total = (end - offset) // step
-            run = _run(buf, offset, step, total)
-            if run > 1:
-                runs.append((offset, step, run))
-            else:
-                singles.append((buf[offset + _FAMILY_BYTE], buf[offset + _STATE_BYTE]))
-            offset += run * step
-        counts = self.states.setdefault(protocol, Counter())
-        for offset, step, run in runs:
-            stop = offset + run * step
-            families = buf[offset + _FAMILY_BYTE : stop : step]
-            states = buf[offset + _STATE_BYTE : stop : step]
-            if families.count(families[0]) == run:
-                family = families[0]
-                for state in set(states):
-                    counts[(family, state)] += states.count(state)
-            else:
-                counts.update(zip(families, states))
-        counts.update(singles)
-        return ended
+        return count_states(buf, record_type, self.states.setdefault(protocol, Counter()))
+
+    def add_states(self, protocol: str, counts: Mapping[Tuple[int, int], int]) -> None:
+        """Counts by (family, state) taken elsewhere (count_states() on another thread's
+        chunks), when the keys are proto and state only."""
+        assert self.raw_states
+        self.states.setdefault(protocol, Counter()).update(counts)
 
     def unix_batch(self, batch: UnixBatch) -> None:
         """Count a batch of unix sockets; only laddr (the path) and program look past the
@@ -293,6 +254,58 @@ class Tally:
                     group.append(None)
             add(tuple(group), count)
         return result
+
+
+def count_states(
+    buf: bytes, record_type: int, counts: Counter[Tuple[int, int]]
+) -> Optional[bool]:
+    """Count a chunk of inet_diag records by (family, state) into `counts`, without decoding.
+
+    Returns True when the chunk ends the dump (NLMSG_DONE), False when more follow, and
+    None (nothing counted) when it holds anything but records of `record_type` and
+    NLMSG_DONE, an error above all: the decoder reads it then. Runs of same-sized
+    messages are counted with strided slices; where sizes change (a TIME_WAIT socket's
+    message has no attributes), the run is cut by bisection and the odd message is read
+    on its own.
+    """
+    end = len(buf)
+    order = sys.byteorder
+    runs: List[Tuple[int, int, int]] = []  # (offset, step, messages)
+    singles: List[Tuple[int, int]] = []  # (family, state)
+    ended = False
+    offset = 0
+    while offset < end:
+        if end - offset < 16:
+            return None
+        length = int.from_bytes(buf[offset : offset + 4], order)
+        msg_type = int.from_bytes(buf[offset + 4 : offset + 6], order)
+        if msg_type != record_type:
+            if msg_type == NLMSG_DONE and length >= 16:
+                ended = True
+                break
+            return None
+        step = (length + 3) & ~3
+        if length < _RECORD_MIN or offset + length > end:
+            return None
+        total = (end - offset) // step
+        run = _run(buf, offset, step, total)
+        if run > 1:
+            runs.append((offset, step, run))
+        else:
+            singles.append((buf[offset + _FAMILY_BYTE], buf[offset + _STATE_BYTE]))
+        offset += run * step
+    for offset, step, run in runs:
+        stop = offset + run * step
+        families = buf[offset + _FAMILY_BYTE : stop : step]
+        states = buf[offset + _STATE_BYTE : stop : step]
+        if families.count(families[0]) == run:
+            family = families[0]
+            for state in set(states):
+                counts[(family, state)] += states.count(state)
+        else:
+            counts.update(zip(families, states))
+    counts.update(singles)
+    return ended
 
 
 def _run(buf: bytes, offset: int, step: int, total: int) -> int:

@@ -3,37 +3,26 @@
 A snapshot is the counts of `--count` over every socket (as `netstat -a` lists them: all
 states, the tables chosen by -t/-u/-w/-x/-4/-6, all of them by default), grouped by proto,
 state and the --by keys, plus every tcp listener's accept queue and backlog. It is rendered
-with prometheus_client (imported only here): a custom collector yields gauge families built
-from the snapshot, so nothing is kept between scrapes but the last answer. Metric names and
-labels: docs/metrics.md.
+as metric families (families()) in the text exposition format by format/prometheus.py (the
+bytes prometheus_client writes, without its import: see there), so nothing is kept between
+scrapes but the last answer. Metric names and labels: docs/metrics.md.
 """
 
 from __future__ import annotations
 
 import time
-from typing import (
-    TYPE_CHECKING,
-    Callable,
-    Dict,
-    Iterator,
-    List,
-    NamedTuple,
-    Optional,
-    Protocol,
-    Tuple,
-)
+from typing import TYPE_CHECKING, Dict, List, NamedTuple, Optional, Protocol, Sequence, Tuple
 
 from nlstat.aggregate import Group, with_value
 from nlstat.backends.sockets import SocketSource
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
+from nlstat.format.prometheus import Family
 from nlstat.format.sockets import LABELS
 from nlstat.query import Query
 from nlstat.resolve import Names
 
 if TYPE_CHECKING:
-    from prometheus_client.metrics_core import Metric
-
     from nlstat.netns_run import Gatherer
 
 # (proto, local address, local port[, netns]) -> (accept queue length, backlog), summed over
@@ -144,88 +133,50 @@ def _label(value: object) -> str:
     return text
 
 
-class SocketCollector:
-    """A prometheus_client collector over the snapshot `latest()` returns."""
+def families(
+    snapshot: Snapshot, labels: Tuple[str, ...], series_limit: int
+) -> Tuple[List[Family], int]:
+    """The metric families of one snapshot, and how many series --max-series left out (the
+    largest counts are kept: sockets first, then the fullest listen queues)."""
+    budget = series_limit
+    groups = sorted(snapshot.groups.items(), key=lambda item: -item[1])
+    kept = groups[:budget]
+    dropped = len(groups) - len(kept)
+    sockets = Family(
+        "nlstat_sockets", "gauge",
+        "Sockets per protocol and state, as netstat -a lists them (state names as netstat "
+        "prints them; empty for unconnected udp and unix sockets)",
+        labels, [([_label(value) for value in group], count) for group, count in kept],
+    )
+    budget -= len(kept)
 
-    def __init__(
-        self,
-        latest: Callable[[], Snapshot],
-        labels: Tuple[str, ...],
-        series_limit: int,
-        warn: Callable[[str], None],
-    ) -> None:
-        self.latest = latest
-        self.labels = labels
-        # The listeners' labels: their address, and the namespace when the sockets have it.
-        self.listener_labels = ["proto", "laddr", "lport"] + (
-            ["netns"] if "netns" in labels else [])
-        self.series_limit = series_limit
-        self.warn = warn
-        self.dropped = 0
-
-    def describe(self) -> List[object]:
-        return []  # no registration-time scrape
-
-    def collect(self) -> Iterator[Metric]:
-        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
-
-        snapshot = self.latest()
-        budget = self.series_limit
-        sockets = GaugeMetricFamily(
-            "nlstat_sockets",
-            "Sockets per protocol and state, as netstat -a lists them (state names as netstat "
-            "prints them; empty for unconnected udp and unix sockets)",
-            labels=list(self.labels),
-        )
-        groups = sorted(snapshot.groups.items(), key=lambda item: -item[1])
-        kept = groups[:budget]
-        dropped = len(groups) - len(kept)
-        for group, count in kept:
-            sockets.add_metric([_label(value) for value in group], count)
-        budget -= len(kept)
-        yield sockets
-
-        length = GaugeMetricFamily(
-            "nlstat_listen_queue_length",
-            "Connections waiting in a tcp listener's accept queue",
-            labels=self.listener_labels,
-        )
-        limit = GaugeMetricFamily(
-            "nlstat_listen_queue_max",
-            "The most connections a tcp listener's accept queue holds (its listen() backlog)",
-            labels=self.listener_labels,
-        )
-        listeners = sorted(snapshot.listeners.items(), key=lambda item: -item[1][0])
-        room = max(budget // 2, 0)
-        for key, (queue, backlog) in listeners[:room]:
-            labels = [_label(value) for value in key]
-            length.add_metric(labels, queue)
-            limit.add_metric(labels, backlog)
-        dropped += 2 * max(len(listeners) - room, 0)
-        yield length
-        yield limit
-
-        if dropped and not self.dropped:
-            self.warn(
-                f"nlstat: {dropped} series over --max-series {self.series_limit} left out "
-                "of the scrape (the largest counts are kept)"
-            )
-        self.dropped = dropped
-        yield GaugeMetricFamily(
-            "nlstat_series_dropped",
-            "Series left out of this scrape by --max-series",
-            value=dropped,
-        )
-        yield GaugeMetricFamily(
-            "nlstat_scrape_duration_seconds",
-            "Seconds spent dumping the kernel's sockets and counting them for this scrape",
-            value=snapshot.duration,
-        )
-        yield CounterMetricFamily(
-            "nlstat_kernel_dumps",
-            "Socket snapshots taken from the kernel by this process",
-            value=snapshot.dumps,
-        )
+    listeners = sorted(snapshot.listeners.items(), key=lambda item: -item[1][0])
+    room = max(budget // 2, 0)
+    lengths: List[Tuple[Sequence[str], float]] = []
+    limits: List[Tuple[Sequence[str], float]] = []
+    for key, (queue, backlog) in listeners[:room]:
+        names = [_label(value) for value in key]
+        lengths.append((names, queue))
+        limits.append((names, backlog))
+    dropped += 2 * max(len(listeners) - room, 0)
+    # The listeners' labels: their address, and the namespace when the sockets have it.
+    listener_labels = ("proto", "laddr", "lport") + (("netns",) if "netns" in labels else ())
+    return [
+        sockets,
+        Family("nlstat_listen_queue_length", "gauge",
+               "Connections waiting in a tcp listener's accept queue", listener_labels, lengths),
+        Family("nlstat_listen_queue_max", "gauge",
+               "The most connections a tcp listener's accept queue holds (its listen() "
+               "backlog)", listener_labels, limits),
+        Family("nlstat_series_dropped", "gauge",
+               "Series left out of this scrape by --max-series", (), [((), dropped)]),
+        Family("nlstat_scrape_duration_seconds", "gauge",
+               "Seconds spent dumping the kernel's sockets and counting them for this scrape",
+               (), [((), snapshot.duration)]),
+        Family("nlstat_kernel_dumps", "counter",
+               "Socket snapshots taken from the kernel by this process", (),
+               [((), snapshot.dumps)]),
+    ], dropped
 
 
 class NetnsSampler:
@@ -279,28 +230,23 @@ class NetnsSampler:
 
 
 class Exposition:
-    """Renders snapshots in the Prometheus text format."""
+    """Renders snapshots in the Prometheus text format (format/prometheus.py); says once on
+    stderr when --max-series starts dropping series."""
 
     def __init__(self, query: Query, env: Environment) -> None:
-        from prometheus_client import CollectorRegistry
-
-        self._snapshot: Optional[Snapshot] = None
-        self.collector = SocketCollector(
-            self._current, query.metrics_by, query.series_limit, env.warn
-        )
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(self.collector)
-
-    def _current(self) -> Snapshot:
-        assert self._snapshot is not None
-        return self._snapshot
+        self.labels = tuple(query.metrics_by)
+        self.series_limit = query.series_limit
+        self.warn = env.warn
+        self.dropped = 0
 
     def render(self, snapshot: Snapshot) -> bytes:
-        from prometheus_client import generate_latest
+        from nlstat.format.prometheus import exposition
 
-        self._snapshot = snapshot
-        try:
-            body: bytes = generate_latest(self.registry)
-        finally:
-            self._snapshot = None
-        return body
+        metrics, dropped = families(snapshot, self.labels, self.series_limit)
+        if dropped and not self.dropped:
+            self.warn(
+                f"nlstat: {dropped} series over --max-series {self.series_limit} left "
+                "out of the scrape (the largest counts are kept)"
+            )
+        self.dropped = dropped
+        return exposition(metrics)

@@ -11,6 +11,7 @@ twice. Small dumps never fork: the warm-up chunks cover them.
 
 from __future__ import annotations
 
+import itertools
 import os
 import select
 import struct
@@ -360,6 +361,16 @@ def ordered_map(
         yield work(chunk)
         if is_last(chunk):
             return
+    # The chunk after the warm-up is looked at before forking: when it ends the dump (a
+    # filtered dump's bare NLMSG_DONE, most often), the helper would be forked and reaped
+    # for nothing (--dport 443 at 100k sockets: 6-8 ms of a 60 ms run).
+    following = next(source, None)
+    if following is None:
+        return
+    if is_last(following):
+        yield work(following)
+        return
+    source = itertools.chain((following,), source)
     helper: Optional[_Helper] = None
     if parallel and HELPERS and (os.cpu_count() or 1) > 1:
         try:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple
 
 from nlstat.env import Environment
 from nlstat.errors import ExitStatus, NlstatError
+from nlstat.format.prometheus import CONTENT_TYPE
 from nlstat.query import Query
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ REQUEST_SECONDS = 5.0
 RESPONSE_SECONDS = 30.0
 REQUEST_BYTES = 16384
 MAX_CONNECTIONS = 16
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class RequestTooLarge(Exception):

@@ -26,7 +26,7 @@ from typing import (
 from nlstat import backends, procio
 from nlstat.env import Environment
 from nlstat.errors import BackendUnavailable
-from nlstat.kernel.sockdiag import TCP_LISTEN
+from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCP_LISTEN, TCPDIAG_GETSOCK
 from nlstat.model.sockets import TCP, InetSocket, UnixSocket
 from nlstat.query import BACKEND_AUTO, BACKEND_PROC, OUTPUT_TEXT, Query
 
@@ -125,6 +125,9 @@ class SocketSource:
         self._netlink_refused = not backends.uses_netlink(backends.INET, env)
         self.filters: Optional[Filters] = query.filters
         self.bytecode = b""
+        # tcp's: exact ports in the request's socket id, the rest as a program.
+        self.tcp_ports = (0, 0)
+        self.tcp_bytecode = b""
         self.state_mask = 0xFFFFFFFF
         self.owned: Optional[FrozenSet[int]] = None
         # --watch: a mapping the tcp dumps fill with each socket's tcp_info byte counters
@@ -138,7 +141,7 @@ class SocketSource:
                 self._no_cgroups(f"this kernel ({os.uname().release}) does not report socket "
                                  "cgroups (INET_DIAG_CGROUP_ID, Linux 5.7)")
         if self.filters is not None:
-            from nlstat.backends.netlink.bytecode import bytecode
+            from nlstat.backends.netlink.bytecode import bytecode, tcp_request_parts
 
             if self.filters.dev_name is not None:
                 from nlstat.filters import resolved_dev
@@ -147,6 +150,7 @@ class SocketSource:
                 self.filters = resolved_dev(self.filters, query.all_netns)
 
             self.bytecode = bytecode(self.filters)
+            self.tcp_ports, self.tcp_bytecode = tcp_request_parts(self.filters)
             self.state_mask = self.filters.state_mask()
 
     def _no_cgroups(self, why: str) -> None:
@@ -186,11 +190,17 @@ class SocketSource:
         path = self.env.proc("net", proc_file(protocol, family))
         if not self._netlink_refused:
             try:
-                states = tcp_states(self.query) if protocol == TCP else 0xFFFFFFFF
-                first, decoder, rest = self._sockdiag().inet_stream(
-                    protocol, family, states & self.state_mask, self.query.timers,
-                    self.bytecode, self.query.wants_cgroup, **self._watching(),
-                )
+                if protocol == TCP:
+                    first, decoder, rest = self._sockdiag().inet_stream(
+                        protocol, family, tcp_states(self.query) & self.state_mask,
+                        self.query.timers, self.tcp_bytecode, self.query.wants_cgroup,
+                        ports=self.tcp_ports, **self._watching(),
+                    )
+                else:
+                    first, decoder, rest = self._sockdiag().inet_stream(
+                        protocol, family, self.state_mask, self.query.timers, self.bytecode,
+                        self.query.wants_cgroup,
+                    )
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
                 self._refused(proc_file(protocol, family), err, path)
@@ -285,13 +295,32 @@ class SocketSource:
             return None
         try:
             first, decoder, rest = self._sockdiag().tcp_both_stream(
-                tcp_states(self.query) & self.state_mask, self.query.timers, self.bytecode,
-                self.query.wants_cgroup, **self._watching(),
+                tcp_states(self.query) & self.state_mask, self.query.timers, self.tcp_bytecode,
+                self.query.wants_cgroup, ports=self.tcp_ports, **self._watching(),
             )
         except BackendUnavailable as err:
             self.env.trace(f"sock_diag refused tcp over both families ({err}); one dump per family")
             return None
         return InetTable(first, decoder, rest, self.env.proc("net", "tcp"))
+
+    def tcp_halves(self, families: List[int]) -> Optional[Tuple[int, List[bytes]]]:
+        """tcp of `families` as two requests that split the sockets between them by their
+        ports (bytecode.port_halves()): the message type and the two payloads, for two
+        concurrent dumps whose order does not matter (counting). None when netlink is not
+        to be used, or when the filters send a program of their own (the two would have to
+        be joined)."""
+        if self._netlink_refused or self.bytecode:
+            return None
+        from nlstat.backends.netlink.bytecode import port_halves
+        from nlstat.backends.netlink.sockdiag import inet_request, tcp_both_request
+
+        states = tcp_states(self.query) & self.state_mask
+        halves = port_halves()
+        if len(families) == 2:
+            return TCPDIAG_GETSOCK, [tcp_both_request(states, False, half) for half in halves]
+        return SOCK_DIAG_BY_FAMILY, [
+            inet_request(TCP, families[0], states, False, half) for half in halves
+        ]
 
     def _sockets_in_use(self) -> int:
         """Sockets of every kind in this namespace ("sockets: used N", /proc/net/sockstat);

@@ -11,9 +11,22 @@ from __future__ import annotations
 
 import _socket
 import gc
-from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Union
+import os
+from collections import Counter
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+)
 
-from nlstat.aggregate import Group, Tally, Value, tally_keys, with_value
+from nlstat.aggregate import Group, Tally, Value, count_states, tally_keys, with_value
 from nlstat.backends.sockets import InetTable, SocketSource, inet_families
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus
@@ -29,6 +42,9 @@ INET_PROTOCOLS = (TCP, UDP, UDPLITE, RAW)
 UNIX_BATCH = 4096
 # Seconds to wait for the receiving thread after the counting stopped early.
 RECEIVE_WAIT = 10.0
+# Records in a dump's first chunk from which the rest is received by a thread (a full 32 KiB
+# chunk holds ~260 tcp records).
+PREFETCH_FROM = 128
 
 
 def run(query: Query, env: Environment) -> int:
@@ -132,6 +148,8 @@ def tally_sockets(query: Query, env: Environment, source: SocketSource, tally: T
         if not query.wants(protocol):
             continue
         families = inet_families(query)
+        if protocol == TCP and tally.raw_states and _tally_in_halves(tally, source, env):
+            continue
         if protocol == TCP and len(families) == 2:
             both = source.tcp_both()
             if both is not None:
@@ -208,7 +226,10 @@ def _tally_table(
     if decoder.done:
         return
     raw = keep is None
-    for chunk in prefetched(table.chunks):
+    # A small table (udp, raw: a few sockets, then NLMSG_DONE in a chunk of its own) is read
+    # here: a receiving thread and `import queue` cost more than its whole dump.
+    big = len(table.first) + len(decoder.others) >= PREFETCH_FROM
+    for chunk in prefetched(table.chunks) if big else table.chunks:
         if raw:
             ended = tally.chunk(chunk, protocol, record_type)
             if ended is not None:
@@ -218,6 +239,109 @@ def _tally_table(
         _count(tally, decoder.chunk(chunk), decoder.others, keep)
         if decoder.done:
             return
+
+
+def _core_free() -> bool:
+    """Whether a second core is idle now: /proc/loadavg's count of runnable threads (this one
+    included) below the cores this process may use. The halves cost ~0.02 s more CPU than
+    one dump, which only pays when the other core runs the second walk at once; on a busy
+    host their median was slower than one dump's (docs/performance.md)."""
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        return False
+    try:
+        with open("/proc/loadavg", "rb") as handle:
+            running = int(handle.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return True
+    return running < cores
+
+
+def _tally_in_halves(tally: Tally, source: SocketSource, env: Environment) -> bool:
+    """Count tcp by (family, state) from two concurrent dumps, each of about half the sockets
+    (split by their ports: SocketSource.tcp_halves), one per core; False (nothing counted)
+    when that is not to be done: a single core, no netlink, filters left for user space or
+    sending a program of their own, or a kernel refusing the request (the one-dump path
+    then says what it has to).
+
+    The kernel's time goes into formatting each socket's message (~0.65 us at 100k sockets)
+    far more than into its walk of the hash tables (~0.15 us): two walks that each format
+    half the sockets end in ~0.045 s instead of ~0.08 s when the second core is free
+    (docs/performance.md). The order of a dump does not matter to a count.
+    """
+    if not _core_free():
+        return False
+    from nlstat import procio
+
+    if procio.tape is not None:
+        return False  # --save/--load: the one dump's request, whatever the host's cores
+    halves = source.tcp_halves(inet_families(source.query))
+    if halves is None or source.selector(TCP, True) is not None:
+        return False
+    import threading
+
+    from nlstat.backends.netlink.nlsocket import NetlinkSocket
+    from nlstat.errors import BackendUnavailable
+    from nlstat.kernel.netlink import NETLINK_SOCK_DIAG
+
+    msg_type, payloads = halves
+    results: List[Optional[Counter[Tuple[int, int]]]] = [None] * len(payloads)
+    errors: List[BaseException] = []
+
+    def dump(index: int) -> None:
+        with NetlinkSocket(NETLINK_SOCK_DIAG) as netlink:
+            results[index] = _count_dump(netlink.dump(msg_type, payloads[index]), msg_type)
+
+    def dump_in_thread(index: int) -> None:
+        try:
+            dump(index)
+        except BaseException as err:  # noqa: BLE001 - raised again by the caller
+            errors.append(err)
+
+    threads = [
+        threading.Thread(target=dump_in_thread, args=(index,), name="nlstat-dump", daemon=True)
+        for index in range(1, len(payloads))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        dump(0)
+    except BackendUnavailable as err:
+        errors.append(err)
+    # Anything else (Ctrl-C) is raised at once: the other dump has a socket of its own. Its
+    # thread ends with its dump, or at the socket's receive timeout if the kernel went silent.
+    for thread in threads:
+        thread.join()
+    if errors:
+        if all(isinstance(err, BackendUnavailable) for err in errors):
+            env.trace(f"sock_diag refused the tcp dump in halves ({errors[0]}); one dump")
+            return False
+        raise next(err for err in errors if not isinstance(err, BackendUnavailable))
+    for counts in results:
+        assert counts is not None
+        tally.add_states(TCP, counts)
+    env.trace("tcp counted from two concurrent dumps, split by port (" + " + ".join(
+        str(sum(counts.values())) for counts in results if counts is not None) + " sockets)")
+    return True
+
+
+def _count_dump(chunks: Iterator[bytes], msg_type: int) -> Counter[Tuple[int, int]]:
+    """One tcp dump counted by (family, state): off the raw messages (count_states), or
+    through the decoder for a chunk that holds anything else (an error raises there)."""
+    from nlstat.backends.netlink.sockdiag import InetDecoder
+
+    counts: Counter[Tuple[int, int]] = Counter()
+    decoder: Optional[InetDecoder] = None
+    for chunk in chunks:
+        ended = count_states(chunk, msg_type, counts)
+        if ended is None:
+            if decoder is None:
+                decoder = InetDecoder(TCP, False, None, msg_type)
+            counts.update((record[1], record[2]) for record in decoder.chunk(chunk))
+            ended = decoder.done
+        if ended:
+            break
+    return counts
 
 
 def prefetched(chunks: Iterator[bytes]) -> Iterator[bytes]:

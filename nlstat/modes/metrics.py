@@ -8,14 +8,8 @@ from nlstat.query import Query
 
 
 def run(query: Query, env: Environment) -> int:
-    try:
-        import prometheus_client  # noqa: F401
-    except ImportError:
-        env.warn(
-            f"nlstat: --{query.metrics} needs the prometheus_client library "
-            "(pip install prometheus_client, or nlstat[prometheus])"
-        )
-        return ExitStatus.ERROR
+    # The exposition is written by nlstat itself (format/prometheus.py): prometheus_client is
+    # not needed here (the tests compare the two).
     from nlstat.metrics import Exposition, NetnsSampler, Sampler, SnapshotSource
 
     # --all-netns: the namespaces are counted by children and added up in this process.

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nlstat.backends.netlink.bytecode import bytecode
+from nlstat.backends.netlink.bytecode import bytecode, tcp_request_parts
 from nlstat.backends.netlink.nlsocket import dump_ended, messages
 from nlstat.backends.netlink.sockdiag import SockDiag, decode_inet
 from nlstat.filters import Filters, PortRange, Prefix, inet_predicate
@@ -518,6 +518,8 @@ def selections(draw: st.DrawFn) -> Filters:
         if not draw(st.booleans()):
             return None
         low = draw(st.sampled_from([0, 1, 7000, 7001, 7100, 7200, 7250, 7300, 10000, 40000]))
+        if draw(st.booleans()):
+            return PortRange(low, low)  # one port: tcp asks for it in the socket id
         high = draw(st.integers(min_value=low, max_value=65535))
         return PortRange(low, high)
 
@@ -544,14 +546,15 @@ STEADY_STATES = ((1 << 13) - 1) & ~(1 << 6)
 
 
 def _dump(world: World, protocol: str, family: int, program: bytes = b"",
-          states: int = STEADY_STATES) -> List[InetSocket]:
-    """The kernel's answer to one request with this filter program and state mask."""
+          states: int = STEADY_STATES, ports: Tuple[int, int] = (0, 0)) -> List[InetSocket]:
+    """The kernel's answer to one request with this filter program, state mask and exact
+    ports in the socket id."""
 
     def inside() -> List[InetSocket]:
         diag = SockDiag()
         try:
             first, decoder, chunks = diag.inet_stream(protocol, family, states & STEADY_STATES,
-                                                      False, program)
+                                                      False, program, ports)
             records = list(first)
             if not decoder.done:
                 records += list(decode_inet(chunks, protocol))
@@ -572,15 +575,24 @@ def test_kernel_bytecode_agrees_with_the_python_predicate(
     if selection.dev == VETH0:
         selection = selection._replace(dev=world.veth0)
     keep = inet_predicate(selection, selection.parts())
+    # tcp's requests as SocketSource makes them: exact ports in the socket id, the rest as
+    # a program; both must select what the predicate selects.
+    ports, program = tcp_request_parts(selection) if protocol == "tcp" else ((0, 0), b"")
     for _attempt in range(3):
         full = _dump(world, protocol, family)
         filtered = [record.inode for record in _dump(world, protocol, family,
                                                      bytecode(selection),
                                                      selection.state_mask())]
         wanted = [record.inode for record in full if keep is None or keep(record)]
-        if filtered == wanted:
+        if protocol == "tcp":
+            by_id = [record.inode for record in _dump(world, protocol, family, program,
+                                                      selection.state_mask(), ports)]
+        else:
+            by_id = filtered
+        if filtered == wanted and by_id == wanted:
             return
         if [record.inode for record in _dump(world, protocol, family)] == [
                 record.inode for record in full]:
             assert filtered == wanted, selection
+            assert by_id == wanted, (selection, ports)
     pytest.fail("the namespace's tables kept changing")

@@ -5,9 +5,10 @@ lazy loading."""
 from __future__ import annotations
 
 import socket
+import struct
 import subprocess
 import sys
-from typing import List
+from typing import List, Tuple
 
 import pytest
 
@@ -404,13 +405,14 @@ class Recorder:
         self.requests: List[tuple] = []
 
     def tcp_both_stream(self, states: int, want_info: bool, bytecode: bytes = b"",
-                        want_cgroup: bool = False) -> tuple:
-        self.requests.append(("tcp both", states, bytecode))
+                        want_cgroup: bool = False, ports: Tuple[int, int] = (0, 0)) -> tuple:
+        self.requests.append(("tcp both", states, bytecode) + ((ports,) if any(ports) else ()))
         return self._empty()
 
     def inet_stream(self, protocol: str, family: int, states: int, want_info: bool,
-                    bytecode: bytes = b"", want_cgroup: bool = False) -> tuple:
-        self.requests.append((protocol, states, bytecode))
+                    bytecode: bytes = b"", want_cgroup: bool = False,
+                    ports: Tuple[int, int] = (0, 0)) -> tuple:
+        self.requests.append((protocol, states, bytecode) + ((ports,) if any(ports) else ()))
         return self._empty()
 
     def _empty(self) -> tuple:
@@ -450,14 +452,29 @@ def test_a_listen_only_query_asks_for_listeners_only(monkeypatch: pytest.MonkeyP
 
 
 def test_filters_reach_every_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One port: tcp asks for it in the request's socket id and sends no program; udp and
+    # raw get the program.
     program = bytecode(Filters(dport=PortRange(443, 443)))
+    assert program
     requests = requests_for(["-a", "--state", "established", "--dport", "443"], monkeypatch)
-    assert requests == [("tcp both", 1 << 1, program), ("udp", 1 << 1, program),
+    assert requests == [("tcp both", 1 << 1, b"", (0, 443)), ("udp", 1 << 1, program),
                         ("raw", 1 << 1, program)]
     # Without -a, netstat's "connected" listing leaves LISTEN out of the tcp mask.
     requests = requests_for(["--dport", "443"], monkeypatch)
-    assert requests[0] == ("tcp both", ((1 << 13) - 1) & ~(1 << 10), program)
+    assert requests[0] == ("tcp both", ((1 << 13) - 1) & ~(1 << 10), b"", (0, 443))
     assert requests[1] == ("udp", 0xFFFFFFFF, program)
+    # A range, or port 0 (the id's "any"), stays in the program; the rest joins the id.
+    ranged = bytecode(Filters(dport=PortRange(443, 444)))
+    assert requests_for(["-a", "--dport", "443-444"], monkeypatch)[0] == (
+        "tcp both", (1 << 13) - 1, ranged)
+    zero = bytecode(Filters(sport=PortRange(0, 0)))
+    assert requests_for(["-a", "--sport", "0"], monkeypatch)[0] == (
+        "tcp both", (1 << 13) - 1, zero)
+    rest = bytecode(Filters(src=Prefix(socket.AF_INET, socket.inet_aton("127.0.0.1"), 32)))
+    assert requests_for(["-a", "--sport", "22", "--src", "127.0.0.1", "--dport", "5000"],
+                        monkeypatch)[0] == ("tcp both", (1 << 13) - 1, rest, (22, 5000))
+    tcp_request = tcp_both_request((1 << 13) - 1, False, b"", (22, 5000))
+    assert tcp_request[4:8] == struct.pack("!HH", 22, 5000)  # big-endian, first in the id
 
 
 def test_pyproject_ships_py_typed() -> None:

@@ -104,7 +104,8 @@ def test_a_refused_dump_of_both_families_falls_back_to_one_family_each(
 
     class Refusing:
         def tcp_both_stream(self, states: int, want_info: bool, bytecode: bytes = b"",
-                            want_cgroup: bool = False) -> None:
+                            want_cgroup: bool = False,
+                            ports: Tuple[int, int] = (0, 0)) -> None:
             raise BackendUnavailable("netlink: Operation not supported", 95)
 
     query = parse(["-ant"], Environment())

@@ -35,12 +35,15 @@ def work(chunk: bytes) -> bytes:
     return chunk.split()[0] + b"@%d;" % os.getpid()
 
 
-@pytest.mark.parametrize("count", [1, WARMUP_CHUNKS, WARMUP_CHUNKS + 1, 100, 1001])
+@pytest.mark.parametrize("count", [1, WARMUP_CHUNKS, WARMUP_CHUNKS + 1, WARMUP_CHUNKS + 2, 100,
+                                   1001])
 def test_order_is_kept_and_the_end_is_honoured(count: int) -> None:
     results = list(ordered_map(numbered(count), work, lambda c: c.endswith(b"last")))
     assert [r.split(b"@")[0] for r in results] == [b"%d" % i for i in range(count)]
     pids = {r.split(b"@")[1] for r in results}
-    if count > WARMUP_CHUNKS and (os.cpu_count() or 1) > 1:
+    # No helper is forked for a last chunk right after the warm-up (a filtered dump's bare
+    # NLMSG_DONE): the parent formats it.
+    if count > WARMUP_CHUNKS + 1 and (os.cpu_count() or 1) > 1:
         assert len(pids) == 2  # the helper did part of the work
     else:
         assert pids == {b"%d;" % os.getpid()}
@@ -160,12 +163,16 @@ def helpers(monkeypatch: pytest.MonkeyPatch) -> List[pipeline._Helper]:
 
 def killed_before_first_chunk(helpers: List[pipeline._Helper]) -> Iterator[bytes]:
     """A source that, once the helper is forked (after the warm-up), SIGKILLs it and waits
-    until it is dead, before the parent sends it anything."""
+    until it is dead, before the parent sends it anything more: handed_off() forks before
+    asking for chunk WARMUP_CHUNKS, so its helper gets nothing; ordered_map() looks at that
+    chunk first (is it the last?), so its helper has that one chunk unread at most."""
+    killed = False
     for index in range(200):
-        if index == WARMUP_CHUNKS:
+        if helpers and not killed:
             [helper] = helpers
             os.kill(helper.pid, signal.SIGKILL)
             wait_until_dead(helper.pid)
+            killed = True
         yield b"%d" % index
 
 

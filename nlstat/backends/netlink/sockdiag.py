@@ -115,23 +115,44 @@ def port_table(chunk_size: int) -> Sequence[int]:
 
 
 def inet_request(
-    protocol: str, family: int, states: int, want_info: bool = False, bytecode: bytes = b""
+    protocol: str, family: int, states: int, want_info: bool = False, bytecode: bytes = b"",
+    ports: Tuple[int, int] = (0, 0),
 ) -> bytes:
     """The inet_diag_req_v2 payload for one protocol and family, with the filter program
-    (backends/netlink/bytecode.py) as its INET_DIAG_REQ_BYTECODE attribute when there is one."""
+    (backends/netlink/bytecode.py) as its INET_DIAG_REQ_BYTECODE attribute when there is one.
+    `ports`: tcp's exact local and remote ports to ask for in the socket id (0: any; see
+    bytecode.tcp_request_parts)."""
     ext = (1 << (INET_DIAG_INFO - 1)) if (want_info and protocol == TCP) else 0
     proto = IPPROTO_BY_NAME[protocol]
     # raw_diag reads the protocol to match from `pad` (sdiag_raw_protocol); IPPROTO_RAW means all.
     raw_protocol = IPPROTO_RAW if protocol == RAW else 0
     request = INET_DIAG_REQ_V2.pack(family, proto, ext, raw_protocol, states)
+    if ports != (0, 0):
+        request = _with_ports(request, INET_DIAG_REQ_V2.offset("id"), ports)
     return request + _bytecode_attribute(bytecode)
 
 
-def tcp_both_request(states: int, want_info: bool = False, bytecode: bytes = b"") -> bytes:
+def tcp_both_request(
+    states: int, want_info: bool = False, bytecode: bytes = b"", ports: Tuple[int, int] = (0, 0)
+) -> bytes:
     """The TCPDIAG_GETSOCK payload: tcp over IPv4 and IPv6 in one walk of the kernel's tables
     (inet_diag_rcv_msg_compat() takes the bytecode attribute after the old struct too)."""
     ext = (1 << (INET_DIAG_INFO - 1)) if want_info else 0
-    return INET_DIAG_REQ.pack(0, 0, 0, ext, states, 0) + _bytecode_attribute(bytecode)
+    request = INET_DIAG_REQ.pack(0, 0, 0, ext, states, 0)
+    if ports != (0, 0):
+        request = _with_ports(request, INET_DIAG_REQ.offset("id"), ports)
+    return request + _bytecode_attribute(bytecode)
+
+
+# idiag_sport and idiag_dport, first in the request's inet_diag_sockid: network order, as
+# the kernel compares them with the socket's own (__be16) ports.
+_ID_PORTS = struct.Struct("!HH")
+
+
+def _with_ports(request: bytes, offset: int, ports: Tuple[int, int]) -> bytes:
+    changed = bytearray(request)
+    _ID_PORTS.pack_into(changed, offset, *ports)
+    return bytes(changed)
 
 
 def _bytecode_attribute(bytecode: bytes) -> bytes:
@@ -516,6 +537,7 @@ class SockDiag:
         bytecode: bytes = b"",
         want_cgroup: bool = False,
         byte_counters: Optional[ByteCounters] = None,
+        ports: Tuple[int, int] = (0, 0),
     ) -> Tuple[List[InetSocket], InetDecoder, Iterator[bytes]]:
         """Records of the first chunk, the decoder, and the raw chunks still to come.
 
@@ -524,7 +546,8 @@ class SockDiag:
         """
         want_info = want_info or byte_counters is not None
         chunks = self.netlink.dump(
-            SOCK_DIAG_BY_FAMILY, inet_request(protocol, family, states, want_info, bytecode)
+            SOCK_DIAG_BY_FAMILY,
+            inet_request(protocol, family, states, want_info, bytecode, ports),
         )
         decoder = InetDecoder(protocol, want_info, want_cgroup=want_cgroup,
                               byte_counters=byte_counters)
@@ -538,6 +561,7 @@ class SockDiag:
         bytecode: bytes = b"",
         want_cgroup: bool = False,
         byte_counters: Optional[ByteCounters] = None,
+        ports: Tuple[int, int] = (0, 0),
     ) -> Tuple[List[InetSocket], InetDecoder, Iterator[bytes]]:
         """inet_stream() for tcp over both families at once: one walk of the kernel's hash
         tables instead of two (the IPv6 request walks every IPv4 socket too: 10 ms with 100k
@@ -545,7 +569,7 @@ class SockDiag:
         in the kernel's order, which is the order of an IPv6-only dump."""
         want_info = want_info or byte_counters is not None
         chunks = self.netlink.dump(
-            TCPDIAG_GETSOCK, tcp_both_request(states, want_info, bytecode)
+            TCPDIAG_GETSOCK, tcp_both_request(states, want_info, bytecode, ports)
         )
         decoder = InetDecoder(TCP, want_info, _socket.AF_INET, TCPDIAG_GETSOCK, want_cgroup,
                               byte_counters)
