@@ -193,13 +193,13 @@ class SocketSource:
                 if protocol == TCP:
                     first, decoder, rest = self._sockdiag().inet_stream(
                         protocol, family, tcp_states(self.query) & self.state_mask,
-                        self.query.timers, self.tcp_bytecode, self.query.wants_cgroup,
+                        self.query.timers, self.tcp_bytecode, want_cgroup=self.query.wants_cgroup,
                         ports=self.tcp_ports, **self._watching(),
                     )
                 else:
                     first, decoder, rest = self._sockdiag().inet_stream(
                         protocol, family, self.state_mask, self.query.timers, self.bytecode,
-                        self.query.wants_cgroup,
+                        want_cgroup=self.query.wants_cgroup,
                     )
                 return InetTable(first, decoder, rest, path)
             except BackendUnavailable as err:
@@ -296,7 +296,7 @@ class SocketSource:
         try:
             first, decoder, rest = self._sockdiag().tcp_both_stream(
                 tcp_states(self.query) & self.state_mask, self.query.timers, self.tcp_bytecode,
-                self.query.wants_cgroup, ports=self.tcp_ports, **self._watching(),
+                want_cgroup=self.query.wants_cgroup, ports=self.tcp_ports, **self._watching(),
             )
         except BackendUnavailable as err:
             self.env.trace(f"sock_diag refused tcp over both families ({err}); one dump per family")

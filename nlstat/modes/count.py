@@ -269,7 +269,10 @@ def _tally_in_halves(tally: Tally, source: SocketSource, env: Environment) -> bo
     half the sockets end in ~0.045 s instead of ~0.08 s when the second core is free
     (docs/performance.md). The order of a dump does not matter to a count.
     """
+    if len(os.sched_getaffinity(0)) < 2:
+        return False
     if not _core_free():
+        env.trace("tcp counted from one dump: no core is idle now (/proc/loadavg)")
         return False
     from nlstat import procio
 

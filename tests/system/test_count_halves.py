@@ -141,9 +141,12 @@ def count_both_ways() -> Tuple[Counter[Tuple[int, int]], Counter[Tuple[int, int]
     assert isinstance(query, Query)
     tally = Tally(("proto", "state"))
     source = SocketSource(query, env)
+    core_free = count._core_free
+    count._core_free = lambda: True  # the halves whatever the host's load at this moment
     try:
         assert count._tally_in_halves(tally, source, env)
     finally:
+        count._core_free = core_free
         source.close()
     full = Counter((family, state) for _cookie, family, state in dump(b""))
     return tally.states["tcp"], full
@@ -188,7 +191,8 @@ def test_cli_count_equals_the_full_dump(world: World, families: Tuple[int, ...])
     stderr, counted, expected = cli_counts(world, [], families)
     assert counted == expected and counted
     if len(os.sched_getaffinity(0)) > 1:
-        assert b"two concurrent dumps" in stderr, stderr
+        # the halves, or one dump when the other core was busy at that moment
+        assert b"two concurrent dumps" in stderr or b"no core is idle now" in stderr, stderr
 
 
 def test_one_core_counts_from_one_dump(world: World) -> None:

@@ -554,7 +554,7 @@ def _dump(world: World, protocol: str, family: int, program: bytes = b"",
         diag = SockDiag()
         try:
             first, decoder, chunks = diag.inet_stream(protocol, family, states & STEADY_STATES,
-                                                      False, program, ports)
+                                                      False, program, ports=ports)
             records = list(first)
             if not decoder.done:
                 records += list(decode_inet(chunks, protocol))
