@@ -233,6 +233,16 @@ class Printer:
         self.names = names
         self.owners = owners  # procmap.IncrementalOwners with -p
         self.programs: Optional[Mapping[int, str]] = None if owners is None else owners.owners
+        # The rows of the table's format (text or JSON), set by the subclass; one renderer per
+        # protocol and family, made at first use.
+        self.rows: Any = None
+        self.renderers: Dict[Tuple[str, int], Callable[[List[InetSocket]], str]] = {}
+
+    def _renderer(self, protocol: str, family: int) -> Callable[[List[InetSocket]], str]:
+        render = self.renderers.get((protocol, family))
+        if render is None:
+            render = self.renderers[(protocol, family)] = self.rows.renderer(protocol, family)
+        return render
 
     def update_owners(self, tables: List[Table], first: bool) -> None:
         """-p: the map brought up to date with this tick's sockets (netstat's notice once)."""
@@ -287,14 +297,7 @@ class TextPrinter(Printer):
         from nlstat.format.sockets import InetRows, unix_renderer
 
         self.rows = InetRows(query, names, self.programs)
-        self.renderers: Dict[Tuple[str, int], Callable[[List[InetSocket]], str]] = {}
         self.render_unix = unix_renderer(query, self.programs)
-
-    def _renderer(self, protocol: str, family: int) -> Callable[[List[InetSocket]], str]:
-        render = self.renderers.get((protocol, family))
-        if render is None:
-            render = self.renderers[(protocol, family)] = self.rows.renderer(protocol, family)
-        return render
 
     def _write(self, text: str) -> None:
         self.env.stdout.write(text.encode("utf-8", "surrogateescape"))
@@ -372,15 +375,8 @@ class JsonPrinter(Printer):
         from nlstat.format.json_records import JsonInetRows, unix_records_renderer
 
         self.rows = JsonInetRows(query, names, self.programs)
-        self.renderers: Dict[Tuple[str, int], Callable[[List[InetSocket]], str]] = {}
         self.render_unix = unix_records_renderer(query, self.programs)
         self.started = False
-
-    def _renderer(self, protocol: str, family: int) -> Callable[[List[InetSocket]], str]:
-        render = self.renderers.get((protocol, family))
-        if render is None:
-            render = self.renderers[(protocol, family)] = self.rows.renderer(protocol, family)
-        return render
 
     def _write(self, text: str) -> None:
         self.env.stdout.write(text.encode("utf-8", "surrogateescape"))
