@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 from collections import Counter
 from typing import Iterator, List, NamedTuple, Set, Tuple
 
@@ -67,6 +68,7 @@ def make_sockets() -> List[socket.socket]:
             half.connect((address, port))
             other, _peer = server.accept()
             half.shutdown(socket.SHUT_WR)
+            _wait_for_state(half, 5)  # FIN_WAIT2 once the peer's ACK of the FIN is processed
             held += [half, other]
             # TIME_WAIT: the server closes first, then the client.
             gone = socket.socket(family, socket.SOCK_STREAM)
@@ -76,6 +78,16 @@ def make_sockets() -> List[socket.socket]:
             gone.recv(1)  # the server's FIN has arrived
             gone.close()
     return held
+
+
+def _wait_for_state(sock: socket.socket, state: int, seconds: float = 5.0) -> None:
+    """Until the socket's tcp_info says `state` (a loopback ACK is handled in softirq, which
+    a loaded host may run after the next dump), or `seconds` passed."""
+    deadline = time.monotonic() + seconds
+    while sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0] != state:
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")
