@@ -402,19 +402,7 @@ def test_every_unpack_names_every_value_of_its_layout() -> None:
 
 
 def test_inet_diag_fields_land_in_their_record_fields() -> None:
-    values = {
-        "idiag_family": socket.AF_INET, "idiag_state": 8, "idiag_timer": 2,
-        "idiag_retrans": 5, "idiag_sport": socket.htons(1111),
-        "idiag_dport": socket.htons(2222), "idiag_src": bytes([10, 0, 0, 1]) + bytes(12),
-        "idiag_dst": bytes([10, 0, 0, 2]) + bytes(12), "idiag_if": 7,
-        "idiag_cookie": 0x1122334455, "idiag_expires": 1234, "idiag_rqueue": 11,
-        "idiag_wqueue": 12, "idiag_uid": 1000, "idiag_inode": 99999,
-    }
-    layout = sockdiag.INET_MSG_V6  # the 16-byte address form; V4 reads its first 4 bytes
-    header = {"nlmsg_len": layout.size, "nlmsg_type": 20, "nlmsg_flags": 2, "nlmsg_seq": 1,
-              "nlmsg_pid": 0}
-    message = layout.pack(*[dict(header, **values)[name] for name in layout.fields])
-    (record,) = InetDecoder("tcp").chunk(message)
+    (record,) = InetDecoder("tcp").chunk(_inet_message())
     assert record._asdict() == {
         "protocol": "tcp", "family": socket.AF_INET, "state": 8, "local_address": "10.0.0.1",
         "local_port": 1111, "remote_address": "10.0.0.2", "remote_port": 2222, "recv_q": 11,

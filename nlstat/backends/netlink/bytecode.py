@@ -52,21 +52,23 @@ def _host_operand(prefix: Prefix) -> bytes:
     return INET_DIAG_HOSTCOND.pack(prefix.family, prefix.length, -1) + prefix.address
 
 
+def _port_range(ops: List[Operation], ports: Optional[PortRange], at_least: int,
+                at_most: int) -> None:
+    """The comparisons a port range needs (none for a bound that every port meets)."""
+    if ports is None:
+        return
+    low, high = ports
+    if low > 0:
+        ops.append((at_least, _port_operand(low)))
+    if high < 65535:
+        ops.append((at_most, _port_operand(high)))
+
+
 def operations(filters: Filters) -> List[Operation]:
     """The conditions the kernel can test, in a fixed order: ports, addresses, device."""
     ops: List[Operation] = []
-    if filters.sport is not None:
-        low, high = filters.sport
-        if low > 0:
-            ops.append((INET_DIAG_BC_S_GE, _port_operand(low)))
-        if high < 65535:
-            ops.append((INET_DIAG_BC_S_LE, _port_operand(high)))
-    if filters.dport is not None:
-        low, high = filters.dport
-        if low > 0:
-            ops.append((INET_DIAG_BC_D_GE, _port_operand(low)))
-        if high < 65535:
-            ops.append((INET_DIAG_BC_D_LE, _port_operand(high)))
+    _port_range(ops, filters.sport, INET_DIAG_BC_S_GE, INET_DIAG_BC_S_LE)
+    _port_range(ops, filters.dport, INET_DIAG_BC_D_GE, INET_DIAG_BC_D_LE)
     if filters.src is not None:
         ops.append((INET_DIAG_BC_S_COND, _host_operand(filters.src)))
     if filters.dst is not None:

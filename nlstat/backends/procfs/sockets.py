@@ -484,12 +484,7 @@ class InetOnce:
         seen = self.seen
         if _add_new(seen, keys, ""):
             return records
-        kept = []
-        for key, record in zip(keys, records):
-            if key not in seen:
-                seen.add(key)
-                kept.append(record)
-        return kept
+        return _only_new(seen, keys, records)
 
 
 _Key = TypeVar("_Key", str, bytes)
@@ -509,6 +504,20 @@ def _add_new(seen: Set[_Key], keys: Sequence[_Key], zero: _Key) -> bool:
     return False
 
 
+_Item = TypeVar("_Item")
+
+
+def _only_new(seen: Set[_Key], keys: Sequence[_Key], items: Sequence[_Item]) -> List[_Item]:
+    """The items whose key is not in `seen` yet (the first of a key repeated in `keys`), their
+    keys added."""
+    kept = []
+    for key, item in zip(keys, items):
+        if key not in seen:
+            seen.add(key)
+            kept.append(item)
+    return kept
+
+
 class InetSeen:
     """The keys of the rows written so far for one table."""
 
@@ -525,12 +534,7 @@ class InetSeen:
         if len(lines) != len(words):  # not one row per socket: nothing can be told
             seen.update(words)
             return text
-        kept = []
-        for word, line in zip(words, lines):
-            if word not in seen:
-                seen.add(word)
-                kept.append(line)
-        return b"".join(kept)
+        return b"".join(_only_new(seen, words, lines))
 
 
 UNIX_KEY = re.compile(r"([0-9a-f]+): .{34} +([0-9]+)")
