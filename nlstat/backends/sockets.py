@@ -303,6 +303,13 @@ class SocketSource:
             return None
         return InetTable(first, decoder, rest, self.env.proc("net", "tcp"))
 
+    def tcp_state_mask_only(self) -> bool:
+        """Whether tcp comes from sock_diag with nothing asked of it but a state mask: no
+        port, address, device or cgroup test, no owner filter, no --watch counters."""
+        return (not self._netlink_refused and not self.bytecode and not self.tcp_bytecode
+                and self.tcp_ports == (0, 0) and self.byte_counters is None
+                and self.selector(TCP, True) is None)
+
     def tcp_halves(self, families: List[int]) -> Optional[Tuple[int, List[bytes]]]:
         """tcp of `families` as two requests that split the sockets between them by their
         ports (bytecode.port_halves()): the message type and the two payloads, for two

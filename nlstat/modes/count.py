@@ -27,10 +27,10 @@ from typing import (
 )
 
 from nlstat.aggregate import Group, Tally, Value, count_states, tally_keys, with_value
-from nlstat.backends.sockets import InetTable, SocketSource, inet_families
+from nlstat.backends.sockets import InetTable, SocketSource, inet_families, tcp_states
 from nlstat.env import Environment
 from nlstat.errors import Exit, ExitStatus
-from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCPDIAG_GETSOCK
+from nlstat.kernel.sockdiag import SOCK_DIAG_BY_FAMILY, TCP_ESTABLISHED, TCPDIAG_GETSOCK
 from nlstat.model.sockets import RAW, TCP, UDP, UDPLITE, InetSocket, UnixBatch, UnixKind
 from nlstat.query import Query
 from nlstat.resolve import Names
@@ -148,7 +148,9 @@ def tally_sockets(query: Query, env: Environment, source: SocketSource, tally: T
         if not query.wants(protocol):
             continue
         families = inet_families(query)
-        if protocol == TCP and tally.raw_states and _tally_in_halves(tally, source, env):
+        if protocol == TCP and tally.raw_states and (
+            _tally_by_subtraction(tally, source, env) or _tally_in_halves(tally, source, env)
+        ):
             continue
         if protocol == TCP and len(families) == 2:
             both = source.tcp_both()
@@ -239,6 +241,33 @@ def _tally_table(
         _count(tally, decoder.chunk(chunk), decoder.others, keep)
         if decoder.done:
             return
+
+
+def _tally_by_subtraction(tally: Tally, source: SocketSource, env: Environment) -> bool:
+    """Count tcp by (family, state) from the kernel's socket counters and a dump of every
+    state but ESTABLISHED (backends/established.py); False (nothing counted) when the listing
+    asks no ESTABLISHED socket, when filters other than --state apply, when the counters
+    cannot be trusted (the host's sockets moved meanwhile), or under --save/--load and a
+    captured /proc, whose counters are not the live kernel's."""
+    from nlstat import procio
+
+    states = tcp_states(source.query) & source.state_mask
+    if (not states & (1 << TCP_ESTABLISHED) or not source.tcp_state_mask_only()
+            or procio.tape is not None or env.replay):
+        return False
+    from nlstat.backends.established import tcp_state_counts
+
+    # The calling thread's namespace (a thread of an API user may have entered another):
+    # /proc/net is the first thread's.
+    counts, why = tcp_state_counts(env.proc("thread-self", "net"), states)
+    if counts is None:
+        env.trace(f"tcp ESTABLISHED not counted from the kernel's counters: {why}")
+        return False
+    families = inet_families(source.query)
+    tally.add_states(TCP, Counter({key: count for key, count in counts.items()
+                                   if key[0] in families}))
+    env.trace(f"tcp counted without its ESTABLISHED messages: {why}")
+    return True
 
 
 def _core_free() -> bool:
