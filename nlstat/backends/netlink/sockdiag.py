@@ -91,25 +91,24 @@ TCP_INFO_BYTES = TCP_INFO.head("tcpi_bytes_received").reading(
 # 90 bytes more a socket, held twice by --watch), filled by a decoder asked to.
 ByteCounters = Dict[int, int]
 
-class _Ntohs:
-    """Port byte order for small dumps: _socket.ntohs behind the table's [] interface."""
-
-    __getitem__ = staticmethod(_socket.ntohs)
-
-
 _SWAP16: Optional[Sequence[int]] = None
 
 
-def port_table(chunk_size: int) -> Sequence[int]:
-    """Big-endian port (read natively) -> port. A 65536-entry table is ~3x cheaper per port
-    than ntohs() but costs 2.5 ms to build, so only a dump of full chunks builds it."""
+def port_table() -> Sequence[int]:
+    """Big-endian port (read natively) -> port: a 65536-entry table, ~3x cheaper per port
+    than ntohs(). On a little-endian host entry i is i byte-swapped, i.e. its bytes are i's
+    big-endian bytes: laid out with two strided slices (0.06 ms, where filling an array from
+    range() and swapping it took 2 ms, more than a small dump)."""
     global _SWAP16
     if _SWAP16 is None:
-        if chunk_size < 8192:
-            return _Ntohs()  # type: ignore[return-value]
-        table = array.array("H", range(65536))
+        table = array.array("H")
         if sys.byteorder == "little":
-            table.byteswap()
+            layout = bytearray(2 * 65536)
+            layout[0::2] = b"".join(bytes((high,)) * 256 for high in range(256))
+            layout[1::2] = bytes(range(256)) * 256
+            table.frombytes(layout)
+        else:
+            table.extend(range(65536))
         _SWAP16 = table
     return _SWAP16
 
@@ -243,7 +242,7 @@ class InetDecoder:
         ntoa: Callable[[bytes], str] = _socket.inet_ntoa
         append = records.append
         last_row = end - INET_MSG_SIZE
-        swap = port_table(end)
+        swap = port_table()
         texts = self.texts
         if len(texts) > TEXT_CACHE_LIMIT:
             texts.clear()  # a million distinct peers must not cost a million cached strings
