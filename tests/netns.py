@@ -25,6 +25,7 @@ import subprocess
 import threading
 import time
 from typing import (
+    Any,
     Callable,
     Dict,
     Iterator,
@@ -331,6 +332,17 @@ class Namespace:
         if "error" in box:
             raise box["error"]  # type: ignore[misc]
         return box["result"]  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def holding(ns: Namespace, make: Callable[[], List[Any]]) -> Iterator[List[Any]]:
+    """The sockets `make` opens inside `ns` (through call_inside), closed on exit."""
+    held = ns.call_inside(make)
+    try:
+        yield held
+    finally:
+        for sock in held:
+            sock.close()
 
 
 def setns(path: str) -> None:

@@ -146,15 +146,11 @@ def make_sockets() -> List[socket.socket]:
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     netns.skip_unless_root()
-    with netns.Namespace(prefix="nlst-counters", neighbours=(
-            (NOBODY_V4, "02:00:5e:00:00:99", "veth0"),
-            (NOBODY_V6, "02:00:5e:00:00:99", "veth0"))) as ns:
-        held = ns.call_inside(make_sockets)
-        try:
-            yield World(ns, held)
-        finally:
-            for sock in held:
-                sock.close()
+    neighbours = ((NOBODY_V4, "02:00:5e:00:00:99", "veth0"),
+                  (NOBODY_V6, "02:00:5e:00:00:99", "veth0"))
+    with netns.Namespace(prefix="nlst-counters", neighbours=neighbours) as ns, \
+            netns.holding(ns, make_sockets) as held:
+        yield World(ns, held)
 
 
 def dump() -> List[Tuple[int, int, bool]]:

@@ -94,13 +94,8 @@ def _wait_for_state(sock: socket.socket, state: int, seconds: float = 5.0) -> No
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     netns.skip_unless_root()
-    with netns.Namespace(prefix="nlst-halves") as ns:
-        held = ns.call_inside(make_sockets)
-        try:
-            yield World(ns, held)
-        finally:
-            for sock in held:
-                sock.close()
+    with netns.Namespace(prefix="nlst-halves") as ns, netns.holding(ns, make_sockets) as held:
+        yield World(ns, held)
 
 
 def dump(program: bytes) -> List[Tuple[int, int, int]]:
