@@ -45,11 +45,11 @@ class _Child:
         self.status: Optional[int] = None
         go_read, self._go = os.pipe()
         self._done, done_write = os.pipe()
-        _flush(env)
-        pid = os.fork()
+        pid, parent = _fork(env)
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
             _in_child(lambda: _child_main(member, env, body, header, names, go_read,
-                                          done_write), env, {self._go, self._done}, member.fd)
+                                          done_write), env, {self._go, self._done}, member.fd,
+                      parent)
         self.pid = pid
         os.close(go_read)
         os.close(done_write)
@@ -106,13 +106,31 @@ def _exit_status(wait_status: int) -> int:
     return os.WEXITSTATUS(wait_status)
 
 
+def _fork(env: Environment) -> Tuple[int, int]:
+    """os.fork() for a child of this module, and the parent's pid (for _in_child). ctypes,
+    which the child needs for prctl() (and before Python 3.12 for setns()), is imported here
+    once rather than in every child."""
+    _flush(env)
+    try:
+        import ctypes  # noqa: F401 - imported for the children
+    except ImportError:
+        pass
+    parent = os.getpid()
+    return os.fork(), parent
+
+
 def _in_child(
-    main: Callable[[], None], env: Environment, close: Set[int], keep: int
+    main: Callable[[], None], env: Environment, close: Set[int], keep: int, parent: int
 ) -> None:  # pragma: no cover - forked
     """The child's whole life: it ends here whatever happens, never back in the parent's code
-    (an exception escaping from here would run the parent's loop a second time)."""
+    (an exception escaping from here would run the parent's loop a second time). It is killed
+    with its parent (PR_SET_PDEATHSIG): a parent killed outright must not leave a child
+    behind, blocked on a stdout nobody reads or on a namespace's dump."""
     status: int = ExitStatus.SOFTWARE
     try:
+        from nlstat.pipeline import _die_with
+
+        _die_with(parent)
         for fd in _PARENT_FDS | close:
             if fd != keep:
                 os.close(fd)
@@ -256,8 +274,7 @@ class _Overlapped:
             fcntl.fcntl(out_write, getattr(fcntl, "F_SETPIPE_SZ", 1031), self.PIPE_SIZE)
         except OSError:  # above /proc/sys/fs/pipe-max-size for this user: the default size
             pass
-        _flush(env)
-        pid = os.fork()
+        pid, parent = _fork(env)
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
 
             def overlapped() -> None:
@@ -272,7 +289,7 @@ class _Overlapped:
                     errors="backslashreplace", line_buffering=True, write_through=True)
                 _child_main(member, env, body, header, names, -1, -1)
 
-            _in_child(overlapped, env, {self._out, self._err}, member.fd)
+            _in_child(overlapped, env, {self._out, self._err}, member.fd, parent)
         self.pid = pid
         os.close(out_write)
         os.close(err_write)
@@ -422,8 +439,7 @@ class _Answering:
     def __init__(self, member: Member, env: Environment, work: Callable[[], Any]) -> None:
         self.member = member
         self._result, result_write = os.pipe()
-        _flush(env)
-        pid = os.fork()
+        pid, parent = _fork(env)
         if pid == 0:  # pragma: no cover - runs in the child, which never returns
 
             def answer() -> None:
@@ -439,7 +455,7 @@ class _Answering:
                     view = view[os.write(result_write, view):]
                 _leave(env, ExitStatus.OK)
 
-            _in_child(answer, env, {self._result}, member.fd)
+            _in_child(answer, env, {self._result}, member.fd, parent)
         self.pid = pid
         os.close(result_write)
         _PARENT_FDS.add(self._result)
@@ -515,16 +531,12 @@ class Gatherer:
     def __init__(self, query: Query, env: Environment, work: Callable[[], Any]) -> None:
         request_read, self._request = os.pipe()
         self._answer, answer_write = os.pipe()
-        _flush(env)
-        pid = os.fork()
+        pid, parent = _fork(env)
         if pid == 0:  # pragma: no cover - the helper, which never returns
 
             def helper() -> None:
                 import pickle
 
-                from nlstat.pipeline import _die_with
-
-                _die_with(os.getppid())
                 while os.read(request_read, 1):
                     data = pickle.dumps(gather(query, env, work), pickle.HIGHEST_PROTOCOL)
                     view = memoryview(len(data).to_bytes(8, "little") + data)
@@ -532,7 +544,7 @@ class Gatherer:
                         view = view[os.write(answer_write, view):]
                 _leave(env, ExitStatus.OK)
 
-            _in_child(helper, env, {self._request, self._answer}, -1)
+            _in_child(helper, env, {self._request, self._answer}, -1, parent)
         self.pid = pid
         os.close(request_read)
         os.close(answer_write)

@@ -136,26 +136,41 @@ class Recorder(Tape):
         super().__init__(path, proc_root, meta)
         self.entries: List[bytes] = []
         self.sockets: List[_RecordingSocket] = []
-        self.temporary = self._claim(path, overwrite)
+        self.temporary, self.unnamed = self._claim(path, overwrite)
 
     @staticmethod
-    def _claim(path: str, overwrite: bool) -> str:
-        """Refuse an existing file (unless `overwrite`) and make the temporary file beside it
-        now, so that a path that cannot be written fails before anything is printed."""
+    def _claim(path: str, overwrite: bool) -> Tuple[str, Optional[int]]:
+        """Refuse an existing file (unless `overwrite`) and open the file to write now, so that a
+        path that cannot be written fails before anything is printed: the temporary file's name
+        beside the target, and, where the file system allows it, an unnamed file (O_TMPFILE)
+        in that directory, which gets the temporary name only at the end, for the rename. A
+        run killed outright (SIGKILL) then leaves nothing behind; without O_TMPFILE the named
+        temporary is made at once and a killed run leaves it."""
         if os.path.isdir(path):
             raise RecordingError(f"{path}: is a directory")
         if os.path.lexists(path) and not overwrite:
             raise RecordingError(f"{path}: file exists (add --overwrite to replace it)")
         directory, name = os.path.split(path)
         temporary = os.path.join(directory, f".{name}.{os.getpid()}.tmp")
+        unnamed = getattr(os, "O_TMPFILE", 0)
+        if unnamed:
+            try:
+                fd = os.open(directory or ".", unnamed | os.O_WRONLY | os.O_CLOEXEC, 0o644)
+                return temporary, fd
+            except OSError as err:
+                if err.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                    raise RecordingError(f"{path}: cannot write ({err.strerror})") from None
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         except OSError as err:
             raise RecordingError(f"{path}: cannot write ({err.strerror})") from None
         os.close(fd)
-        return temporary
+        return temporary, None
 
     def discard(self) -> None:
+        if self.unnamed is not None:
+            os.close(self.unnamed)  # an unnamed file is gone with its last descriptor
+            self.unnamed = None
         try:
             os.unlink(self.temporary)
         except OSError:
@@ -177,13 +192,17 @@ class Recorder(Tape):
         meta = json.dumps(self.meta, sort_keys=True, ensure_ascii=False,
                           separators=(",", ":")).encode("utf-8", "surrogateescape")
         body = zlib.compress(b"".join(self.entries), COMPRESSION_LEVEL)
+        unnamed, self.unnamed = self.unnamed, None
         try:
-            with open(self.temporary, "wb") as handle:
+            with (os.fdopen(unnamed, "wb") if unnamed is not None
+                  else open(self.temporary, "wb")) as handle:
                 handle.write(HEADER.pack(MAGIC, VERSION, 0, len(meta)))
                 handle.write(meta)
                 handle.write(body)
                 handle.flush()
                 os.fsync(handle.fileno())
+                if unnamed is not None:
+                    _name(unnamed, self.temporary)
             os.rename(self.temporary, self.path)
         except OSError as err:
             self.discard()
@@ -590,3 +609,15 @@ def describe(meta: Dict[str, object]) -> str:
             f" on {meta.get('host')} ({meta.get('kernel')}) at {when},"
             f" nlstat {meta.get('nlstat')}")
 
+
+
+def _name(fd: int, path: str) -> None:
+    """Give the unnamed (O_TMPFILE) file open as `fd` the name `path`: linkat() of its
+    /proc/self/fd entry with AT_SYMLINK_FOLLOW, as open(2) says. os.link() passes that flag
+    only to linkat(), which it calls when given a directory descriptor; plain link(2) would
+    try to link the /proc entry itself (EXDEV)."""
+    entries = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.link(str(fd), path, src_dir_fd=entries)
+    finally:
+        os.close(entries)

@@ -375,3 +375,34 @@ def test_an_interrupted_dump_replays_its_retries(live: Live, interrupted: int) -
     assert [len(answers) for answers in player.dumps.values()] == [3]
     loaded = load(live, ["-rn"], path)
     assert (loaded.returncode, loaded.stdout, loaded.stderr) == (0, saved.stdout, saved.stderr)
+
+
+def test_a_save_killed_outright_leaves_no_file(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`--save` writes into an unnamed file (O_TMPFILE) until the run has ended well, so a
+    run killed outright leaves no temporary file beside the target: here one blocked on a
+    stdout nobody reads (a captured /proc/net/tcp of 40,000 rows), then SIGKILLed."""
+    import signal
+    import time
+
+    from tests.unit.test_pipeline import ROWS, tcp_table
+
+    root = netns.write_proc_tree(tmp_path_factory.mktemp("proc"), {"tcp": tcp_table(ROWS)})
+    directory = str(tmp_path_factory.mktemp("saved"))
+    env = dict(_environment("proc"), NLSTAT_PROC_ROOT=root)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nlstat", "-ant", "--save", os.path.join(directory, "x.nlstat")],
+        env=env, cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.read(1 << 16)  # the listing runs; the pipe fills behind it
+        time.sleep(0.2)
+        assert process.poll() is None  # blocked on stdout, its recording still open
+        assert os.listdir(directory) == []
+        process.send_signal(signal.SIGKILL)
+        assert process.wait(60) == -signal.SIGKILL
+        assert os.listdir(directory) == []
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()

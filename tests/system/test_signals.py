@@ -166,3 +166,42 @@ def test_sigterm_during_c_in_a_namespace_leaves_no_child(quiet: netns.Namespace)
         for child in children:
             if not gone(child):
                 os.kill(child, signal.SIGKILL)
+
+
+def test_sigkill_leaves_no_namespace_child_blocked_on_stdout(
+    quiet: netns.Namespace, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`nlstat --netns NAME -ant` killed outright (SIGKILL: no handler runs) while its child in
+    the namespace is blocked writing a listing nobody reads: the child dies with it
+    (PR_SET_PDEATHSIG, netns_run._in_child), it does not stay behind holding the pipe. The
+    listing is a captured /proc/net/tcp of 40,000 rows (NLSTAT_PROC_ROOT), far past a pipe."""
+    from tests.unit.test_pipeline import ROWS, tcp_table
+
+    root = netns.write_proc_tree(tmp_path_factory.mktemp("proc"), {"tcp": tcp_table(ROWS)})
+    env = dict(cases.nlstat_env("proc"), NLSTAT_PROC_ROOT=root)
+    process = subprocess.Popen(
+        cases.nlstat_command(["--netns", quiet.name, "-ant"]), env=env, cwd="/",
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    children: List[int] = []
+    try:
+        assert process.stdout is not None
+        assert process.stdout.read(1 << 16)  # the child is writing; the pipe fills behind it
+        deadline = time.monotonic() + 30
+        while not children and time.monotonic() < deadline:
+            children = children_of(process.pid)
+        assert children, "no child in the namespace"
+        time.sleep(0.2)  # blocked on the full pipe by now
+        assert not any(gone(child) for child in children)
+        process.kill()
+        assert process.wait(60) == -signal.SIGKILL
+        deadline = time.monotonic() + 30
+        while not all(gone(child) for child in children) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert all(gone(child) for child in children), f"{children} outlived nlstat"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+        for child in children:
+            if not gone(child):
+                os.kill(child, signal.SIGKILL)

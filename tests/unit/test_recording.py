@@ -85,6 +85,29 @@ def test_an_existing_file_is_kept(saved: Path) -> None:
     assert sorted(p.name for p in saved.parent.iterdir()) == [saved.name]  # no temporary left
 
 
+@pytest.mark.parametrize("unnamed", [True, False], ids=["O_TMPFILE", "named temporary"])
+def test_the_file_appears_only_when_written(tmp_path: Path, unnamed: bool,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until write(), the directory holds nothing (an O_TMPFILE file) or only the named
+    temporary (a file system without O_TMPFILE); after it, only the file; discard() after a
+    failed run leaves nothing either way."""
+    import os
+
+    if not unnamed:
+        monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+    path = tmp_path / "run.nlstat"
+    recorder = _recorder(path)
+    assert (recorder.unnamed is not None) == unnamed
+    pending = sorted(p.name for p in tmp_path.iterdir())
+    assert pending == ([] if unnamed else [f".run.nlstat.{os.getpid()}.tmp"])
+    recorder.write()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.nlstat"]
+    assert recording.read_file(str(path))[0]["argv"] == ["-tn"]
+    failed = _recorder(tmp_path / "failed.nlstat")
+    failed.discard()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.nlstat"]
+
+
 def _refused(path: Path, words: str) -> None:
     with pytest.raises(recording.RecordingError) as refused:
         recording.Player(str(path), "/proc")

@@ -44,9 +44,12 @@ ALLOWED: Set[Tuple[str, str]] = {
     # file), so a question the recording cannot answer prints nothing.
     ("app.py", "open write"),
     ("app.py", "call TemporaryFile"),
-    # --save FILE: the file the user named, written to a temporary beside it (O_EXCL), then
-    # renamed over it; the temporary is removed when the run fails.
+    # --save FILE: the file the user named, written to an unnamed file in its directory
+    # (O_TMPFILE) that is linked under a temporary name beside it at the end (or, where the
+    # file system has no O_TMPFILE, that temporary made at once with O_EXCL), then renamed over
+    # it; the temporary is removed when the run fails.
     ("recording.py", "os.open write"),
+    ("recording.py", "call link"),
     ("recording.py", "open write"),
     ("recording.py", "call unlink"),
     ("recording.py", "call rename"),
