@@ -14,6 +14,7 @@ two-process paths); a full disk in test_bad_outputs.py.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -139,6 +140,32 @@ def gone(pid: int) -> bool:
         return True
 
 
+@contextlib.contextmanager
+def reaped(process: subprocess.Popen[bytes], children: List[int]) -> Iterator[None]:
+    """Whatever the test ends with, nlstat and the children found (`children`, filled while
+    the test runs) are gone afterwards."""
+    try:
+        yield
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+        for child in children:
+            if not gone(child):
+                os.kill(child, signal.SIGKILL)
+
+
+def ends_with_its_children(process: subprocess.Popen[bytes], children: List[int],
+                           how: signal.Signals) -> None:
+    """Send `how` to nlstat: it dies of it, and every one of its children within 30 s."""
+    process.send_signal(how)
+    assert process.wait(60) == -how
+    deadline = time.monotonic() + 30
+    while not all(gone(child) for child in children) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert all(gone(child) for child in children), f"{children} outlived nlstat"
+
+
 def test_sigterm_during_c_in_a_namespace_leaves_no_child(quiet: netns.Namespace) -> None:
     """`nlstat --netns NAME -c -ant`: the parent drives a child that entered the namespace
     pass by pass; SIGTERM to the parent (between passes, or during one) must end the child
@@ -148,24 +175,12 @@ def test_sigterm_during_c_in_a_namespace_leaves_no_child(quiet: netns.Namespace)
         env=cases.nlstat_env("auto"), cwd="/", stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     children: List[int] = []
-    try:
+    with reaped(process, children):
         assert process.stdout is not None
         assert process.stdout.readline()  # the first pass has begun: its child runs
-        children = children_of(process.pid)
+        children += children_of(process.pid)
         assert children, "no child in the namespace"
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(60) == -signal.SIGTERM
-        deadline = time.monotonic() + 30
-        while not all(gone(child) for child in children) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert all(gone(child) for child in children), f"{children} outlived nlstat"
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-        for child in children:
-            if not gone(child):
-                os.kill(child, signal.SIGKILL)
+        ends_with_its_children(process, children, signal.SIGTERM)
 
 
 def test_sigkill_leaves_no_namespace_child_blocked_on_stdout(
@@ -183,25 +198,13 @@ def test_sigkill_leaves_no_namespace_child_blocked_on_stdout(
         cases.nlstat_command(["--netns", quiet.name, "-ant"]), env=env, cwd="/",
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     children: List[int] = []
-    try:
+    with reaped(process, children):
         assert process.stdout is not None
         assert process.stdout.read(1 << 16)  # the child is writing; the pipe fills behind it
         deadline = time.monotonic() + 30
         while not children and time.monotonic() < deadline:
-            children = children_of(process.pid)
+            children += children_of(process.pid)
         assert children, "no child in the namespace"
         time.sleep(0.2)  # blocked on the full pipe by now
         assert not any(gone(child) for child in children)
-        process.kill()
-        assert process.wait(60) == -signal.SIGKILL
-        deadline = time.monotonic() + 30
-        while not all(gone(child) for child in children) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert all(gone(child) for child in children), f"{children} outlived nlstat"
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.communicate()
-        for child in children:
-            if not gone(child):
-                os.kill(child, signal.SIGKILL)
+        ends_with_its_children(process, children, signal.SIGKILL)
