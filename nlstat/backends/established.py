@@ -31,6 +31,7 @@ from typing import Iterator, Optional, Tuple
 
 from nlstat import procio
 from nlstat.backends.netlink.nlsocket import NetlinkSocket, iter_attrs
+from nlstat.backends.netlink.sockdiag import STATES_ALL, tcp_both_request
 from nlstat.errors import BackendUnavailable
 from nlstat.kernel.netlink import NETLINK_SOCK_DIAG, NLM_F_DUMP_INTR, NLMSG_DONE, NLMSGHDR
 from nlstat.kernel.sockdiag import (
@@ -55,8 +56,6 @@ def tcp_state_counts(proc_net: str, states: int) -> Tuple[Optional[StateCounts],
     """tcp sockets of this namespace by (family, state), for the states in the mask `states`
     (ESTABLISHED among them), both families; or None and why it could not be trusted.
     `proc_net`: the namespace's /proc/net directory (its counters)."""
-    from nlstat.backends.netlink.sockdiag import STATES_ALL, tcp_both_request
-
     before = read_counters(proc_net)
     if before is None:
         return None, f"no tcp counters in {proc_net}"
